@@ -1,0 +1,240 @@
+"""The protocol AST: plain immutable data. Spans are kept out of equality so trees compare by meaning."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from eligib.source import Span
+
+
+@dataclass(frozen=True)
+class Node:
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+
+# ---------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class BoolLiteral(Node):
+    """`true`, `false`"""
+
+    value: bool
+
+
+@dataclass(frozen=True)
+class QuantityLiteral(Node):
+    """`60 g/L`, `3`, `6 months`: an exact decimal with an optional unit as written."""
+
+    value: Fraction
+    unit: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class DateLiteral(Node):
+    """`2026-11-20`"""
+
+    value: dt.date
+
+
+@dataclass(frozen=True)
+class NameRef(Node):
+    """`lvef`: a fact or a definition."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Not(Node):
+    """`not cns_leukemia`"""
+
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class And(Node):
+    """`hbcab_positive and hbv_dna_abnormal`"""
+
+    operands: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Or(Node):
+    """`creatinine <= 1.5 * creatinine_uln or creatinine_clearance >= 60 mL/min`"""
+
+    operands: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Compare(Node):
+    """`18 years <= age <= 85 years`: a chain, true when every link holds."""
+
+    operands: tuple[Expr, ...]
+    operators: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Arithmetic(Node):
+    """`3 * alt_uln`, `a + b - c`: evaluated left to right."""
+
+    operands: tuple[Expr, ...]
+    operators: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Negate(Node):
+    """`-x`"""
+
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Conditional(Node):
+    """`alt <= 5 * alt_uln if alt_disease_related else alt <= 3 * alt_uln`"""
+
+    condition: Expr
+    then: Expr
+    otherwise: Expr
+
+
+@dataclass(frozen=True)
+class IsValue(Node):
+    """`sex is female`, `diagnosis is not aml`"""
+
+    subject: Expr
+    value: str
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class InSet(Node):
+    """`diagnosis in (t_all, t_lbl, etp_all)`"""
+
+    subject: Expr
+    values: tuple[str, ...]
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class IsNone(Node):
+    """`cd7_ihc_percent is none`: the fact is known to have no value (never done, never happened)."""
+
+    subject: Expr
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Within(Node):
+    """`last_hsct_date within 6 months before screening_date` (anchor - 6 months <= date <= anchor)."""
+
+    subject: Expr
+    amount: QuantityLiteral
+    direction: str  # "before" | "after"
+    anchor: Expr
+
+
+@dataclass(frozen=True)
+class BlockItem(Node):
+    """One alternative of a block; a named one is a path (`relapsed: ...`)."""
+
+    name: str | None
+    body: Expr
+
+
+@dataclass(frozen=True)
+class Block(Node):
+    """`any of`, `all of`, `at least 2 of`, each followed by indented items."""
+
+    kind: str  # "any" | "all" | "at_least"
+    items: tuple[BlockItem, ...]
+    count: int = 0  # for "at_least"
+
+
+Expr = (
+    BoolLiteral | QuantityLiteral | DateLiteral | NameRef | Not | And | Or | Compare | Arithmetic | Negate
+    | Conditional | IsValue | InSet | IsNone | Within | Block
+)
+
+
+# --------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True)
+class MetaItem(Node):
+    """`title: "CD7 CAR-T ..."`"""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Header(Node):
+    """`protocol cd7_car_t:` followed by title, version, registry."""
+
+    name: str
+    items: tuple[MetaItem, ...]
+
+    def get(self, key: str) -> str | None:
+        return next((item.value for item in self.items if item.key == key), None)
+
+
+@dataclass(frozen=True)
+class FactType(Node):
+    """`boolean`, `integer`, `decimal U/L`, `date`, `one of (female, male)`."""
+
+    kind: str  # "boolean" | "integer" | "decimal" | "date" | "enum"
+    unit: str | None = None
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Bound(Node):
+    """One end of a declared range: `0`, `100 %`, `1900-01-01`."""
+
+    value: Fraction | dt.date
+    unit: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class FactDecl(Node):
+    """`lvef: decimal %, from 0 % to 100 %, "Left ventricular ejection fraction"`"""
+
+    name: str
+    type: FactType
+    low: Bound | None = None
+    high: Bound | None = None
+    optional: bool = False
+    guard: Expr | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Definition(Node):
+    """`define relapsed: any of ...`: a named condition reused by criteria."""
+
+    name: str
+    body: Expr
+
+
+@dataclass(frozen=True)
+class Criterion(Node):
+    """`inclusion age "Age 18 to 85":` with the record's wording, an optional guard and a body."""
+
+    kind: str  # "inclusion" | "exclusion"
+    id: str
+    label: str
+    record: str
+    guard: Expr | None
+    body: Expr
+
+
+@dataclass(frozen=True)
+class Protocol(Node):
+    header: Header
+    facts: tuple[FactDecl, ...]
+    definitions: tuple[Definition, ...]
+    criteria: tuple[Criterion, ...]

@@ -1,0 +1,421 @@
+"""Parse protocol text into the AST. Lark does the syntax; a hand-written transformer builds nodes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from fractions import Fraction
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.indenter import DedentError, Indenter
+
+from eligib import ast
+from eligib.diagnostics import Diagnostic, DiagnosticError, error
+from eligib.source import SourceFile, Span
+
+MAX_SOURCE_BYTES = 1_000_000
+MAX_NESTING = 64
+
+TOKEN_NAMES = {
+    "_NL": "end of line", "_INDENT": "an indented block", "_DEDENT": "the end of the block",
+    "$END": "end of file", "NAME": "a name", "STRING": 'a quoted string ("...")', "NUMBER": "a number",
+    "INT": "a whole number", "UNIT": "a unit", "DATE": "a date (YYYY-MM-DD)", "COMPARATOR": "a comparison",
+    "LPAR": "`(`", "RPAR": "`)`", "COLON": "`:`", "COMMA": "`,`", "MINUS": "`-`", "PLUS": "`+`",
+    "STAR": "`*`", "SLASH": "`/`", "TRUE": "`true`", "FALSE": "`false`",
+}
+
+
+class _ProtocolIndenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR"]
+    CLOSE_PAREN_types = ["RPAR"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+    def handle_NL(self, token: Token):  # type: ignore[override]
+        if self.paren_level > MAX_NESTING or len(self.indent_level) > MAX_NESTING:
+            raise _NestingTooDeep(token)
+        try:
+            yield from super().handle_NL(token)
+        except DedentError as exc:
+            raise _BadDedent(token) from exc
+
+
+class _NestingTooDeep(Exception):
+    def __init__(self, token: Token) -> None:
+        self.token = token
+
+
+class _BadDedent(Exception):
+    def __init__(self, token: Token) -> None:
+        self.token = token
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = resources.files("eligib.grammar").joinpath("eligib.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", postlex=_ProtocolIndenter(), propagate_positions=True,
+                maybe_placeholders=False, cache=False)
+
+
+def parse(text: str, path: str = "<protocol>") -> ast.Protocol:
+    """Parse one protocol; raise DiagnosticError with a located message on any syntax error."""
+    source = SourceFile(path, text)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+        raise DiagnosticError([error("too-large", f"protocol file is larger than {MAX_SOURCE_BYTES} bytes",
+                                     help="split the protocol or check that this is the right file")],
+                              {path: source})
+    normalised = text if text.endswith("\n") else text + "\n"
+    try:
+        tree = _lark().parse(normalised)
+    except (UnexpectedInput, _BadDedent, _NestingTooDeep) as exc:
+        raise DiagnosticError([_syntax_diagnostic(exc, source)], {path: source}) from None
+    if _depth(tree) > 4 * MAX_NESTING:
+        raise DiagnosticError([error("too-deep", "expression is nested too deeply", _tree_span(tree, path),
+                                     help=f"nesting is limited to {MAX_NESTING} levels; use definitions")],
+                              {path: source})
+    try:
+        return _Builder(path).transform(tree)
+    except VisitError as exc:
+        inner = exc.orig_exc
+        if isinstance(inner, DiagnosticError):
+            inner.sources = {path: source}
+            raise inner from None
+        raise
+
+
+def parse_file(path: str) -> tuple[ast.Protocol, SourceFile]:
+    text = read_source(path)
+    return parse(text, path), SourceFile(path, text)
+
+
+def read_source(path: str) -> str:
+    """Read a protocol file, turning OS and encoding problems into diagnostics."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SOURCE_BYTES + 1)
+    except OSError as exc:
+        raise DiagnosticError([error("io", f"cannot read `{path}`: {exc.strerror or exc}")]) from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise DiagnosticError([error("too-large", f"`{path}` is larger than {MAX_SOURCE_BYTES} bytes")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DiagnosticError([error("encoding", f"`{path}` is not UTF-8 text (byte {exc.start})")]) from None
+
+
+def _depth(tree: Tree) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return deepest
+
+
+def _tree_span(tree: Tree, path: str) -> Span | None:
+    meta = tree.meta
+    return None if meta.empty else Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _syntax_diagnostic(exc: Exception, source: SourceFile) -> Diagnostic:
+    if isinstance(exc, _BadDedent):
+        token = exc.token
+        line = token.end_line or token.line
+        indent = len(str(token).rsplit("\n", 1)[-1])
+        return error("indentation", "this line's indentation matches no enclosing block",
+                     source.span_at(line, 1, max(indent, 1)), "unexpected indentation",
+                     help="indent to the same column as the lines of an enclosing block")
+    if isinstance(exc, _NestingTooDeep):
+        return error("too-deep", "nesting is too deep", source.span_at(exc.token.line, exc.token.column),
+                     help=f"nesting is limited to {MAX_NESTING} levels; use definitions")
+    if isinstance(exc, UnexpectedCharacters):
+        char = source.line_text(exc.line)[exc.column - 1: exc.column] or "?"
+        return error("syntax", f"unexpected character `{char}`", source.span_at(exc.line, exc.column),
+                     "not valid here", help=_expected_help(exc.allowed))
+    if isinstance(exc, UnexpectedEOF):
+        return error("syntax", "unexpected end of file", source.end_span(),
+                     help=_expected_help(exc.expected))
+    assert isinstance(exc, UnexpectedToken)
+    token = exc.token
+    if token.type == "$END":
+        return error("syntax", "unexpected end of file", source.end_span(), help=_expected_help(exc.expected))
+    if token.type in ("_NL", "_DEDENT"):
+        line, column = _line_end(source, token)
+        return error("syntax", "unexpected end of line", source.span_at(line, column),
+                     "the line stops here", help=_expected_help(exc.expected))
+    if token.type == "_INDENT":
+        line = token.end_line or token.line
+        width = len(str(token).replace("\t", " " * 8)) or 1
+        return error("indentation", "unexpected indentation", source.span_at(line, 1, width),
+                     "this line is indented more than the one before",
+                     help="only a line ending in `:` or `of` opens an indented block")
+    text = str(token)
+    return error("syntax", f"unexpected `{text}`", source.span_at(token.line, token.column, len(text)),
+                 "not expected here", help=_expected_help(exc.expected))
+
+
+def _line_end(source: SourceFile, token: Token) -> tuple[int, int]:
+    line = token.line or 1
+    return line, len(source.line_text(line).rstrip()) + 1
+
+
+def _expected_help(expected: Any) -> str:
+    names = sorted({_token_name(name) for name in (expected or ()) if not name.startswith("__")})
+    if not names:
+        return ""
+    if len(names) > 8:
+        names = names[:8] + ["..."]
+    return "expected " + ", ".join(names)
+
+
+def _token_name(name: str) -> str:
+    if name in TOKEN_NAMES:
+        return TOKEN_NAMES[name]
+    grammar = _lark()
+    for terminal in grammar.terminals:
+        if terminal.name == name and terminal.pattern.type == "str":
+            return f"`{terminal.pattern.value}`"
+    return name.lower()
+
+
+def _unquote(token: Token) -> str:
+    body = str(token)[1:-1]
+    out, i = [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            out.append({"n": "\n", "t": "\t"}.get(nxt, nxt))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return " ".join("".join(out).split())  # wording spread over lines reads as one paragraph
+
+
+def _as_bound(literal: ast.Bound | ast.DateLiteral) -> ast.Bound:
+    if isinstance(literal, ast.DateLiteral):
+        return ast.Bound(literal.value, None, literal.value.isoformat(), span=literal.span)
+    return literal
+
+
+@v_args(meta=True)
+class _Builder(Transformer):
+    """Lark tree -> AST. Each method receives the rule's meta (for spans) and its children."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    # spans ---------------------------------------------------------------
+    def _span(self, meta: Any) -> Span | None:
+        if getattr(meta, "empty", True):
+            return None
+        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tok(self, token: Token) -> Span:
+        return Span(self.path, token.line, token.column, token.end_line or token.line,
+                    token.end_column or token.column + len(token))
+
+    # top level -----------------------------------------------------------
+    def start(self, meta, children):
+        header, *sections = children
+        facts, definitions, criteria = [], [], []
+        for section in sections:
+            if isinstance(section, list):
+                facts.extend(section)
+            elif isinstance(section, ast.Definition):
+                definitions.append(section)
+            else:
+                criteria.append(section)
+        return ast.Protocol(header, tuple(facts), tuple(definitions), tuple(criteria), span=self._span(meta))
+
+    def header(self, meta, children):
+        name, *items = children
+        return ast.Header(str(name), tuple(items), span=self._tok(name))
+
+    def meta_item(self, meta, children):
+        key, value = children
+        return ast.MetaItem(str(key), _unquote(value), span=self._tok(key))
+
+    def facts(self, meta, children):
+        return list(children)
+
+    def fact(self, meta, children):
+        name, fact_type, *options = children
+        fields: dict[str, Any] = {}
+        for option in options:
+            fields.update(option)
+        return ast.FactDecl(str(name), fact_type, span=self._tok(name), **fields)
+
+    def boolean_type(self, meta, children):
+        return ast.FactType("boolean", span=self._span(meta))
+
+    def integer_type(self, meta, children):
+        return ast.FactType("integer", str(children[0]) if children else None, span=self._span(meta))
+
+    def decimal_type(self, meta, children):
+        return ast.FactType("decimal", str(children[0]) if children else None, span=self._span(meta))
+
+    def date_type(self, meta, children):
+        return ast.FactType("date", span=self._span(meta))
+
+    def enum_type(self, meta, children):
+        return ast.FactType("enum", None, tuple(str(c) for c in children), span=self._span(meta))
+
+    def range_option(self, meta, children):
+        return {"low": _as_bound(children[0]), "high": _as_bound(children[1])}
+
+    def optional_option(self, meta, children):
+        return {"optional": True}
+
+    def guard_option(self, meta, children):
+        return {"guard": children[0]}
+
+    def description_option(self, meta, children):
+        return {"description": _unquote(children[0])}
+
+    def signed_quantity(self, meta, children):
+        negative = isinstance(children[0], Token) and children[0].type == "MINUS"
+        number, *unit = children[1:] if negative else children
+        value = Fraction(str(number)) * (-1 if negative else 1)
+        unit_text = str(unit[0]) if unit else None
+        text = ("-" if negative else "") + str(number) + (f" {unit_text}" if unit_text else "")
+        return ast.Bound(value, unit_text, text, span=self._span(meta))
+
+    def unit(self, meta, children):
+        return children[0]
+
+    def definition(self, meta, children):
+        name, body = children
+        return ast.Definition(str(name), body, span=self._tok(name))
+
+    def inclusion(self, meta, children):
+        return "inclusion"
+
+    def exclusion(self, meta, children):
+        return "exclusion"
+
+    def criterion(self, meta, children):
+        kind, name, label, *fields, body = children
+        record, guard = "", None
+        for field_kind, value in fields:
+            if field_kind == "record":
+                record = value
+            else:
+                guard = value
+        return ast.Criterion(kind, str(name), _unquote(label), record, guard, body, span=self._tok(name))
+
+    def record_field(self, meta, children):
+        return ("record", _unquote(children[0]))
+
+    def guard_field(self, meta, children):
+        return ("guard", children[0])
+
+    # blocks --------------------------------------------------------------
+    def block(self, meta, children):
+        (kind, count), *items = children
+        return ast.Block(kind, tuple(items), count, span=self._span(meta))
+
+    def any_of(self, meta, children):
+        return ("any", 0)
+
+    def all_of(self, meta, children):
+        return ("all", 0)
+
+    def at_least(self, meta, children):
+        return ("at_least", int(children[0]))
+
+    def named_item(self, meta, children):
+        name, body = children
+        return ast.BlockItem(str(name), body, span=self._tok(name))
+
+    def anonymous_item(self, meta, children):
+        return ast.BlockItem(None, children[0], span=self._span(meta))
+
+    # expressions -----------------------------------------------------------
+    def conditional(self, meta, children):
+        then, condition, otherwise = children
+        return ast.Conditional(condition, then, otherwise, span=self._span(meta))
+
+    def or_(self, meta, children):
+        if len(children) == 1:
+            return children[0]
+        return ast.Or(tuple(children), span=self._span(meta))
+
+    def and_(self, meta, children):
+        if len(children) == 1:
+            return children[0]
+        return ast.And(tuple(children), span=self._span(meta))
+
+    def not_(self, meta, children):
+        return ast.Not(children[0], span=self._span(meta))
+
+    def compare(self, meta, children):
+        return ast.Compare(tuple(children[0::2]), tuple(str(op) for op in children[1::2]), span=self._span(meta))
+
+    def arithmetic(self, meta, children):
+        if len(children) == 1:
+            return children[0]
+        return ast.Arithmetic(tuple(children[0::2]), tuple(str(op) for op in children[1::2]),
+                              span=self._span(meta))
+
+    def negate(self, meta, children):
+        return ast.Negate(children[1], span=self._span(meta))
+
+    def is_value(self, meta, children):
+        return ast.IsValue(children[0], str(children[1]), span=self._span(meta))
+
+    def is_not_value(self, meta, children):
+        return ast.IsValue(children[0], str(children[1]), True, span=self._span(meta))
+
+    def is_none(self, meta, children):
+        return ast.IsNone(children[0], span=self._span(meta))
+
+    def is_not_none(self, meta, children):
+        return ast.IsNone(children[0], True, span=self._span(meta))
+
+    def in_set(self, meta, children):
+        return ast.InSet(children[0], tuple(str(c) for c in children[1:]), span=self._span(meta))
+
+    def not_in_set(self, meta, children):
+        return ast.InSet(children[0], tuple(str(c) for c in children[1:]), True, span=self._span(meta))
+
+    def within(self, meta, children):
+        subject, amount, direction, anchor = children
+        return ast.Within(subject, amount, direction, anchor, span=self._span(meta))
+
+    def before(self, meta, children):
+        return "before"
+
+    def after(self, meta, children):
+        return "after"
+
+    def quantity(self, meta, children):
+        number, *unit = children
+        unit_text = str(unit[0]) if unit else None
+        text = str(number) + (f" {unit_text}" if unit_text else "")
+        return ast.QuantityLiteral(Fraction(str(number)), unit_text, text, span=self._span(meta))
+
+    def date_literal(self, meta, children):
+        token = children[0]
+        try:
+            value = dt.date.fromisoformat(str(token))
+        except ValueError:
+            raise DiagnosticError([error("bad-date", f"`{token}` is not a calendar date", self._tok(token),
+                                         "no such day", help="write dates as YYYY-MM-DD")]) from None
+        return ast.DateLiteral(value, span=self._tok(token))
+
+    def true_literal(self, meta, children):
+        return ast.BoolLiteral(True, span=self._tok(children[0]))
+
+    def false_literal(self, meta, children):
+        return ast.BoolLiteral(False, span=self._tok(children[0]))
+
+    def name(self, meta, children):
+        return ast.NameRef(str(children[0]), span=self._tok(children[0]))

@@ -1,0 +1,1 @@
+"""The Lark grammar of the eligib protocol language, installed as `eligib.grammar`."""
