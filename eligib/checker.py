@@ -1,0 +1,667 @@
+"""Check a parsed protocol: names, types, units, subgroup guards, duplicates. Reports every error, sorted.
+
+The result, a CheckedProtocol, is what later stages require: they may assume every name
+resolves, every expression is well typed and every quantity's unit is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import assert_never
+
+from eligib import ast
+from eligib.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
+from eligib.source import SourceFile
+from eligib.units import DIMENSIONLESS, TIME, Dims, UnitError, canonical_code, dimension_name, parse_unit
+
+HEADER_KEYS = ("title", "version", "registry")
+
+
+# ---------------------------------------------------------------------- types
+
+
+@dataclass(frozen=True)
+class BoolType:
+    def __str__(self) -> str:
+        return "a condition (true/false)"
+
+
+@dataclass(frozen=True)
+class NumType:
+    dims: Dims
+    unit: str | None  # a unit as written, for messages; None for a plain number
+    integer: bool = False
+
+    def __str__(self) -> str:
+        if self.unit is None:
+            return "a plain number"
+        return f"{dimension_name(self.dims)} (`{self.unit}`)"
+
+
+@dataclass(frozen=True)
+class DateType:
+    def __str__(self) -> str:
+        return "a date"
+
+
+@dataclass(frozen=True)
+class EnumType:
+    fact: str
+    values: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"one of ({', '.join(self.values)})"
+
+
+Type = BoolType | NumType | DateType | EnumType
+BOOL = BoolType()
+DATE = DateType()
+
+
+@dataclass(frozen=True)
+class FactInfo:
+    """A declared fact with its resolved type, canonical range bounds and guard."""
+
+    decl: ast.FactDecl
+    type: Type
+    low: Fraction | int | None  # canonical units, or a day number for dates
+    high: Fraction | int | None
+
+    @property
+    def name(self) -> str:
+        return self.decl.name
+
+    @property
+    def unit(self) -> str | None:
+        return self.decl.type.unit
+
+    @property
+    def optional(self) -> bool:
+        return self.decl.optional
+
+    @property
+    def guard(self) -> ast.Expr | None:
+        return self.decl.guard
+
+
+@dataclass
+class CheckedProtocol:
+    """A protocol that passed checking, with lookup tables for the later stages."""
+
+    protocol: ast.Protocol
+    source: SourceFile
+    facts: dict[str, FactInfo]
+    definitions: dict[str, ast.Definition]
+    criteria: dict[str, ast.Criterion]
+    types: dict[int, Type] = field(repr=False)
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.protocol.header.name
+
+    def type_of(self, node: ast.Expr) -> Type:
+        return self.types[id(node)]
+
+
+def check(protocol: ast.Protocol, source: SourceFile) -> CheckedProtocol:
+    """Check a parsed protocol; raise DiagnosticError listing every error (warnings ride along)."""
+    checker = _Checker(protocol, source)
+    checked = checker.run()
+    errors = [d for d in checker.diagnostics if d.severity == "error"]
+    if errors:
+        raise DiagnosticError(checker.diagnostics, {source.path: source})
+    return checked
+
+
+def day_number(value) -> int:
+    return value.toordinal()
+
+
+class _Checker:
+    def __init__(self, protocol: ast.Protocol, source: SourceFile) -> None:
+        self.protocol = protocol
+        self.source = source
+        self.diagnostics: list[Diagnostic] = []
+        self.facts: dict[str, FactInfo] = {}
+        self.definitions: dict[str, ast.Definition] = {}
+        self.criteria: dict[str, ast.Criterion] = {}
+        self.types: dict[int, Type] = {}
+        self.used_facts: set[str] = set()
+        self.used_definitions: set[str] = set()
+        self.definition_types: dict[str, Type] = {}
+        self.in_progress: list[str] = []
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> CheckedProtocol:
+        self.check_header()
+        self.declare_facts()
+        self.declare_definitions()
+        for fact in self.protocol.facts:
+            if fact.guard is not None:
+                self.expect_bool(fact.guard, f"the condition of fact `{fact.name}`")
+        for definition in self.protocol.definitions:
+            self.definition_type(definition.name)
+        self.check_criteria()
+        self.check_guards()
+        self.report_unused()
+        self.diagnostics.sort(key=Diagnostic.sort_key)
+        return CheckedProtocol(self.protocol, self.source, self.facts, self.definitions, self.criteria,
+                               self.types, [d for d in self.diagnostics if d.severity == "warning"])
+
+    def check_header(self) -> None:
+        header = self.protocol.header
+        seen: set[str] = set()
+        for item in header.items:
+            if item.key not in HEADER_KEYS:
+                self.report(error("unknown-header-field", f"unknown header field `{item.key}`", item.span,
+                                  "not a header field", help=suggest(item.key, HEADER_KEYS)
+                                  or f"header fields are {', '.join(HEADER_KEYS)}"))
+            elif item.key in seen:
+                self.report(error("duplicate-header-field", f"header field `{item.key}` is given twice",
+                                  item.span, "second definition"))
+            seen.add(item.key)
+        for required in ("title", "version"):
+            if required not in seen:
+                self.report(error("missing-header-field", f"the protocol header has no `{required}`",
+                                  header.span, "in this header", help=f'add `{required}: "..."`'))
+
+    # ---------------------------------------------------------------- facts
+    def declare_facts(self) -> None:
+        for fact in self.protocol.facts:
+            if fact.name in self.facts:
+                self.report(error("duplicate-fact", f"fact `{fact.name}` is declared twice", fact.span,
+                                  "declared again here",
+                                  help=f"the first declaration is at {self.facts[fact.name].decl.span}"))
+                continue
+            fact_type = self.fact_type(fact)
+            low, high = self.bound(fact, fact.low, fact_type), self.bound(fact, fact.high, fact_type)
+            if low is not None and high is not None and low > high:
+                self.report(error("empty-range", f"the range of `{fact.name}` is empty", fact.low.span,
+                                  "lower bound is above the upper bound", help="write `from LOW to HIGH`"))
+            self.facts[fact.name] = FactInfo(fact, fact_type, low, high)
+
+    def fact_type(self, fact: ast.FactDecl) -> Type:
+        declared = fact.type
+        kind = declared.kind
+        if kind == "boolean":
+            return BOOL
+        if kind == "date":
+            return DATE
+        if kind == "enum":
+            seen: set[str] = set()
+            for value in declared.values:
+                if value in seen:
+                    self.report(error("duplicate-enum-value", f"value `{value}` is listed twice for `{fact.name}`",
+                                      declared.span))
+                seen.add(value)
+            return EnumType(fact.name, tuple(dict.fromkeys(declared.values)))
+        dims = self.unit_dims(declared.unit, declared.span) if declared.unit else DIMENSIONLESS
+        return NumType(dims, declared.unit, integer=(kind == "integer"))
+
+    def unit_dims(self, unit: str, span) -> Dims:
+        try:
+            return parse_unit(unit).dims
+        except UnitError as exc:
+            self.report(error("unknown-unit", f"unknown unit `{unit}`", span, "not a unit",
+                              help=f"{exc}; use a UCUM code such as U/L, g/L, umol/L, mL/min, %, or years"))
+            return DIMENSIONLESS
+
+    def bound(self, fact: ast.FactDecl, bound: ast.Bound | None, fact_type: Type) -> Fraction | int | None:
+        if bound is None:
+            return None
+        if isinstance(fact_type, DateType):
+            if not isinstance(bound.value, Fraction):
+                return day_number(bound.value)
+            self.report(error("type-mismatch", f"the range of date `{fact.name}` needs dates", bound.span,
+                              "not a date", help="write dates as YYYY-MM-DD"))
+            return None
+        if not isinstance(fact_type, NumType) or not isinstance(bound.value, Fraction):
+            self.report(error("type-mismatch", f"`{fact.name}` is {fact_type}; it cannot have a numeric range",
+                              bound.span, "range not allowed here"))
+            return None
+        if (bound.unit is None) != (fact_type.unit is None):
+            self.report(self.unit_presence_error(bound.text, fact_type, bound.span))
+            return None
+        if bound.unit is not None:
+            try:
+                unit = parse_unit(bound.unit)
+            except UnitError:
+                self.report(error("unknown-unit", f"unknown unit `{bound.unit}`", bound.span, "not a unit"))
+                return None
+            if unit.dims != fact_type.dims:
+                self.report(error("unit-mismatch", f"`{bound.text}` cannot bound `{fact.name}`, which is {fact_type}",
+                                  bound.span, "incompatible unit", help=f"give the bound in `{fact_type.unit}`"))
+                return None
+            return bound.value * unit.factor
+        return bound.value
+
+    # ---------------------------------------------------------- definitions
+    def declare_definitions(self) -> None:
+        for definition in self.protocol.definitions:
+            if definition.name in self.definitions:
+                self.report(error("duplicate-definition", f"`{definition.name}` is defined twice", definition.span,
+                                  "defined again here"))
+                continue
+            if definition.name in self.facts:
+                self.report(error("duplicate-name", f"`{definition.name}` is both a fact and a definition",
+                                  definition.span, "already declared as a fact", help="rename one of them"))
+                continue
+            self.definitions[definition.name] = definition
+
+    def definition_type(self, name: str) -> Type:
+        if name in self.definition_types:
+            return self.definition_types[name]
+        definition = self.definitions[name]
+        if name in self.in_progress:
+            cycle = " -> ".join(self.in_progress[self.in_progress.index(name):] + [name])
+            self.report(error("definition-cycle", f"definition `{name}` refers to itself ({cycle})",
+                              definition.span, "defined in terms of itself"))
+            return BOOL
+        self.in_progress.append(name)
+        result = self.expect_bool(definition.body, f"definition `{name}`")
+        self.in_progress.pop()
+        self.definition_types[name] = result
+        return result
+
+    # -------------------------------------------------------------- criteria
+    def check_criteria(self) -> None:
+        for criterion in self.protocol.criteria:
+            if criterion.id in self.criteria:
+                self.report(error("duplicate-criterion", f"criterion id `{criterion.id}` is used twice",
+                                  criterion.span, "used again here",
+                                  help=f"ids must be unique; the first is at {self.criteria[criterion.id].span}"))
+                continue
+            if not criterion.record:
+                self.report(warning("no-record-text", f"criterion `{criterion.id}` has no `record:` wording",
+                                    criterion.span, "no wording", help="quote the registry record's own words"))
+            self.criteria[criterion.id] = criterion
+            if criterion.guard is not None:
+                self.expect_bool(criterion.guard, f"the condition of criterion `{criterion.id}`")
+            self.expect_bool(criterion.body, f"criterion `{criterion.id}`")
+
+    def expect_bool(self, expr: ast.Expr, what: str) -> Type:
+        found = self.infer(expr)
+        if found is not None and not isinstance(found, BoolType):
+            self.report(error("type-mismatch", f"{what} must be a condition, but this is {found}", expr.span,
+                              "not true/false", help="compare it, e.g. `x >= 10 U/L`"))
+        return BOOL
+
+    # ---------------------------------------------------------- expressions
+    def infer(self, expr: ast.Expr) -> Type | None:
+        """Type of an expression, or None after reporting an error inside it."""
+        result = self._infer(expr)
+        if result is not None:
+            self.types[id(expr)] = result
+        return result
+
+    def _infer(self, expr: ast.Expr) -> Type | None:
+        match expr:
+            case ast.BoolLiteral():
+                return BOOL
+            case ast.QuantityLiteral():
+                return self.literal_type(expr)
+            case ast.DateLiteral():
+                return DATE
+            case ast.NameRef():
+                return self.name_type(expr)
+            case ast.Not():
+                return self.expect_bool(expr.operand, "the operand of `not`")
+            case ast.And() | ast.Or():
+                word = "and" if isinstance(expr, ast.And) else "or"
+                for operand in expr.operands:
+                    self.expect_bool(operand, f"each side of `{word}`")
+                return BOOL
+            case ast.Compare():
+                return self.compare_type(expr)
+            case ast.Arithmetic():
+                return self.arithmetic_type(expr)
+            case ast.Negate():
+                inner = self.infer(expr.operand)
+                if inner is not None and not isinstance(inner, NumType):
+                    self.report(error("type-mismatch", f"cannot negate {inner}", expr.span, "not a number"))
+                    return None
+                return inner
+            case ast.Conditional():
+                self.expect_bool(expr.condition, "the condition after `if`")
+                then, otherwise = self.infer(expr.then), self.infer(expr.otherwise)
+                if then is None or otherwise is None:
+                    return None
+                if not self.same_kind(then, otherwise):
+                    self.report(error("type-mismatch", f"the two branches differ: {then} vs {otherwise}",
+                                      expr.otherwise.span, "other branch has another type",
+                                      help="both branches of `if ... else` must have the same type and unit"))
+                    return None
+                return then
+            case ast.IsValue():
+                self.enum_values(expr.subject, (expr.value,), expr.span)
+                return BOOL
+            case ast.InSet():
+                self.enum_values(expr.subject, expr.values, expr.span)
+                return BOOL
+            case ast.IsNone():
+                self.optional_subject(expr)
+                return BOOL
+            case ast.Within():
+                self.within_types(expr)
+                return BOOL
+            case ast.Block():
+                self.block_types(expr)
+                return BOOL
+            case _:
+                assert_never(expr)
+
+    def literal_type(self, literal: ast.QuantityLiteral) -> Type | None:
+        if literal.unit is None:
+            return NumType(DIMENSIONLESS, None, integer=literal.value.denominator == 1)
+        try:
+            return NumType(parse_unit(literal.unit).dims, literal.unit)
+        except UnitError as exc:
+            self.report(error("unknown-unit", f"unknown unit `{literal.unit}`", literal.span, "not a unit",
+                              help=f"{exc}; use a UCUM code such as U/L, g/L, umol/L, mL/min, %, or years"))
+            return None
+
+    def name_type(self, ref: ast.NameRef) -> Type | None:
+        if ref.name in self.facts:
+            self.used_facts.add(ref.name)
+            return self.facts[ref.name].type
+        if ref.name in self.definitions:
+            self.used_definitions.add(ref.name)
+            return self.definition_type(ref.name)
+        enum_owner = next((f.name for f in self.facts.values()
+                           if isinstance(f.type, EnumType) and ref.name in f.type.values), None)
+        if enum_owner:
+            self.report(error("unknown-fact", f"`{ref.name}` is a value of `{enum_owner}`, not a fact", ref.span,
+                              "used as a condition", help=f"write `{enum_owner} is {ref.name}`"))
+            return None
+        hint = suggest(ref.name, list(self.facts) + list(self.definitions))
+        self.report(error("unknown-fact", f"unknown fact `{ref.name}`", ref.span,
+                          "not declared in this protocol",
+                          help=hint or "declare it under `facts:` or define it with `define`"))
+        return None
+
+    def compare_type(self, expr: ast.Compare) -> Type:
+        types = [self.infer(operand) for operand in expr.operands]
+        for index, operator in enumerate(expr.operators):
+            left, right = types[index], types[index + 1]
+            if left is None or right is None:
+                continue
+            right_node = expr.operands[index + 1]
+            if isinstance(left, (EnumType, BoolType)) or isinstance(right, (EnumType, BoolType)):
+                if isinstance(left, BoolType) and isinstance(right, BoolType) and operator in ("==", "!="):
+                    continue
+                enum = left if isinstance(left, EnumType) else right
+                hint = (f"compare a value of `{enum.fact}` with `is` or `in (...)`" if isinstance(enum, EnumType)
+                        else "combine conditions with `and`, `or`, `not`")
+                self.report(error("type-mismatch", f"cannot compare {left} with {right} using `{operator}`",
+                                  expr.span, "not comparable", help=hint))
+            elif not self.same_kind(left, right):
+                self.report(self.mismatch(left, right, right_node, operator))
+        return BOOL
+
+    def same_kind(self, left: Type, right: Type) -> bool:
+        if isinstance(left, NumType) and isinstance(right, NumType):
+            return left.dims == right.dims and (left.unit is None) == (right.unit is None)
+        if isinstance(left, EnumType) and isinstance(right, EnumType):
+            return left.fact == right.fact
+        return type(left) is type(right)
+
+    def mismatch(self, left: Type, right: Type, node: ast.Expr, operator: str) -> Diagnostic:
+        if isinstance(left, NumType) and isinstance(right, NumType):
+            if left.dims == right.dims:
+                plain, unit = (node, left) if right.unit is None else (None, right)
+                if plain is not None:
+                    return error("unit-mismatch", f"a plain number is compared with {left}", node.span,
+                                 "has no unit", help=f"write the unit, e.g. `... {left.unit}`")
+                return error("unit-mismatch", f"{left} is compared with a plain number", node.span,
+                             "needs a unit", help=f"write the unit, e.g. `... {unit.unit}`")
+            return error("unit-mismatch", f"cannot compare {left} with {right}", node.span,
+                         "incompatible unit", help=f"use a unit compatible with `{left.unit or 'a plain number'}`")
+        return error("type-mismatch", f"cannot compare {left} with {right} using `{operator}`", node.span,
+                     "different type")
+
+    def arithmetic_type(self, expr: ast.Arithmetic) -> Type | None:
+        types = [self.infer(operand) for operand in expr.operands]
+        if any(t is None for t in types):
+            return None
+        result = types[0]
+        for index, operator in enumerate(expr.operators):
+            operand_node, right = expr.operands[index + 1], types[index + 1]
+            result = self.binary_type(result, operator, right, expr.operands[: index + 1], operand_node, expr)
+            if result is None:
+                return None
+        return result
+
+    def binary_type(self, left, operator, right, left_nodes, right_node, whole) -> Type | None:
+        if isinstance(left, DateType) or isinstance(right, DateType):
+            return self.date_arithmetic(left, operator, right, right_node, whole)
+        if not isinstance(left, NumType) or not isinstance(right, NumType):
+            bad = left if not isinstance(left, NumType) else right
+            self.report(error("type-mismatch", f"arithmetic needs numbers, but this is {bad}", whole.span,
+                              "not a number"))
+            return None
+        if operator in "+-":
+            if not self.same_kind(left, right):
+                self.report(self.mismatch(left, right, right_node, operator))
+                return None
+            return NumType(left.dims, left.unit, left.integer and right.integer)
+        left_constant = all(self.is_constant(node) for node in left_nodes)
+        right_constant = self.is_constant(right_node)
+        if not left_constant and not right_constant or operator == "/" and not right_constant:
+            self.report(error("nonlinear", "only constants may multiply or divide facts", whole.span,
+                              "product of two facts", help="write thresholds like `3 * alt_uln`"))
+            return None
+        scalar, other = (left, right) if left.unit is None and operator == "*" else (right, left)
+        if scalar.unit is not None:
+            self.report(error("unit-mismatch", f"cannot {'multiply' if operator == '*' else 'divide'} {left} "
+                              f"by {right}", whole.span, "both sides have units",
+                              help="multiply or divide by a plain number"))
+            return None
+        return NumType(other.dims, other.unit)
+
+    def date_arithmetic(self, left, operator, right, right_node, whole) -> Type | None:
+        if isinstance(left, DateType) and isinstance(right, DateType) and operator == "-":
+            return NumType(TIME, "d", integer=True)
+        duration = right if isinstance(left, DateType) else left
+        if operator in "+-" and isinstance(left, DateType) and isinstance(duration, NumType) \
+                and duration.dims == TIME and isinstance(right_node, ast.QuantityLiteral) \
+                and canonical_code(right_node.unit or "") in ("d", "wk", "mo", "a"):
+            return DATE
+        self.report(error("type-mismatch", f"cannot apply `{operator}` to {left} and {right}", whole.span,
+                          "not date arithmetic",
+                          help="add or subtract a written duration such as `28 days` or `6 months`"))
+        return None
+
+    def is_constant(self, node: ast.Expr) -> bool:
+        match node:
+            case ast.QuantityLiteral():
+                return True
+            case ast.Negate():
+                return self.is_constant(node.operand)
+            case ast.Arithmetic():
+                return all(self.is_constant(operand) for operand in node.operands)
+            case _:
+                return False
+
+    def enum_values(self, subject: ast.Expr, values: tuple[str, ...], span) -> None:
+        subject_type = self.infer(subject)
+        if subject_type is None:
+            return
+        if not isinstance(subject_type, EnumType):
+            self.report(error("type-mismatch", f"`is` and `in` test enumerations, but this is {subject_type}",
+                              subject.span, "not an enumeration",
+                              help="compare numbers and dates with <, <=, ==; use a boolean fact directly"))
+            return
+        for value in values:
+            if value not in subject_type.values:
+                self.report(error("unknown-enum-value", f"`{value}` is not a value of `{subject_type.fact}`", span,
+                                  f"`{subject_type.fact}` is {subject_type}",
+                                  help=suggest(value, subject_type.values)
+                                  or f"declared values: {', '.join(subject_type.values)}"))
+
+    def optional_subject(self, expr: ast.IsNone) -> None:
+        if self.infer(expr.subject) is None:
+            return
+        if not isinstance(expr.subject, ast.NameRef) or expr.subject.name not in self.facts:
+            self.report(error("type-mismatch", "`is none` applies to a fact", expr.subject.span, "not a fact"))
+        elif not self.facts[expr.subject.name].optional:
+            self.report(error("not-optional", f"fact `{expr.subject.name}` is never none", expr.subject.span,
+                              "not declared `or none`",
+                              help=f"add `or none` to the declaration of `{expr.subject.name}`"))
+
+    def within_types(self, expr: ast.Within) -> None:
+        for part, role in ((expr.subject, "the date before `within`"), (expr.anchor, "the anchor date")):
+            found = self.infer(part)
+            if found is not None and not isinstance(found, DateType):
+                self.report(error("type-mismatch", f"{role} must be a date, but this is {found}", part.span,
+                                  "not a date"))
+        amount = expr.amount
+        code = canonical_code(amount.unit or "")
+        if code not in ("d", "wk", "mo", "a"):
+            self.report(error("unit-mismatch", f"`{amount.text}` is not a calendar duration", amount.span,
+                              "needs days, weeks, months or years", help="write e.g. `within 6 months before`"))
+        elif amount.value.denominator != 1 and code in ("mo", "a"):
+            self.report(error("unit-mismatch", f"`{amount.text}` is not a whole number of {CALENDAR[code]}",
+                              amount.span, "calendar months and years must be whole",
+                              help="use days or weeks for fractions"))
+        self.types[id(amount)] = NumType(TIME, amount.unit)
+
+    def block_types(self, block: ast.Block) -> None:
+        names: set[str] = set()
+        for item in block.items:
+            if item.name is not None:
+                if item.name in names:
+                    self.report(error("duplicate-path", f"alternative name `{item.name}` is used twice in this block",
+                                      item.span, "used again here"))
+                names.add(item.name)
+            self.expect_bool(item.body, f"alternative `{item.name}`" if item.name else "each item of the block")
+        if block.kind == "at_least" and not 1 <= block.count <= len(block.items):
+            self.report(error("bad-count", f"`at least {block.count} of` needs between 1 and {len(block.items)}",
+                              block.span, f"{len(block.items)} items here"))
+
+    # -------------------------------------------------------------- guards
+    def check_guards(self) -> None:
+        """Every use of a subgroup fact must sit under that fact's own condition."""
+        reported: set[int] = set()
+        for fact in self.protocol.facts:
+            if fact.guard is not None:
+                self.guarded_uses(fact.guard, (), reported, set())
+        for criterion in self.criteria.values():
+            context: tuple[ast.Expr, ...] = ()
+            if criterion.guard is not None:
+                self.guarded_uses(criterion.guard, (), reported, set())
+                context = tuple(_conjuncts(criterion.guard))
+            self.guarded_uses(criterion.body, context, reported, set())
+        for name, definition in self.definitions.items():
+            if name not in self.used_definitions:
+                self.guarded_uses(definition.body, (), reported, set())
+
+    def guarded_uses(self, expr: ast.Expr, context: tuple[ast.Expr, ...], reported: set[int],
+                     expanding: set[str]) -> None:
+        for node, ctx in _walk_with_context(expr, context):
+            if not isinstance(node, ast.NameRef):
+                continue
+            if node.name in self.definitions and node.name not in expanding:
+                self.guarded_uses(self.definitions[node.name].body, ctx, reported, expanding | {node.name})
+            info = self.facts.get(node.name)
+            if info is None or info.guard is None or _holds_in(info.guard, ctx) or id(node) in reported:
+                continue
+            reported.add(id(node))
+            condition = self.source_text(info.guard)
+            self.report(error("unguarded-fact", f"fact `{node.name}` exists only if `{condition}`", node.span,
+                              "used where that condition is not known to hold",
+                              help=f"write `{condition} and {node.name}`, or give the criterion "
+                                   f"`only if {condition}`"))
+
+    def source_text(self, expr: ast.Expr) -> str:
+        span = expr.span
+        if span is None or span.line != span.end_line:
+            return "its condition"
+        return self.source.line_text(span.line)[span.column - 1: span.end_column - 1]
+
+    def report_unused(self) -> None:
+        for name, info in self.facts.items():
+            if name not in self.used_facts:
+                self.report(warning("unused-fact", f"fact `{name}` is declared but never used", info.decl.span,
+                                    "never used", help="remove it, or use it in a criterion"))
+        for name, definition in self.definitions.items():
+            if name not in self.used_definitions:
+                self.report(warning("unused-definition", f"definition `{name}` is never used", definition.span,
+                                    "never used"))
+
+
+CALENDAR = {"d": "days", "wk": "weeks", "mo": "months", "a": "years"}
+
+
+def _conjuncts(expr: ast.Expr) -> Iterator[ast.Expr]:
+    if isinstance(expr, ast.And):
+        for operand in expr.operands:
+            yield from _conjuncts(operand)
+    elif isinstance(expr, ast.Block) and expr.kind == "all":
+        for item in expr.items:
+            yield from _conjuncts(item.body)
+    else:
+        yield expr
+
+
+def _holds_in(guard: ast.Expr, context: tuple[ast.Expr, ...]) -> bool:
+    return all(part in context for part in _conjuncts(guard))
+
+
+def _walk_with_context(expr: ast.Expr, context: tuple[ast.Expr, ...]) -> Iterator[tuple[ast.Expr, tuple]]:
+    """Each node with the conditions known to hold where it is evaluated (short-circuit reading)."""
+    stack: list[tuple[ast.Expr, tuple]] = [(expr, context)]
+    while stack:
+        node, ctx = stack.pop()
+        yield node, ctx
+        match node:
+            case ast.And():
+                known = ctx
+                for operand in node.operands:
+                    stack.append((operand, known))
+                    known = known + tuple(_conjuncts(operand))
+            case ast.Or():
+                known = ctx
+                for operand in node.operands:
+                    stack.append((operand, known))
+                    known = known + (ast.Not(operand),)
+            case ast.Block():
+                known = ctx
+                for item in node.items:
+                    stack.append((item.body, known))
+                    if node.kind == "all":
+                        known = known + tuple(_conjuncts(item.body))
+            case ast.Conditional():
+                stack.append((node.condition, ctx))
+                stack.append((node.then, ctx + tuple(_conjuncts(node.condition))))
+                stack.append((node.otherwise, ctx + (ast.Not(node.condition),)))
+            case ast.Not() | ast.Negate():
+                stack.append((node.operand, ctx))
+            case ast.Compare() | ast.Arithmetic():
+                stack.extend((operand, ctx) for operand in node.operands)
+            case ast.IsValue() | ast.InSet() | ast.IsNone():
+                stack.append((node.subject, ctx))
+            case ast.Within():
+                stack.append((node.subject, ctx))
+                stack.append((node.anchor, ctx))
+            case _:
+                pass
+
+
+def load(path: str) -> CheckedProtocol:
+    """Parse and check a protocol file."""
+    from eligib.parser import parse_file
+
+    protocol, source = parse_file(path)
+    return check(protocol, source)
+
+
+def load_text(text: str, path: str = "<protocol>") -> CheckedProtocol:
+    from eligib.parser import parse
+
+    return check(parse(text, path), SourceFile(path, text))
