@@ -471,6 +471,7 @@ class _Checker:
         if operator in "+-" and isinstance(left, DateType) and isinstance(duration, NumType) \
                 and duration.dims == TIME and isinstance(right_node, ast.QuantityLiteral) \
                 and canonical_code(right_node.unit or "") in ("d", "wk", "mo", "a"):
+            self.calendar_anchor(whole.operands[0] if len(whole.operands) == 2 else whole, right_node)
             return DATE
         self.report(error("type-mismatch", f"cannot apply `{operator}` to {left} and {right}", whole.span,
                           "not date arithmetic",
@@ -525,11 +526,24 @@ class _Checker:
         if code not in ("d", "wk", "mo", "a"):
             self.report(error("unit-mismatch", f"`{amount.text}` is not a calendar duration", amount.span,
                               "needs days, weeks, months or years", help="write e.g. `within 6 months before`"))
-        elif amount.value.denominator != 1 and code in ("mo", "a"):
+        else:
+            self.calendar_anchor(expr.anchor, amount)
+        self.types[id(amount)] = NumType(TIME, amount.unit)
+
+    def calendar_anchor(self, anchor: ast.Expr, amount: ast.QuantityLiteral) -> None:
+        """Month and year steps are calendar arithmetic: they start from a date fact or a literal."""
+        code = canonical_code(amount.unit or "")
+        if code not in ("mo", "a"):
+            return
+        if amount.value.denominator != 1:
             self.report(error("unit-mismatch", f"`{amount.text}` is not a whole number of {CALENDAR[code]}",
                               amount.span, "calendar months and years must be whole",
                               help="use days or weeks for fractions"))
-        self.types[id(amount)] = NumType(TIME, amount.unit)
+        if not (isinstance(anchor, ast.DateLiteral)
+                or isinstance(anchor, ast.NameRef) and anchor.name in self.facts):
+            self.report(error("calendar-anchor", f"`{amount.text}` must be counted from a date fact or a date",
+                              anchor.span, "not a date fact",
+                              help="count months and years from a declared date fact, e.g. `screening_date`"))
 
     def block_types(self, block: ast.Block) -> None:
         names: set[str] = set()

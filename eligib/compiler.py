@@ -1,0 +1,377 @@
+"""Compile a checked protocol to Z3, once; the result is reused for every patient.
+
+Exact throughout: numbers are rationals in canonical units (RealVal from strings, never
+floats), dates are day numbers, enumerations are indices. Every criterion, and every
+node of it (so every named path), has its own Z3 term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, assert_never
+
+import z3
+
+from eligib import ast
+from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
+from eligib.evaluate import literal_value
+from eligib.units import canonical_code, parse_unit
+from eligib.values import DAY_SECONDS, NONE, shift_date
+
+# Sound bounds on the length of N calendar months, in days, for an anchor the solver does not know.
+MONTH_MIN_DAYS, MONTH_MAX_DAYS = 28, 31
+
+
+def rational(value: Fraction | int) -> z3.ArithRef:
+    value = Fraction(value)
+    return z3.RealVal(f"{value.numerator}/{value.denominator}")
+
+
+@dataclass
+class FactVars:
+    """A fact's Z3 variables, and a second copy used to ask whether its value can matter."""
+
+    info: FactInfo
+    value: Any
+    present: Any  # a Bool for `or none` facts, else None
+    copy_value: Any
+    copy_present: Any
+    factor: Fraction = Fraction(1)  # canonical value of 1 declared unit
+
+    def canonical(self, var: Any) -> Any:
+        """A numeric variable as a canonical-unit Real term."""
+        real = z3.ToReal(var) if var.sort() == z3.IntSort() and isinstance(self.info.type, NumType) else var
+        return real if self.factor == 1 else real * rational(self.factor)
+
+
+@dataclass
+class Shift:
+    """`fact ± N months`: a variable pinned exactly when the fact is known, else bounded soundly."""
+
+    fact: str
+    months: int
+    var: Any
+    copy_var: Any
+
+
+@dataclass
+class CompiledProtocol:
+    checked: CheckedProtocol
+    solver: Any
+    facts: dict[str, FactVars]
+    shifts: dict[tuple[str, int], Shift]
+    passes: dict[str, Any]
+    criterion_facts: dict[str, frozenset[str]]
+    terms: dict[int, Any] = field(repr=False)
+    presence: dict[int, Any] = field(repr=False)
+    _equalities: dict[tuple[str, Any], list] = field(default_factory=dict, repr=False)
+    _copies: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+
+    def term(self, node: ast.Expr) -> Any:
+        return self.terms[id(node)]
+
+    def with_copy(self, formula: Any, fact: str, cache_key: str | None = None) -> Any:
+        """The formula with one fact (and its month shifts) replaced by its second copy.
+
+        `cache_key` names a formula that lives as long as the compilation (a criterion id)."""
+        if cache_key is not None and (cache_key, fact) in self._copies:
+            return self._copies[(cache_key, fact)]
+        variables = self.facts[fact]
+        pairs = [(variables.value, variables.copy_value)]
+        if variables.present is not None:
+            pairs.append((variables.present, variables.copy_present))
+        pairs += [(s.var, s.copy_var) for s in self.shifts.values() if s.fact == fact]
+        copied = z3.substitute(formula, *pairs)
+        if cache_key is not None:
+            self._copies[(cache_key, fact)] = copied
+        return copied
+
+    def fact_assumptions(self, name: str, value: Any) -> list:
+        """Z3 literals fixing one known fact (cached: building terms is most of a check's cost)."""
+        key = (name, value)
+        cached = self._equalities.get(key)
+        if cached is None:
+            cached = self._build_assumptions(name, value)
+            self._equalities[key] = cached
+        return cached
+
+    def _build_assumptions(self, name: str, value: Any) -> list:
+        fact = self.facts[name]
+        if value is NONE:
+            return [z3.Not(fact.present)]
+        literals = [fact.present] if fact.present is not None else []
+        kind = fact.info.type
+        if isinstance(kind, BoolType):
+            literals.append(fact.value == z3.BoolVal(bool(value)))
+        elif isinstance(kind, EnumType):
+            literals.append(fact.value == kind.values.index(value))
+        elif isinstance(kind, DateType):
+            literals.append(fact.value == int(value))
+            for shift in self.shifts.values():
+                if shift.fact == name:
+                    literals.append(shift.var == shift_date(int(value), Fraction(shift.months), "mo"))
+        else:
+            declared = Fraction(value) / fact.factor
+            literals.append(fact.value == (z3.IntVal(int(declared)) if kind.integer else rational(declared)))
+        return literals
+
+
+def compile_protocol(checked: CheckedProtocol) -> CompiledProtocol:
+    return _Compiler(checked).run()
+
+
+class _Compiler:
+    def __init__(self, checked: CheckedProtocol) -> None:
+        self.checked = checked
+        self.solver = z3.Solver()
+        self.facts: dict[str, FactVars] = {}
+        self.shifts: dict[tuple[str, int], Shift] = {}
+        self.terms: dict[int, Any] = {}
+        self.presence: dict[int, Any] = {}
+        self.definition_facts: dict[str, frozenset[str]] = {}
+
+    def run(self) -> CompiledProtocol:
+        for name, info in self.checked.facts.items():
+            self.facts[name] = self.declare(info)
+        passes, criterion_facts = {}, {}
+        for cid, criterion in self.checked.criteria.items():
+            body = self.boolean(criterion.body)
+            if criterion.guard is None:
+                applies = z3.BoolVal(True)
+            else:
+                applies = self.boolean(criterion.guard)
+            passes[cid] = z3.Or(z3.Not(applies), body) if criterion.kind == "inclusion" \
+                else z3.Not(z3.And(applies, body))
+            criterion_facts[cid] = self.facts_of(criterion.body) | (
+                self.facts_of(criterion.guard) if criterion.guard is not None else frozenset())
+        return CompiledProtocol(self.checked, self.solver, self.facts, self.shifts, passes, criterion_facts,
+                                self.terms, self.presence)
+
+    # ------------------------------------------------------------- facts
+    def declare(self, info: FactInfo) -> FactVars:
+        kind = info.type
+        factor = Fraction(1)
+        if isinstance(kind, BoolType):
+            make = z3.Bool
+        elif isinstance(kind, (DateType, EnumType)):
+            make = z3.Int
+        else:
+            make = z3.Int if kind.integer else z3.Real
+            factor = parse_unit(kind.unit).factor if kind.unit else Fraction(1)
+        value, copy = make(info.name), make(f"{info.name}'")
+        present = z3.Bool(f"{info.name}?") if info.optional else None
+        copy_present = z3.Bool(f"{info.name}'?") if info.optional else None
+        fact = FactVars(info, value, present, copy, copy_present, factor)
+        for var, flag in ((value, present), (copy, copy_present)):
+            for constraint in self.domain(fact, var):
+                self.solver.add(constraint if flag is None else z3.Implies(flag, constraint))
+        return fact
+
+    def domain(self, fact: FactVars, var: Any) -> list:
+        info, kind = fact.info, fact.info.type
+        if isinstance(kind, EnumType):
+            return [var >= 0, var < len(kind.values)]
+        constraints = []
+        if isinstance(kind, DateType):
+            constraints += [var >= info.low] if info.low is not None else []
+            constraints += [var <= info.high] if info.high is not None else []
+        elif isinstance(kind, NumType):
+            canonical = fact.canonical(var)
+            constraints += [canonical >= rational(info.low)] if info.low is not None else []
+            constraints += [canonical <= rational(info.high)] if info.high is not None else []
+        return constraints
+
+    def shift(self, fact_name: str, months: int) -> Any:
+        key = (fact_name, months)
+        if key not in self.shifts:
+            fact = self.facts[fact_name]
+            var, copy = z3.Int(f"{fact_name}{months:+d}mo"), z3.Int(f"{fact_name}'{months:+d}mo")
+            low, high = (MONTH_MIN_DAYS * abs(months), MONTH_MAX_DAYS * abs(months))
+            for shifted, base, flag in ((var, fact.value, fact.present), (copy, fact.copy_value, fact.copy_present)):
+                offset = shifted - base if months > 0 else base - shifted
+                bound = z3.And(offset >= low, offset <= high)
+                self.solver.add(bound if flag is None else z3.Implies(flag, bound))
+            self.shifts[key] = Shift(fact_name, months, var, copy)
+        return self.shifts[key].var
+
+    def facts_of(self, node: ast.Expr) -> frozenset[str]:
+        """Facts a node depends on, through definitions."""
+        found: set[str] = set()
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, ast.NameRef):
+                if current.name in self.checked.facts:
+                    found.add(current.name)
+                elif current.name in self.checked.definitions:
+                    name = current.name
+                    if name not in self.definition_facts:
+                        self.definition_facts[name] = frozenset()  # breaks (already rejected) cycles
+                        self.definition_facts[name] = self.facts_of(self.checked.definitions[name].body)
+                    found |= self.definition_facts[name]
+            stack.extend(_children(current))
+        return frozenset(found)
+
+    # --------------------------------------------------------- expressions
+    def boolean(self, node: ast.Expr) -> Any:
+        """A condition's Z3 term: an optional boolean fact that is none counts as false."""
+        term = self.compile(node)
+        presence = self.presence.get(id(node))
+        return term if presence is None else z3.And(presence, term)
+
+    def value(self, node: ast.Expr) -> tuple[Any, Any]:
+        """A value's term and the condition that it exists (no `none` inside)."""
+        term = self.compile(node)
+        return term, self.presence.get(id(node), z3.BoolVal(True))
+
+    def compile(self, node: ast.Expr) -> Any:
+        key = id(node)
+        if key not in self.terms:
+            self.terms[key] = self._compile(node)
+        return self.terms[key]
+
+    def _set_presence(self, node: ast.Expr, parts: list) -> None:
+        parts = [p for p in parts if not z3.is_true(p)]
+        if parts:
+            self.presence[id(node)] = parts[0] if len(parts) == 1 else z3.And(parts)
+
+    def _compile(self, node: ast.Expr) -> Any:
+        match node:
+            case ast.BoolLiteral():
+                return z3.BoolVal(node.value)
+            case ast.QuantityLiteral():
+                return rational(literal_value(node))
+            case ast.DateLiteral():
+                return z3.IntVal(node.value.toordinal())
+            case ast.NameRef():
+                return self.name(node)
+            case ast.Not():
+                return z3.Not(self.boolean(node.operand))
+            case ast.And():
+                return z3.And([self.boolean(op) for op in node.operands])
+            case ast.Or():
+                return z3.Or([self.boolean(op) for op in node.operands])
+            case ast.Compare():
+                return z3.And([self.link(node, i) for i in range(len(node.operators))])
+            case ast.Arithmetic():
+                return self.arithmetic(node)
+            case ast.Negate():
+                term, present = self.value(node.operand)
+                self._set_presence(node, [present])
+                return -term
+            case ast.Conditional():
+                return self.conditional(node)
+            case ast.IsValue():
+                return self.membership(node, node.subject, (node.value,), node.negated)
+            case ast.InSet():
+                return self.membership(node, node.subject, node.values, node.negated)
+            case ast.IsNone():
+                _, present = self.value(node.subject)
+                return present if node.negated else z3.Not(present)
+            case ast.Within():
+                return self.within(node)
+            case ast.Block():
+                return self.block(node)
+            case _:
+                assert_never(node)
+
+    def name(self, node: ast.NameRef) -> Any:
+        if node.name in self.checked.definitions:
+            return self.boolean(self.checked.definitions[node.name].body)
+        fact = self.facts[node.name]
+        if fact.present is not None:
+            self.presence[id(node)] = fact.present
+        if isinstance(fact.info.type, NumType):
+            return fact.canonical(fact.value)
+        return fact.value
+
+    def link(self, node: ast.Compare, index: int) -> Any:
+        left, left_present = self.value(node.operands[index])
+        right, right_present = self.value(node.operands[index + 1])
+        operator = node.operators[index]
+        relation = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+                    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}[operator]
+        return z3.And(left_present, right_present, relation(left, right))
+
+    def arithmetic(self, node: ast.Arithmetic) -> Any:
+        result, present = self.value(node.operands[0])
+        presences = [present]
+        result_is_date = isinstance(self.checked.type_of(node.operands[0]), DateType)
+        for op, operand in zip(node.operators, node.operands[1:]):
+            operand_is_date = isinstance(self.checked.type_of(operand), DateType)
+            if result_is_date and operand_is_date:
+                term, present = self.value(operand)
+                presences.append(present)
+                result, result_is_date = z3.ToReal(result - term) * DAY_SECONDS, False
+            elif result_is_date:
+                result = self.date_step(node.operands[0] if len(node.operands) == 2 else None, result, op, operand)
+            else:
+                term, present = self.value(operand)
+                presences.append(present)
+                result = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
+                          "*": lambda a, b: a * b, "/": lambda a, b: a / b}[op](result, term)
+        self._set_presence(node, presences)
+        return result
+
+    def date_step(self, base: ast.Expr | None, current: Any, op: str, amount: ast.QuantityLiteral) -> Any:
+        code = canonical_code(amount.unit or "")
+        sign = 1 if op == "+" else -1
+        if code in ("d", "wk"):
+            days = int(amount.value * (7 if code == "wk" else 1))
+            return current + sign * days
+        months = sign * int(amount.value) * (12 if code == "a" else 1)
+        if isinstance(base, ast.DateLiteral):
+            return z3.IntVal(shift_date(base.value.toordinal(), Fraction(months), "mo"))
+        assert isinstance(base, ast.NameRef), "checker guarantees a date fact anchor"
+        return self.shift(base.name, months)
+
+    def conditional(self, node: ast.Conditional) -> Any:
+        condition = self.boolean(node.condition)
+        if isinstance(self.checked.type_of(node), BoolType):
+            return z3.If(condition, self.boolean(node.then), self.boolean(node.otherwise))
+        then, then_present = self.value(node.then)
+        otherwise, otherwise_present = self.value(node.otherwise)
+        self._set_presence(node, [z3.If(condition, then_present, otherwise_present)])
+        return z3.If(condition, then, otherwise)
+
+    def membership(self, node: ast.Expr, subject: ast.Expr, values: tuple[str, ...], negated: bool) -> Any:
+        term, present = self.value(subject)
+        kind = self.checked.type_of(subject)
+        assert isinstance(kind, EnumType)
+        found = z3.And(present, z3.Or([term == kind.values.index(v) for v in values]))
+        return z3.Not(found) if negated else found
+
+    def within(self, node: ast.Within) -> Any:
+        date, date_present = self.value(node.subject)
+        anchor, anchor_present = self.value(node.anchor)
+        sign = "-" if node.direction == "before" else "+"
+        shifted = self.date_step(node.anchor, anchor, sign, node.amount)
+        low, high = (shifted, anchor) if node.direction == "before" else (anchor, shifted)
+        return z3.And(date_present, anchor_present, low <= date, date <= high)
+
+    def block(self, node: ast.Block) -> Any:
+        items = [self.boolean(item.body) for item in node.items]
+        if node.kind == "all":
+            return z3.And(items)
+        if node.kind == "any":
+            return z3.Or(items)
+        return z3.Sum([z3.If(item, 1, 0) for item in items]) >= node.count
+
+
+def _children(node: ast.Expr) -> list[ast.Expr]:
+    match node:
+        case ast.Not() | ast.Negate():
+            return [node.operand]
+        case ast.And() | ast.Or() | ast.Compare() | ast.Arithmetic():
+            return list(node.operands)
+        case ast.Conditional():
+            return [node.condition, node.then, node.otherwise]
+        case ast.IsValue() | ast.InSet() | ast.IsNone():
+            return [node.subject]
+        case ast.Within():
+            return [node.subject, node.anchor]
+        case ast.Block():
+            return [item.body for item in node.items]
+        case _:
+            return []

@@ -1,0 +1,219 @@
+"""Decide a patient: per-criterion status, verdict, and which missing facts matter.
+
+Known facts decide most criteria exactly by three-valued evaluation (a definite Kleene answer
+holds in every completion). Whatever that leaves unknown, Z3 decides over the declared fact
+domains: a criterion is met only if it holds for every completion of the missing facts, and
+the verdict considers the criteria jointly, so a fact shared by two criteria or limited by a
+declared range is handled exactly. A missing fact "matters" when two completions that differ
+only in that fact get different verdicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eligib import ast
+from eligib.checker import CheckedProtocol
+from eligib.evaluate import Evaluator, criterion_outcome, kleene_and
+
+Z3_TIMEOUT_MS = 10_000
+
+
+class SolverTimeout(Exception):
+    """Z3 gave up within its time limit."""
+
+
+@dataclass
+class CriterionResult:
+    id: str
+    kind: str
+    applies: bool | None  # False when its `only if` condition is false for this patient
+    passes: bool | None  # does it let the patient through (True/False), or is that open (None)
+    decided_by: str  # "facts" (known values decide it) or "solver" (decided over the missing facts)
+    missing: tuple[str, ...] = ()  # missing facts it depends on
+
+    @property
+    def status(self) -> str:
+        """met / not_met / unknown / not_applicable; for an exclusion `met` means the patient is excluded."""
+        if self.applies is False:
+            return "not_applicable"
+        if self.passes is None:
+            return "unknown"
+        return "met" if self.passes == (self.kind == "inclusion") else "not_met"
+
+
+@dataclass
+class Decision:
+    verdict: str  # "eligible" | "ineligible" | "undetermined"
+    criteria: dict[str, CriterionResult]
+    blocking: list[str]  # criteria that definitely keep the patient out
+    conflicts: list[list[str]]  # criteria each possible alone but impossible together
+    missing: dict[str, list[str]]  # missing fact that matters -> criteria it could decide
+    evaluator: Evaluator = field(repr=False)
+    analysis: Any = field(default=None, repr=False)
+
+
+def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None) -> Decision:
+    """Decide one patient. `compiled_source()` returns the (cached) Z3 compilation, built on first need."""
+    evaluator = Evaluator(checked, facts)
+    results: dict[str, CriterionResult] = {}
+    for cid, criterion in checked.criteria.items():
+        applies, _, passes = criterion_outcome(evaluator, criterion)
+        results[cid] = CriterionResult(cid, criterion.kind, applies, passes, "facts")
+    unknown = [cid for cid, r in results.items() if r.passes is None]
+    blocking = [cid for cid, r in results.items() if r.passes is False]
+    if not unknown:
+        verdict = "ineligible" if blocking else "eligible"
+        return Decision(verdict, results, blocking, [], {}, evaluator)
+    analysis = Analysis(compiled_source(), facts)
+    for cid in unknown:
+        analysis.refine(results[cid])
+    blocking = [cid for cid, r in results.items() if r.passes is False]
+    if blocking:
+        return Decision("ineligible", results, blocking, [], {}, evaluator, analysis)
+    still_unknown = [cid for cid in unknown if results[cid].passes is None]
+    if not still_unknown:
+        return Decision("eligible", results, [], [], {}, evaluator, analysis)
+    components = analysis.components(still_unknown)
+    conflicts = [component for component in components if not analysis.satisfiable(component)]
+    if conflicts:
+        cores = [analysis.minimal_conflict(component) for component in conflicts]
+        return Decision("ineligible", results, [], cores, {}, evaluator, analysis)
+    missing: dict[str, list[str]] = {}
+    for component in components:
+        for fact, criteria in analysis.decisive_facts(component).items():
+            missing[fact] = criteria
+    ordered = dict(sorted(missing.items()))
+    return Decision("undetermined", results, [], [], ordered, evaluator, analysis)
+
+
+class Analysis:
+    """Z3 queries for one patient over the compiled protocol; only the needed facts are assumed."""
+
+    def __init__(self, compiled, facts: dict[str, Any]) -> None:
+        self.compiled = compiled
+        self.facts = facts
+        self.solver = compiled.solver
+        self.solver.set("timeout", Z3_TIMEOUT_MS)
+
+    def unknown_facts(self, names) -> list[str]:
+        return sorted(name for name in names if name not in self.facts)
+
+    def assumptions(self, names) -> list:
+        literals: list = []
+        for name in names:
+            if name in self.facts:
+                literals.extend(self.compiled.fact_assumptions(name, self.facts[name]))
+        return literals
+
+    def sat(self, names, *formulas) -> bool:
+        import z3
+
+        result = self.solver.check(*self.assumptions(names), *formulas)
+        if result == z3.unknown:
+            raise SolverTimeout(self.solver.reason_unknown())
+        return result == z3.sat
+
+    def model(self, names, *formulas):
+        return self.solver.model() if self.sat(names, *formulas) else None
+
+    def refine(self, result: CriterionResult) -> None:
+        """Decide a criterion that the known facts leave open: can it pass? can it fail?"""
+        import z3
+
+        names = self.compiled.criterion_facts[result.id]
+        passes = self.compiled.passes[result.id]
+        can_pass, can_fail = self.sat(names, passes), self.sat(names, z3.Not(passes))
+        result.missing = tuple(self.unknown_facts(names))
+        result.decided_by = "solver"
+        if not (can_pass and can_fail):
+            result.passes = can_pass
+
+    def node_status(self, node: ast.Expr, names) -> bool | None:
+        """Can this condition (a named path) be true, and can it be false, under the known facts?"""
+        import z3
+
+        term = self.compiled.term(node)
+        presence = self.compiled.presence.get(id(node))
+        condition = term if presence is None else z3.And(presence, term)
+        can_hold, can_fail = self.sat(names, condition), self.sat(names, z3.Not(condition))
+        if can_hold and can_fail:
+            return None
+        return can_hold
+
+    def components(self, criteria: list[str]) -> list[list[str]]:
+        """Group open criteria that share a missing fact; groups are independent of each other."""
+        parent = {cid: cid for cid in criteria}
+
+        def root(cid: str) -> str:
+            while parent[cid] != cid:
+                parent[cid] = parent[parent[cid]]
+                cid = parent[cid]
+            return cid
+
+        owner: dict[str, str] = {}
+        for cid in criteria:
+            for fact in self.unknown_facts(self.compiled.criterion_facts[cid]):
+                if fact in owner:
+                    parent[root(cid)] = root(owner[fact])
+                else:
+                    owner[fact] = cid
+        groups: dict[str, list[str]] = {}
+        for cid in criteria:
+            groups.setdefault(root(cid), []).append(cid)
+        return list(groups.values())
+
+    def names_of(self, criteria: list[str]) -> frozenset[str]:
+        return frozenset().union(*(self.compiled.criterion_facts[c] for c in criteria))
+
+    def satisfiable(self, criteria: list[str]) -> bool:
+        import z3
+
+        if len(criteria) == 1:
+            return True  # refine() already showed it can pass
+        return self.sat(self.names_of(criteria), z3.And([self.compiled.passes[c] for c in criteria]))
+
+    def minimal_conflict(self, criteria: list[str]) -> list[str]:
+        """A smallest-by-deletion set of criteria that cannot all pass together."""
+        core = list(criteria)
+        for cid in list(criteria):
+            trial = [c for c in core if c != cid]
+            if len(trial) > 1 and not self.satisfiable(trial):
+                core = trial
+        return core
+
+    def decisive_facts(self, criteria: list[str]) -> dict[str, list[str]]:
+        """Missing facts of one component whose value can change whether the component passes."""
+        names = self.names_of(criteria)
+        unknown = self.unknown_facts(names)
+        whole = self._conjunction(criteria)
+        decisive: dict[str, list[str]] = {}
+        for fact in unknown:
+            if len(unknown) > 1 and not self.can_change(names, whole, fact):
+                continue
+            decides = [c for c in criteria if fact in self.compiled.criterion_facts[c]
+                       and self._decides(c, fact)]
+            decisive[fact] = decides
+        return decisive
+
+    def _conjunction(self, criteria: list[str]):
+        import z3
+
+        return z3.And([self.compiled.passes[c] for c in criteria])
+
+    def _decides(self, cid: str, fact: str) -> bool:
+        names = self.compiled.criterion_facts[cid]
+        if len(self.unknown_facts(names)) == 1:
+            return True
+        return self.can_change(names, self.compiled.passes[cid], fact, cache_key=cid)
+
+    def can_change(self, names, formula, fact: str, cache_key: str | None = None) -> bool:
+        """Two completions differing only in `fact` that disagree on `formula`."""
+        import z3
+
+        return self.sat(names, formula, z3.Not(self.compiled.with_copy(formula, fact, cache_key)))
+
+
+def verdict_of(passes: list[bool | None]) -> str:
+    return {True: "eligible", False: "ineligible", None: "undetermined"}[kleene_and(passes)]
