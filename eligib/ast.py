@@ -159,6 +159,25 @@ Expr = (
 )
 
 
+def children(node: Expr) -> list[Expr]:
+    """The sub-expressions of a node, in source order."""
+    match node:
+        case Not() | Negate():
+            return [node.operand]
+        case And() | Or() | Compare() | Arithmetic():
+            return list(node.operands)
+        case Conditional():
+            return [node.condition, node.then, node.otherwise]
+        case IsValue() | InSet() | IsNone():
+            return [node.subject]
+        case Within():
+            return [node.subject, node.anchor]
+        case Block():
+            return [item.body for item in node.items]
+        case _:
+            return []
+
+
 # --------------------------------------------------------------- declarations
 
 

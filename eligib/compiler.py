@@ -210,7 +210,7 @@ class _Compiler:
                         self.definition_facts[name] = frozenset()  # breaks (already rejected) cycles
                         self.definition_facts[name] = self.facts_of(self.checked.definitions[name].body)
                     found |= self.definition_facts[name]
-            stack.extend(_children(current))
+            stack.extend(ast.children(current))
         return frozenset(found)
 
     # --------------------------------------------------------- expressions
@@ -358,20 +358,3 @@ class _Compiler:
             return z3.Or(items)
         return z3.Sum([z3.If(item, 1, 0) for item in items]) >= node.count
 
-
-def _children(node: ast.Expr) -> list[ast.Expr]:
-    match node:
-        case ast.Not() | ast.Negate():
-            return [node.operand]
-        case ast.And() | ast.Or() | ast.Compare() | ast.Arithmetic():
-            return list(node.operands)
-        case ast.Conditional():
-            return [node.condition, node.then, node.otherwise]
-        case ast.IsValue() | ast.InSet() | ast.IsNone():
-            return [node.subject]
-        case ast.Within():
-            return [node.subject, node.anchor]
-        case ast.Block():
-            return [item.body for item in node.items]
-        case _:
-            return []

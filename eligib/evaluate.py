@@ -124,10 +124,10 @@ class Evaluator:
 
     def arithmetic(self, node: ast.Arithmetic) -> Any:
         values = [self.eval(op) for op in node.operands]
-        if any(v is None for v in values):
-            return None
         if any(v is NONE for v in values):
             return NONE
+        if any(v is None for v in values):
+            return None
         result = values[0]
         result_is_date = isinstance(self.checked.type_of(node.operands[0]), DateType)
         for op, operand_node, value in zip(node.operators, node.operands[1:], values[1:]):

@@ -1,0 +1,113 @@
+"""The `eligib` command: a thin shell over eligib.api. Exit codes: 0 eligible, 1 ineligible,
+3 undetermined, 2 usage or input error, 4 internal error."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from eligib.diagnostics import DiagnosticError
+
+EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3}
+EXIT_INPUT_ERROR = 2
+EXIT_INTERNAL = 4
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="eligib")
+def main() -> None:
+    """Check patients against clinical-trial eligibility protocols, with explanations."""
+
+
+@main.command()
+@click.argument("protocol", type=click.Path(dir_okay=False))
+@click.argument("patient", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Readable text, or JSON with a stable schema.")
+@click.option("-v", "--verbose", is_flag=True, help="Give the reasons for every criterion, not only the open ones.")
+def check(protocol: str, patient: str, output: str, verbose: bool) -> None:
+    """Check PATIENT (a JSON or YAML facts file, `-` for stdin) against PROTOCOL."""
+    def run() -> int:
+        from eligib.api import Engine
+        from eligib.render import to_json, to_text
+
+        engine = Engine.from_file(protocol)
+        explanation = engine.check(patient)
+        click.echo(to_json(explanation) if output == "json" else to_text(explanation, verbose), nl=False)
+        return EXIT[explanation.verdict]
+
+    sys.exit(_guarded(run))
+
+
+@main.command()
+@click.argument("protocol", type=click.Path(dir_okay=False))
+def validate(protocol: str) -> None:
+    """Check PROTOCOL for errors (names, types, units, duplicates) without a patient."""
+    def run() -> int:
+        from eligib.checker import load
+        from eligib.render import diagnostics_text
+
+        checked = load(protocol)
+        if checked.warnings:
+            click.echo(diagnostics_text(checked.warnings, {checked.source.path: checked.source}), err=True, nl=False)
+        click.echo(f"{protocol}: ok ({len(checked.facts)} facts, {len(checked.criteria)} criteria)")
+        return 0
+
+    sys.exit(_guarded(run))
+
+
+@main.command()
+@click.argument("protocol", type=click.Path(dir_okay=False))
+def facts(protocol: str) -> None:
+    """List the facts PROTOCOL declares, with types, units, ranges and descriptions."""
+    def run() -> int:
+        from eligib.checker import load
+
+        checked = load(protocol)
+        for name, info in checked.facts.items():
+            declared = info.decl
+            kind = declared.type.kind if declared.type.kind != "enum" else f"one of ({', '.join(declared.type.values)})"
+            parts = [kind + (f" {declared.type.unit}" if declared.type.unit else "")]
+            if declared.low is not None or declared.high is not None:
+                low = declared.low.text if declared.low else "..."
+                high = declared.high.text if declared.high else "..."
+                parts.append(f"from {low} to {high}")
+            if declared.optional:
+                parts.append("or none")
+            if declared.guard is not None:
+                parts.append(f"only if {checked.source.line_text(declared.guard.span.line)[declared.guard.span.column - 1:declared.guard.span.end_column - 1]}")
+            description = f"  # {declared.description}" if declared.description else ""
+            click.echo(f"{name}: {', '.join(parts)}{description}")
+        return 0
+
+    sys.exit(_guarded(run))
+
+
+def _guarded(run) -> int:
+    """Run a command, turning every user error into a rendered diagnostic and an exit code."""
+    from eligib.solver import SolverTimeout
+
+    try:
+        return run()
+    except DiagnosticError as exc:
+        from eligib.render import diagnostics_text
+
+        click.echo(diagnostics_text(exc.diagnostics, exc.sources), err=True, nl=False)
+        return EXIT_INPUT_ERROR
+    except SolverTimeout as exc:
+        click.echo(f"error[solver-timeout]: the solver gave up ({exc}); the verdict is not known", err=True)
+        return EXIT_INPUT_ERROR
+    except RecursionError:
+        click.echo("error[too-deep]: the input is nested too deeply to process", err=True)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug of ours: say so plainly, without a traceback
+        click.echo(f"internal error: {type(exc).__name__}: {exc}\nplease report this with the input files",
+                   err=True)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+"""Turn a decision into plain-data findings: statuses, values against thresholds, paths, missing facts.
+
+No formatting happens here (render.py does that); every reason is a short sentence built from
+the protocol's own expressions and the patient's values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eligib import ast
+from eligib.checker import CheckedProtocol, DateType, NumType
+from eligib.diagnostics import Diagnostic
+from eligib.solver import Decision
+from eligib.units import format_decimal, from_canonical
+from eligib.values import NONE, format_date
+
+NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+STATUS_WORD = {True: "holds", False: "fails", None: "unknown"}
+
+
+@dataclass
+class PathFinding:
+    """A named alternative (path) of a block and what holds or fails inside it."""
+
+    name: str
+    path: str  # dotted from the criterion, e.g. "t_all_lbl.relapsed"
+    status: str  # "holds" | "fails" | "unknown"
+    reasons: list[str] = field(default_factory=list)
+    paths: list[PathFinding] = field(default_factory=list)
+
+
+@dataclass
+class CriterionFinding:
+    id: str
+    kind: str
+    label: str
+    record: str
+    status: str  # "met" | "not_met" | "unknown" | "not_applicable"
+    blocks: bool | None  # True: keeps the patient out; None: might
+    decided_by: str
+    reasons: list[str]
+    paths: list[PathFinding]
+    missing: list[str]
+
+
+@dataclass
+class MissingFact:
+    name: str
+    description: str
+    criteria: list[str]
+
+
+@dataclass
+class Explanation:
+    protocol: dict[str, str | None]
+    patient: str
+    verdict: str
+    criteria: list[CriterionFinding]
+    blocking: list[str]
+    conflicts: list[list[str]]
+    missing_facts: list[MissingFact]
+    holding_paths: list[str]
+    warnings: list[Diagnostic]
+
+
+def explain(checked: CheckedProtocol, decision: Decision, patient: str = "<patient>",
+            warnings: list[Diagnostic] | None = None) -> Explanation:
+    writer = _Reasons(checked, decision)
+    findings = [writer.criterion(checked.criteria[cid]) for cid in checked.criteria]
+    header = checked.protocol.header
+    protocol = {"id": header.name, "title": header.get("title"), "version": header.get("version"),
+                "registry": header.get("registry"), "file": checked.source.path}
+    missing = [MissingFact(name, checked.facts[name].decl.description, criteria)
+               for name, criteria in decision.missing.items()]
+    holding = [f"{c.id}.{p}" for c in findings for p in _holding_paths(c.paths)] \
+        if decision.verdict == "eligible" else []
+    return Explanation(protocol, patient, decision.verdict, findings, decision.blocking, decision.conflicts,
+                       missing, holding, list(warnings or []))
+
+
+def _holding_paths(paths: list[PathFinding]) -> list[str]:
+    """The deepest named paths that hold (the route by which the patient qualifies)."""
+    found = []
+    for path in paths:
+        if path.status != "holds":
+            continue
+        deeper = _holding_paths(path.paths)
+        found.extend(deeper or [path.path])
+    return found
+
+
+class _Reasons:
+    def __init__(self, checked: CheckedProtocol, decision: Decision) -> None:
+        self.checked = checked
+        self.decision = decision
+        self.evaluator = decision.evaluator
+        self.facts = decision.evaluator.facts
+
+    # ------------------------------------------------------------ criteria
+    def criterion(self, criterion: ast.Criterion) -> CriterionFinding:
+        result = self.decision.criteria[criterion.id]
+        status = result.status
+        blocks = None if result.passes is None else not result.passes
+        names = self.facts_in(criterion)
+        missing = sorted(n for n in names if n not in self.facts)
+        if status == "not_applicable":
+            reasons = [f"does not apply: `{self.text(criterion.guard)}` is false"]
+        else:
+            reasons = self.reasons(criterion.body)
+            if status in ("met", "not_met") and result.decided_by == "solver":
+                reasons.append(f"decided whatever the missing {self.fact_list(missing)}")
+        paths = self.paths(criterion.body, "")
+        return CriterionFinding(criterion.id, criterion.kind, criterion.label, criterion.record, status, blocks,
+                                result.decided_by, reasons, paths, missing)
+
+    def facts_in(self, criterion: ast.Criterion) -> set[str]:
+        analysis = self.decision.analysis
+        if analysis is not None:
+            return set(analysis.compiled.criterion_facts[criterion.id])
+        found: set[str] = set()
+        for node in _walk(criterion.body, self.checked):
+            if isinstance(node, ast.NameRef) and node.name in self.checked.facts:
+                found.add(node.name)
+        return found
+
+    @staticmethod
+    def fact_list(names: list[str]) -> str:
+        return ", ".join(f"`{n}`" for n in names) if names else "facts"
+
+    # --------------------------------------------------------------- paths
+    def paths(self, node: ast.Expr, prefix: str) -> list[PathFinding]:
+        found: list[PathFinding] = []
+        for item in self.named_items(node):
+            if item.name is None:
+                found.extend(self.paths(item.body, prefix))
+                continue
+            dotted = f"{prefix}{item.name}"
+            status = self.status(item.body)
+            sub = self.paths(item.body, dotted + ".")
+            reasons = [] if sub and self.only_named(item.body) else self.reasons(item.body)
+            found.append(PathFinding(item.name, dotted, STATUS_WORD[status], reasons, sub))
+        return found
+
+    def named_items(self, node: ast.Expr) -> list[ast.BlockItem]:
+        """Items of the blocks directly under a node (through definitions and `all of` nesting)."""
+        if isinstance(node, ast.NameRef) and node.name in self.checked.definitions:
+            return self.named_items(self.checked.definitions[node.name].body)
+        if isinstance(node, ast.Block):
+            return list(node.items)
+        if isinstance(node, ast.And):
+            return [item for op in node.operands for item in self.named_items(op)]
+        return []
+
+    def only_named(self, node: ast.Expr) -> bool:
+        items = self.named_items(node)
+        return bool(items) and all(item.name is not None for item in items)
+
+    def status(self, node: ast.Expr) -> bool | None:
+        value = self.evaluator.truth(self.evaluator.eval(node))
+        analysis = self.decision.analysis
+        if value is None and analysis is not None:
+            names = analysis.compiled.criterion_facts  # facts of the whole protocol suffice as assumptions
+            value = analysis.node_status(node, set().union(*names.values()))
+        return value
+
+    # ------------------------------------------------------------- reasons
+    def reasons(self, node: ast.Expr) -> list[str]:
+        value = self.evaluator.truth(self.evaluator.eval(node))
+        if value is None:
+            return [self.unknown_reason(node)]
+        return self.why(node, value)
+
+    def unknown_reason(self, node: ast.Expr) -> str:
+        missing = sorted({n.name for n in _walk(node, self.checked)
+                          if isinstance(n, ast.NameRef) and n.name in self.checked.facts and n.name not in self.facts})
+        return f"depends on missing {self.fact_list(missing)}" if missing else "cannot be decided yet"
+
+    def why(self, node: ast.Expr, value: bool) -> list[str]:
+        """Short sentences saying why `node` has the (definite) truth value `value`."""
+        match node:
+            case ast.BoolLiteral():
+                return [f"`{str(node.value).lower()}`"]
+            case ast.NameRef():
+                if node.name in self.checked.definitions:
+                    body = self.checked.definitions[node.name].body
+                    if self.only_named(body):
+                        return [f"`{node.name}` {'holds' if value else 'fails'}"]
+                    return self.why(body, value)
+                return [self.fact_statement(node.name)]
+            case ast.Not():
+                return self.why(node.operand, not value)
+            case ast.And() | ast.Or():
+                return self.junction(list(node.operands), value, isinstance(node, ast.And))
+            case ast.Block():
+                return self.block(node, value)
+            case ast.Compare():
+                return [self.compare(node, value)]
+            case ast.Conditional():
+                return self.conditional(node, value)
+            case ast.IsValue() | ast.InSet():
+                return [self.membership(node)]
+            case ast.IsNone():
+                return [self.none_test(node)]
+            case ast.Within():
+                return [self.within(node, value)]
+            case _:
+                return [f"`{self.text(node)}` is {str(value).lower()}"]
+
+    def junction(self, operands: list[ast.Expr], value: bool, conjunction: bool) -> list[str]:
+        decisive = [op for op in operands if self.evaluator.truth(self.evaluator.eval(op)) == value]
+        if conjunction == value:  # all hold (and) / none holds (or): every operand explains
+            decisive = operands
+        elif decisive:
+            decisive = decisive[:1] if not conjunction else decisive  # `or` true: the first alternative that holds
+        reasons: list[str] = []
+        for op in decisive:
+            reasons.extend(self.why(op, value))
+        return reasons
+
+    def block(self, node: ast.Block, value: bool) -> list[str]:
+        if node.kind == "at_least":
+            held = [i for i in node.items if self.evaluator.truth(self.evaluator.eval(i.body)) is True]
+            return [f"{len(held)} of {len(node.items)} hold; at least {node.count} needed"]
+        reasons: list[str] = []
+        items = node.items
+        if node.kind == "any" and value:
+            items = tuple(i for i in items if self.evaluator.truth(self.evaluator.eval(i.body)) is True)
+        if node.kind == "all" and not value:
+            items = tuple(i for i in items if self.evaluator.truth(self.evaluator.eval(i.body)) is False)
+        for item in items:
+            if item.name is not None:
+                reasons.append(f"path `{item.name}` {'holds' if value else 'fails'}")
+            else:
+                reasons.extend(self.why(item.body, value))
+        return reasons
+
+    def compare(self, node: ast.Compare, value: bool) -> str:
+        links = range(len(node.operators))
+        if value:
+            parts = [self.operand(node.operands[0])]
+            for i in links:
+                parts += [node.operators[i], self.operand(node.operands[i + 1])]
+            return " ".join(parts)
+        failing = [i for i in links if self.evaluator.link(node, i) is False]
+        statements = []
+        for i in failing:
+            left, right = node.operands[i], node.operands[i + 1]
+            if self.evaluator.eval(left) is NONE or self.evaluator.eval(right) is NONE:
+                none_side = left if self.evaluator.eval(left) is NONE else right
+                statements.append(f"`{self.text(none_side)}` is none")
+                continue
+            statements.append(f"{self.operand(left)} {NEGATED[node.operators[i]]} {self.operand(right)}")
+        return "; ".join(statements)
+
+    def conditional(self, node: ast.Conditional, value: bool) -> list[str]:
+        condition = self.evaluator.truth(self.evaluator.eval(node.condition))
+        taken, other = (node.then, node.otherwise) if condition else (node.otherwise, node.then)
+        reasons = self.why(taken, value) if self.evaluator.truth(self.evaluator.eval(taken)) is not None \
+            else [self.unknown_reason(taken)]
+        if condition is None:
+            return reasons
+        if not value or condition:
+            state = "true" if condition else "false"
+            need = "applies because" if condition else "would apply only if"
+            reasons.append(f"`{self.text(other if not condition else taken)}` {need} "
+                           f"`{self.text(node.condition)}`, which is {state}")
+        return reasons
+
+    def membership(self, node: ast.IsValue | ast.InSet) -> str:
+        subject = self.evaluator.eval(node.subject)
+        shown = "none" if subject is NONE else str(subject)
+        name = self.text(node.subject)
+        if isinstance(node, ast.IsValue):
+            if (subject == node.value) != node.negated:
+                return f"{name} is {shown}" + (f", not {node.value}" if node.negated else "")
+            return f"{name} is {shown}" + ("" if node.negated else f", not {node.value}")
+        inside = subject in node.values
+        listed = ", ".join(node.values)
+        return f"{name} is {shown}, {'in' if inside else 'not in'} ({listed})"
+
+    def none_test(self, node: ast.IsNone) -> str:
+        subject = self.evaluator.eval(node.subject)
+        name = self.text(node.subject)
+        if subject is NONE:
+            return f"{name} is none"
+        return f"{name} is {self.show(subject, node.subject)}, not none"
+
+    def within(self, node: ast.Within, value: bool) -> str:
+        from eligib.evaluate import window
+
+        date, anchor = self.evaluator.eval(node.subject), self.evaluator.eval(node.anchor)
+        if date is NONE:
+            return f"{self.text(node.subject)} is none"
+        if anchor is NONE:
+            return f"{self.text(node.anchor)} is none"
+        low, high = window(anchor, node)
+        relation = "within" if value else "not within"
+        return (f"{self.text(node.subject)} {format_date(date)} is {relation} {node.amount.text} {node.direction} "
+                f"{self.text(node.anchor)} {format_date(anchor)} ({format_date(low)} to {format_date(high)})")
+
+    def fact_statement(self, name: str) -> str:
+        value = self.facts.get(name)
+        if value is None:
+            return f"`{name}` is missing"
+        if value is NONE:
+            return f"{name} is none"
+        if isinstance(value, bool):
+            return f"{name} is {'true' if value else 'false'}"
+        return f"{name} is {self.show_fact(name, value)}"
+
+    # ------------------------------------------------------------- values
+    def operand(self, node: ast.Expr) -> str:
+        """An operand as written, with the patient's value where it is not a literal."""
+        if isinstance(node, (ast.QuantityLiteral, ast.DateLiteral)):
+            return self.text(node)
+        value = self.evaluator.eval(node)
+        shown = "missing" if value is None else self.show(value, node)
+        if isinstance(node, ast.NameRef):
+            return f"{node.name} {shown}"
+        return f"{self.text(node)} = {shown}"
+
+    def show(self, value: Any, node: ast.Expr) -> str:
+        if value is NONE:
+            return "none"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str):
+            return value
+        kind = self.checked.types.get(id(node))
+        if isinstance(kind, DateType):
+            return format_date(value)
+        if isinstance(kind, NumType):
+            unit = self.display_unit(node, kind)
+            return format_decimal(from_canonical(value, unit)) + (f" {unit}" if unit else "")
+        return str(value)
+
+    def show_fact(self, name: str, value: Any) -> str:
+        info = self.checked.facts[name]
+        if isinstance(info.type, DateType):
+            return format_date(value)
+        if isinstance(info.type, NumType):
+            return format_decimal(from_canonical(value, info.unit)) + (f" {info.unit}" if info.unit else "")
+        return str(value)
+
+    def display_unit(self, node: ast.Expr, kind: NumType) -> str | None:
+        if isinstance(node, ast.NameRef) and node.name in self.checked.facts:
+            return self.checked.facts[node.name].unit
+        return kind.unit
+
+    def text(self, node: ast.Expr | None) -> str:
+        if node is None:
+            return ""
+        span = node.span
+        if span is not None and span.line == span.end_line:
+            return self.checked.source.line_text(span.line)[span.column - 1: span.end_column - 1]
+        from eligib.printer import to_text
+
+        return to_text(node)
+
+
+def _walk(node: ast.Expr, checked: CheckedProtocol, seen: frozenset[str] = frozenset()):
+    """Every node under `node`, through definitions."""
+    stack = [(node, seen)]
+    while stack:
+        current, expanded = stack.pop()
+        yield current
+        if isinstance(current, ast.NameRef) and current.name in checked.definitions \
+                and current.name not in expanded:
+            stack.append((checked.definitions[current.name].body, expanded | {current.name}))
+        stack.extend((child, expanded) for child in ast.children(current))

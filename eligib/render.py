@@ -1,0 +1,134 @@
+"""The only place that formats results: readable text, and JSON with a stable schema (docs/json-schema.md)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from eligib.diagnostics import Diagnostic, render_all
+from eligib.explain import CriterionFinding, Explanation, PathFinding
+
+JSON_SCHEMA_ID = "eligib.check/1"
+STATUS_TEXT = {
+    ("inclusion", "met"): "met", ("inclusion", "not_met"): "not met",
+    ("exclusion", "met"): "excluded", ("exclusion", "not_met"): "absent",
+    ("inclusion", "unknown"): "unknown", ("exclusion", "unknown"): "unknown",
+    ("inclusion", "not_applicable"): "n/a", ("exclusion", "not_applicable"): "n/a",
+}
+
+
+def to_json(explanation: Explanation) -> str:
+    return json.dumps(to_data(explanation), indent=2, ensure_ascii=False) + "\n"
+
+
+def to_data(explanation: Explanation) -> dict[str, Any]:
+    return {
+        "schema": JSON_SCHEMA_ID,
+        "protocol": explanation.protocol,
+        "patient": explanation.patient,
+        "verdict": explanation.verdict,
+        "blocking": list(explanation.blocking),
+        "conflicts": [list(c) for c in explanation.conflicts],
+        "missing_facts": [m.name for m in explanation.missing_facts],
+        "missing_fact_details": [{"fact": m.name, "description": m.description, "criteria": m.criteria}
+                                 for m in explanation.missing_facts],
+        "eligible_paths": list(explanation.holding_paths),
+        "criteria": [_criterion_data(c) for c in explanation.criteria],
+        "warnings": [_warning_data(w) for w in explanation.warnings],
+    }
+
+
+def _criterion_data(finding: CriterionFinding) -> dict[str, Any]:
+    return {
+        "id": finding.id, "kind": finding.kind, "status": finding.status, "label": finding.label,
+        "blocks": finding.blocks, "decided_by": finding.decided_by, "record": finding.record,
+        "reasons": finding.reasons, "missing": finding.missing,
+        "paths": [_path_data(p) for p in finding.paths],
+    }
+
+
+def _path_data(path: PathFinding) -> dict[str, Any]:
+    return {"name": path.name, "path": path.path, "status": path.status, "reasons": path.reasons,
+            "paths": [_path_data(p) for p in path.paths]}
+
+
+def _warning_data(diagnostic: Diagnostic) -> dict[str, Any]:
+    return {"code": diagnostic.code, "message": diagnostic.message,
+            "location": str(diagnostic.span) if diagnostic.span else None}
+
+
+# ------------------------------------------------------------------------ text
+
+
+def to_text(explanation: Explanation, verbose: bool = False) -> str:
+    lines: list[str] = []
+    protocol = explanation.protocol
+    title = protocol.get("title") or protocol["id"]
+    lines.append(f"{title} ({protocol['id']}, version {protocol.get('version')})")
+    lines.append(f"patient: {explanation.patient}")
+    lines.append("")
+    lines.append(f"verdict: {explanation.verdict.upper()}{_verdict_note(explanation)}")
+    by_id = {c.id: c for c in explanation.criteria}
+    if explanation.blocking:
+        lines += ["", "Blocking criteria:"]
+        for cid in explanation.blocking:
+            lines += _blocking_lines(by_id[cid])
+    for core in explanation.conflicts:
+        lines += ["", "These criteria can each be met, but not all together with the known facts:"]
+        lines += [f"  - {cid}: {by_id[cid].label}" for cid in core]
+    if explanation.missing_facts:
+        lines += ["", "Missing facts that matter:"]
+        for missing in explanation.missing_facts:
+            about = f" ({missing.description})" if missing.description else ""
+            lines.append(f"  - {missing.name}{about}: could decide {', '.join(missing.criteria)}")
+    if explanation.holding_paths:
+        lines += ["", "Qualifies through:"]
+        lines += [f"  - {path}" for path in explanation.holding_paths]
+    either_or = [c for c in explanation.criteria if c.paths]
+    if either_or:
+        lines += ["", "Either/or criteria:"]
+        for finding in either_or:
+            lines.append(f"  {finding.id} ({STATUS_TEXT[(finding.kind, finding.status)]})")
+            for path in finding.paths:
+                lines += _path_lines(path, 2)
+    lines += ["", "All criteria:"]
+    width = max((len(c.id) for c in explanation.criteria), default=0)
+    for kind in ("inclusion", "exclusion"):
+        for finding in (c for c in explanation.criteria if c.kind == kind):
+            status = STATUS_TEXT[(finding.kind, finding.status)]
+            lines.append(f"  {kind:<9}  {status:<8}  {finding.id:<{width}}  {finding.label}")
+            if verbose or finding.status == "unknown":
+                lines += [f"{'':>{25 + width}}{reason}" for reason in finding.reasons]
+    if explanation.warnings:
+        lines += ["", "Warnings:"]
+        lines += [f"  - {w.message}" + (f" ({w.span})" if w.span else "") for w in explanation.warnings]
+    return "\n".join(lines) + "\n"
+
+
+def _verdict_note(explanation: Explanation) -> str:
+    if explanation.verdict == "undetermined":
+        count = len(explanation.missing_facts)
+        return f" (depends on {count} missing fact{'s' if count != 1 else ''})"
+    return ""
+
+
+def _blocking_lines(finding: CriterionFinding) -> list[str]:
+    if finding.kind == "inclusion":
+        head = f"  - {finding.id}: not met: {finding.label}"
+    else:
+        head = f"  - {finding.id}: excluded because: {finding.label}"
+    return [head] + [f"      {reason}" for reason in finding.reasons]
+
+
+def _path_lines(path: PathFinding, depth: int) -> list[str]:
+    indent = "  " * depth
+    lines = [f"{indent}{path.name}: {path.status}"]
+    if path.status != "holds" or not path.paths:
+        lines += [f"{indent}    {reason}" for reason in path.reasons]
+    for sub in path.paths:
+        lines += _path_lines(sub, depth + 1)
+    return lines
+
+
+def diagnostics_text(diagnostics: list[Diagnostic], sources) -> str:
+    return render_all(diagnostics, sources) + "\n"
