@@ -64,6 +64,19 @@ class Explanation:
     holding_paths: list[str]
     warnings: list[Diagnostic]
 
+    def path_status(self, dotted: str) -> str | None:
+        """Status of a path named `criterion.path.subpath`, or None when there is no such path."""
+        criterion_id, _, rest = dotted.partition(".")
+        finding = next((c for c in self.criteria if c.id == criterion_id), None)
+        paths = finding.paths if finding else []
+        found = None
+        for part in rest.split("."):
+            found = next((p for p in paths if p.name == part), None)
+            if found is None:
+                return None
+            paths = found.paths
+        return found.status if found else None
+
 
 def explain(checked: CheckedProtocol, decision: Decision, patient: str = "<patient>",
             warnings: list[Diagnostic] | None = None) -> Explanation:
@@ -139,9 +152,15 @@ class _Reasons:
             dotted = f"{prefix}{item.name}"
             status = self.status(item.body)
             sub = self.paths(item.body, dotted + ".")
-            reasons = [] if sub and self.only_named(item.body) else self.reasons(item.body)
-            found.append(PathFinding(item.name, dotted, STATUS_WORD[status], reasons, sub))
+            found.append(PathFinding(item.name, dotted, STATUS_WORD[status], self.path_reasons(item.body), sub))
         return found
+
+    def path_reasons(self, body: ast.Expr) -> list[str]:
+        """Why a path holds or fails, leaving out its own named sub-paths (they are listed apart)."""
+        value = self.evaluator.truth(self.evaluator.eval(body))
+        if value is None:
+            return [self.unknown_reason(body)]
+        return self.why(body, value, skip_named=True)
 
     def named_items(self, node: ast.Expr) -> list[ast.BlockItem]:
         """Items of the blocks directly under a node (through definitions and `all of` nesting)."""
@@ -177,24 +196,24 @@ class _Reasons:
                           if isinstance(n, ast.NameRef) and n.name in self.checked.facts and n.name not in self.facts})
         return f"depends on missing {self.fact_list(missing)}" if missing else "cannot be decided yet"
 
-    def why(self, node: ast.Expr, value: bool) -> list[str]:
-        """Short sentences saying why `node` has the (definite) truth value `value`."""
+    def why(self, node: ast.Expr, value: bool, path: str = "", skip_named: bool = False) -> list[str]:
+        """Short sentences saying why `node` has the (definite) truth value `value`.
+
+        Sentences from inside a named path start with its dotted name (`relapsed.after_transplant: ...`);
+        with `skip_named`, named paths are left out (the caller lists them itself)."""
         match node:
             case ast.BoolLiteral():
                 return [f"`{str(node.value).lower()}`"]
             case ast.NameRef():
                 if node.name in self.checked.definitions:
-                    body = self.checked.definitions[node.name].body
-                    if self.only_named(body):
-                        return [f"`{node.name}` {'holds' if value else 'fails'}"]
-                    return self.why(body, value)
+                    return self.why(self.checked.definitions[node.name].body, value, path, skip_named)
                 return [self.fact_statement(node.name)]
             case ast.Not():
-                return self.why(node.operand, not value)
+                return self.why(node.operand, not value, path, skip_named)
             case ast.And() | ast.Or():
-                return self.junction(list(node.operands), value, isinstance(node, ast.And))
+                return self.junction(list(node.operands), value, isinstance(node, ast.And), path, skip_named)
             case ast.Block():
-                return self.block(node, value)
+                return self.block(node, value, path, skip_named)
             case ast.Compare():
                 return [self.compare(node, value)]
             case ast.Conditional():
@@ -208,32 +227,37 @@ class _Reasons:
             case _:
                 return [f"`{self.text(node)}` is {str(value).lower()}"]
 
-    def junction(self, operands: list[ast.Expr], value: bool, conjunction: bool) -> list[str]:
-        decisive = [op for op in operands if self.evaluator.truth(self.evaluator.eval(op)) == value]
-        if conjunction == value:  # all hold (and) / none holds (or): every operand explains
-            decisive = operands
-        elif decisive:
-            decisive = decisive[:1] if not conjunction else decisive  # `or` true: the first alternative that holds
+    def decisive(self, operands: list[ast.Expr], value: bool, conjunction: bool) -> list[ast.Expr]:
+        """The operands that explain a junction's value: all of them, or those that settle it."""
+        if conjunction == value:  # and: all hold; or: none holds
+            return operands
+        settling = [op for op in operands if self.evaluator.truth(self.evaluator.eval(op)) == value]
+        return settling if conjunction else settling[:1]  # `or` true: the first alternative that holds
+
+    def junction(self, operands: list[ast.Expr], value: bool, conjunction: bool, path: str,
+                 skip_named: bool) -> list[str]:
         reasons: list[str] = []
-        for op in decisive:
-            reasons.extend(self.why(op, value))
+        for op in self.decisive(operands, value, conjunction):
+            reasons.extend(self.why(op, value, path, skip_named))
         return reasons
 
-    def block(self, node: ast.Block, value: bool) -> list[str]:
+    def block(self, node: ast.Block, value: bool, path: str, skip_named: bool) -> list[str]:
         if node.kind == "at_least":
             held = [i for i in node.items if self.evaluator.truth(self.evaluator.eval(i.body)) is True]
             return [f"{len(held)} of {len(node.items)} hold; at least {node.count} needed"]
-        reasons: list[str] = []
         items = node.items
-        if node.kind == "any" and value:
-            items = tuple(i for i in items if self.evaluator.truth(self.evaluator.eval(i.body)) is True)
-        if node.kind == "all" and not value:
-            items = tuple(i for i in items if self.evaluator.truth(self.evaluator.eval(i.body)) is False)
-        for item in items:
-            if item.name is not None:
-                reasons.append(f"path `{item.name}` {'holds' if value else 'fails'}")
-            else:
-                reasons.extend(self.why(item.body, value))
+        bodies = self.decisive([item.body for item in items], value, node.kind == "all")
+        reasons: list[str] = []
+        for item in (i for i in items if any(i.body is b for b in bodies)):
+            if item.name is None:
+                reasons.extend(self.why(item.body, value, path, skip_named))
+            elif not skip_named:
+                named = f"{path}{item.name}"
+                inner = self.why(item.body, value, named + ".")
+                own = [r for r in inner if not r.startswith(named + ".")]
+                if own:
+                    reasons.append(f"{named}: {'; '.join(own)}")
+                reasons.extend(r for r in inner if r.startswith(named + "."))
         return reasons
 
     def compare(self, node: ast.Compare, value: bool) -> str:

@@ -89,8 +89,10 @@ def to_text(explanation: Explanation, verbose: bool = False) -> str:
         lines += ["", "Either/or criteria:"]
         for finding in either_or:
             lines.append(f"  {finding.id} ({STATUS_TEXT[(finding.kind, finding.status)]})")
+            decided = finding.status != "unknown"
             for path in finding.paths:
-                lines += _path_lines(path, 2)
+                if not (decided and path.status == "unknown"):
+                    lines += _path_lines(path, 2)
     lines += ["", "All criteria:"]
     width = max((len(c.id) for c in explanation.criteria), default=0)
     for kind in ("inclusion", "exclusion"):
@@ -121,12 +123,13 @@ def _blocking_lines(finding: CriterionFinding) -> list[str]:
 
 
 def _path_lines(path: PathFinding, depth: int) -> list[str]:
+    """A path, its reasons, and its sub-paths; an open sub-path under a decided path cannot matter."""
     indent = "  " * depth
     lines = [f"{indent}{path.name}: {path.status}"]
-    if path.status != "holds" or not path.paths:
-        lines += [f"{indent}    {reason}" for reason in path.reasons]
+    lines += [f"{indent}    {reason}" for reason in path.reasons]
     for sub in path.paths:
-        lines += _path_lines(sub, depth + 1)
+        if path.status == "unknown" or sub.status != "unknown":
+            lines += _path_lines(sub, depth + 1)
     return lines
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from eligib import ast
 from eligib.checker import CheckedProtocol
-from eligib.evaluate import Evaluator, criterion_outcome, kleene_and
+from eligib.evaluate import Evaluator, criterion_outcome
 
 Z3_TIMEOUT_MS = 10_000
 
@@ -215,5 +215,21 @@ class Analysis:
         return self.sat(names, formula, z3.Not(self.compiled.with_copy(formula, fact, cache_key)))
 
 
-def verdict_of(passes: list[bool | None]) -> str:
-    return {True: "eligible", False: "ineligible", None: "undetermined"}[kleene_and(passes)]
+def decide_by_solver(compiled, facts: dict[str, Any]) -> tuple[str, dict[str, bool | None]]:
+    """Verdict and per-criterion outcome from Z3 alone, every known fact assumed.
+
+    Slower than `decide` (no three-valued shortcut); it exists to cross-check `decide` and the
+    reference evaluator, and as the plain statement of the semantics."""
+    import z3
+
+    analysis = Analysis(compiled, facts)
+    every = frozenset(compiled.facts)
+    passes: dict[str, bool | None] = {}
+    for cid, formula in compiled.passes.items():
+        can_pass, can_fail = analysis.sat(every, formula), analysis.sat(every, z3.Not(formula))
+        passes[cid] = None if can_pass and can_fail else can_pass
+    all_pass = z3.And(list(compiled.passes.values()))
+    can_be_eligible, can_be_ineligible = analysis.sat(every, all_pass), analysis.sat(every, z3.Not(all_pass))
+    verdict = "undetermined" if can_be_eligible and can_be_ineligible else (
+        "eligible" if can_be_eligible else "ineligible")
+    return verdict, passes

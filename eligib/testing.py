@@ -1,0 +1,96 @@
+"""Hypothesis strategies that generate patients from any protocol's fact declarations.
+
+Values respect declared ranges, enumerations, `or none` and units; numbers lean towards the
+protocol's own thresholds, where verdicts change. Complete patients know every fact; partial
+patients leave a random subset unknown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from fractions import Fraction
+from typing import Any
+
+from hypothesis import strategies as st
+
+from eligib import ast
+from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
+from eligib.evaluate import literal_value
+from eligib.units import parse_unit
+from eligib.values import NONE
+
+DEFAULT_DATE_SPAN = (dt.date(2015, 1, 1).toordinal(), dt.date(2030, 12, 31).toordinal())
+
+
+def protocol_constants(checked: CheckedProtocol) -> dict[tuple, list[Fraction]]:
+    """Canonical values of the protocol's numeric literals, by dimension: likely thresholds."""
+    found: dict[tuple, set[Fraction]] = {}
+    stack: list[ast.Expr] = [c.body for c in checked.criteria.values()]
+    stack += [d.body for d in checked.definitions.values()]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.QuantityLiteral):
+            dims = parse_unit(node.unit).dims if node.unit else (0, 0, 0, 0)
+            found.setdefault((dims, node.unit is None), set()).add(literal_value(node))
+        stack.extend(ast.children(node))
+    return {key: sorted(values) for key, values in found.items()}
+
+
+def fact_values(info: FactInfo, constants: dict[tuple, list[Fraction]] | None = None) -> st.SearchStrategy:
+    """Values for one fact, canonical (what `decide` and the evaluator take)."""
+    strategy = _plain_values(info, constants or {})
+    if info.optional:
+        strategy = st.one_of(st.just(NONE), strategy)
+    return strategy
+
+
+def _plain_values(info: FactInfo, constants) -> st.SearchStrategy:
+    kind = info.type
+    if isinstance(kind, BoolType):
+        return st.booleans()
+    if isinstance(kind, EnumType):
+        return st.sampled_from(kind.values)
+    if isinstance(kind, DateType):
+        low = info.low if info.low is not None else DEFAULT_DATE_SPAN[0]
+        high = info.high if info.high is not None else DEFAULT_DATE_SPAN[1]
+        return st.integers(int(low), int(high))
+    assert isinstance(kind, NumType)
+    return _numbers(info, kind, constants)
+
+
+def _numbers(info: FactInfo, kind: NumType, constants) -> st.SearchStrategy:
+    factor = parse_unit(kind.unit).factor if kind.unit else Fraction(1)
+    low = info.low / factor if info.low is not None else Fraction(-1000)
+    high = info.high / factor if info.high is not None else Fraction(1000)
+    step = Fraction(1) if kind.integer else Fraction(1, 10)
+    count = int((high - low) / step)
+    spread = st.integers(0, count).map(lambda i: (low + i * step) * factor)
+    nearby = [c for c in constants.get((kind.dims, kind.unit is None), []) if low * factor <= c <= high * factor
+              and (not kind.integer or (c / factor).denominator == 1)]
+    return st.one_of(spread, st.sampled_from(nearby)) if nearby else spread
+
+
+@st.composite
+def complete_patients(draw, checked: CheckedProtocol) -> dict[str, Any]:
+    constants = protocol_constants(checked)
+    return {name: draw(fact_values(info, constants)) for name, info in checked.facts.items()}
+
+
+@st.composite
+def partial_patients(draw, checked: CheckedProtocol, max_missing: int | None = None) -> dict[str, Any]:
+    patient = draw(complete_patients(checked))
+    names = sorted(patient)
+    limit = len(names) if max_missing is None else min(max_missing, len(names))
+    missing = draw(st.lists(st.sampled_from(names), max_size=limit, unique=True)) if names else []
+    return {name: value for name, value in patient.items() if name not in missing}
+
+
+@st.composite
+def completions(draw, checked: CheckedProtocol, partial: dict[str, Any]) -> dict[str, Any]:
+    """A complete patient that agrees with `partial` on every known fact."""
+    constants = protocol_constants(checked)
+    filled = dict(partial)
+    for name, info in checked.facts.items():
+        if name not in filled:
+            filled[name] = draw(fact_values(info, constants))
+    return filled

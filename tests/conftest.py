@@ -1,0 +1,35 @@
+"""Shared fixtures: the CD7 protocol engine (built once), paths, and hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from eligib.api import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+CD7 = ROOT / "protocols" / "cd7_car_t.elig"
+EXAMPLES = ROOT / "protocols" / "examples"
+
+settings.register_profile("ci", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("deep", max_examples=2000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", help="rewrite golden files from current output")
+
+
+@pytest.fixture(scope="session")
+def cd7() -> Engine:
+    return Engine.from_file(str(CD7))
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return request.config.getoption("--update-golden")
