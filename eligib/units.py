@@ -46,6 +46,7 @@ _METRIC = {
     "L": Unit((0, 3, 0, 0), Fraction(1, 1000)),
     "l": Unit((0, 3, 0, 0), Fraction(1, 1000)),
     "mol": Unit((0, 0, 0, 1), Fraction(1)),
+    "kat": Unit((0, 0, -1, 1), Fraction(1)),
     "U": Unit((0, 0, -1, 1), Fraction(1, 60_000_000)),  # enzyme unit = umol/min
     "Pa": Unit((1, -1, -2, 0), Fraction(1000)),
     "m[Hg]": Unit((1, -1, -2, 0), Fraction(1000) * Fraction("133322.0")),

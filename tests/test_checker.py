@@ -1,0 +1,137 @@
+"""Checker: names, types, units, guards, duplicates; every error reported, sorted, with a hint."""
+
+from __future__ import annotations
+
+import pytest
+
+from eligib.checker import load_text
+from eligib.diagnostics import DiagnosticError
+
+HEADER = 'protocol demo:\n    title: "Demo"\n    version: "1"\n'
+FACTS = ("facts:\n"
+         "    lvef: decimal %, from 0 % to 100 %\n"
+         "    alt: decimal U/L\n"
+         "    alt_uln: decimal U/L\n"
+         "    age: integer years\n"
+         "    sex: one of (female, male)\n"
+         "    pregnant: boolean, only if sex is female\n"
+         "    ecog: integer, from 0 to 5\n"
+         "    screening: date\n"
+         "    vaccine: date, or none\n")
+
+
+def protocol(*criteria: str, facts: str = FACTS) -> str:
+    text = HEADER + facts
+    for index, body in enumerate(criteria):
+        text += f'inclusion c{index} "C{index}":\n    record: "r"\n    {body}\n'
+    return text
+
+
+def errors(text: str) -> list:
+    with pytest.raises(DiagnosticError) as caught:
+        load_text(text, "p.elig")
+    return [d for d in caught.value.diagnostics if d.severity == "error"]
+
+
+def only_error(text: str):
+    [diagnostic] = errors(text)
+    return diagnostic
+
+
+def uses_all(*extra: str) -> tuple[str, ...]:
+    return ("lvef >= 45 %", "alt <= 3 * alt_uln", "age >= 18 years", "sex is female and pregnant",
+            "ecog <= 2", "vaccine within 4 weeks before screening", *extra)
+
+
+def test_a_correct_protocol_checks_clean():
+    checked = load_text(protocol(*uses_all()), "p.elig")
+    assert set(checked.criteria) == {f"c{i}" for i in range(6)}
+    assert checked.warnings == []
+
+
+def test_unknown_fact_with_did_you_mean():
+    diagnostic = only_error(protocol(*uses_all("lvfe >= 45 %")))
+    assert diagnostic.code == "unknown-fact" and "`lvfe`" in diagnostic.message
+    assert diagnostic.help == "did you mean `lvef`?"
+    assert (diagnostic.span.line, diagnostic.span.column, diagnostic.span.end_column) == (34, 5, 9)
+
+
+def test_enum_value_used_as_a_name():
+    diagnostic = only_error(protocol(*uses_all("female")))
+    assert diagnostic.code == "unknown-fact" and diagnostic.help == "write `sex is female`"
+
+
+def test_unit_mismatches():
+    assert only_error(protocol(*uses_all("lvef >= 45"))).code == "unit-mismatch"
+    assert only_error(protocol(*uses_all("alt <= 3 g/L"))).code == "unit-mismatch"
+    assert only_error(protocol(*uses_all("alt <= 3 * lvef"))).code == "unit-mismatch"
+    assert only_error(protocol(*uses_all("alt <= alt_uln * alt_uln"))).code == "nonlinear"
+    assert only_error(protocol(*uses_all("alt + lvef > 1 U/L"))).code == "unit-mismatch"
+    assert only_error(protocol(*uses_all("age >= 18 parsecs"))).code == "unknown-unit"
+
+
+def test_compatible_units_are_accepted():
+    load_text(protocol(*uses_all("alt <= 0.5 ukat/L", "age >= 216 months")), "p.elig")
+
+
+def test_type_mismatches():
+    assert only_error(protocol(*uses_all("ecog"))).code == "type-mismatch"
+    assert only_error(protocol(*uses_all("sex == female"))).help == "write `sex is female`"
+    assert only_error(protocol(*uses_all("ecog is female"))).code == "type-mismatch"
+    assert only_error(protocol(*uses_all("screening > 5"))).code == "type-mismatch"
+    assert only_error(protocol(*uses_all("ecog is none"))).code == "not-optional"
+
+
+def test_undeclared_enum_value():
+    diagnostic = only_error(protocol(*uses_all("sex is femal")))
+    assert diagnostic.code == "unknown-enum-value" and diagnostic.help == "did you mean `female`?"
+    assert only_error(protocol(*uses_all("sex in (male, other)"))).code == "unknown-enum-value"
+
+
+def test_subgroup_fact_must_be_used_under_its_condition():
+    diagnostic = only_error(protocol(*uses_all("not pregnant")))
+    assert diagnostic.code == "unguarded-fact" and "`sex is female`" in diagnostic.message
+    # under the condition: in a later conjunct, in an `if` branch, in a guarded criterion
+    load_text(protocol(*uses_all("pregnant if sex is female else true")), "p.elig")
+    text = protocol(*uses_all()) + 'exclusion e "E":\n    record: "r"\n    only if sex is female\n    pregnant\n'
+    load_text(text, "p.elig")
+
+
+def test_duplicates():
+    text = protocol(*uses_all()) + 'inclusion c0 "Again":\n    record: "r"\n    true\n'
+    assert only_error(text).code == "duplicate-criterion"
+    assert only_error(protocol(*uses_all(), facts=FACTS + "    ecog: integer\n")).code == "duplicate-fact"
+
+
+def test_calendar_windows():
+    assert only_error(protocol(*uses_all("vaccine within 4 U/L before screening"))).code == "unit-mismatch"
+    assert only_error(protocol(*uses_all("vaccine within 1.5 months before screening"))).code == "unit-mismatch"
+    load_text(protocol(*uses_all("vaccine within 6 months before screening", "screening - 3 years < vaccine")),
+              "p.elig")
+
+
+def test_all_errors_reported_together_and_sorted():
+    found = errors(protocol(*uses_all("lvfe >= 45 %", "ecog >= 1 U/L", "sex is mal")))
+    assert [d.code for d in found] == ["unknown-fact", "unit-mismatch", "unknown-enum-value"]
+    assert [d.span.line for d in found] == sorted(d.span.line for d in found)
+
+
+def test_unused_fact_is_a_warning():
+    checked = load_text(protocol(*uses_all(), facts=FACTS + "    spare: boolean\n"), "p.elig")
+    assert [w.code for w in checked.warnings] == ["unused-fact"]
+
+
+def test_header_fields():
+    text = 'protocol demo:\n    title: "Demo"\n    verison: "1"\n' + FACTS + 'inclusion c "C":\n    record: "r"\n    true\n'
+    codes = sorted(d.code for d in errors(text))
+    assert codes == ["missing-header-field", "unknown-header-field"]
+
+
+def test_definition_cycle():
+    text = protocol(*uses_all("a"), facts=FACTS) + "define a: b\ndefine b: a\n"
+    assert {d.code for d in errors(text)} == {"definition-cycle"}
+
+
+def test_cd7_protocol_checks_without_warnings(cd7):
+    assert cd7.checked.warnings == []
+    assert len(cd7.checked.criteria) == 37

@@ -1,0 +1,128 @@
+"""Parser: source text -> AST, and syntax errors -> located diagnostics."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from eligib import ast
+from eligib.diagnostics import DiagnosticError
+from eligib.parser import parse
+
+HEADER = 'protocol demo:\n    title: "Demo"\n    version: "1"\n'
+
+
+def body_of(expression: str) -> ast.Expr:
+    text = HEADER + "facts:\n    x: integer\n" + f'inclusion c "C":\n    record: "r"\n    {expression}\n'
+    return parse(text).criteria[0].body
+
+
+def syntax_error(text: str):
+    with pytest.raises(DiagnosticError) as caught:
+        parse(text, "bad.elig")
+    [diagnostic] = caught.value.diagnostics
+    return diagnostic
+
+
+def test_header_and_sections():
+    protocol = parse(HEADER + 'facts:\n    age: integer years, from 0 years to 120 years, "Age"\n'
+                     'define adult: age >= 18 years\n'
+                     'exclusion old "Old":\n    record: "r"\n    only if adult\n    age > 85 years\n')
+    assert protocol.header.name == "demo" and protocol.header.get("title") == "Demo"
+    [fact] = protocol.facts
+    assert fact.type == ast.FactType("integer", "years") and fact.description == "Age"
+    assert fact.low.value == 0 and fact.high.text == "120 years"
+    [definition] = protocol.definitions
+    assert definition.name == "adult"
+    [criterion] = protocol.criteria
+    assert criterion.kind == "exclusion" and criterion.guard == ast.NameRef("adult")
+
+
+def test_spans_do_not_take_part_in_equality():
+    first, second = body_of("x >= 1"), body_of("x   >=   1")
+    assert first == second
+    assert first.span != second.span
+
+
+def test_chained_comparison_and_precedence():
+    node = body_of("18 <= x <= 85 and not x == 3 or x > 100")
+    assert isinstance(node, ast.Or)
+    left = node.operands[0]
+    assert isinstance(left, ast.And)
+    assert left.operands[0] == ast.Compare((ast.QuantityLiteral(Fraction(18), None, "18"), ast.NameRef("x"),
+                                            ast.QuantityLiteral(Fraction(85), None, "85")), ("<=", "<="))
+    assert isinstance(left.operands[1], ast.Not)
+
+
+def test_quantities_keep_exact_decimals_and_units():
+    node = body_of("x <= 1.5 * 3 g/dL")
+    product = node.operands[1]
+    assert product.operands[0].value == Fraction(3, 2)
+    assert product.operands[1].unit == "g/dL"
+
+
+def test_conditional_within_membership_none():
+    node = body_of("x <= 5 if x is a else x in (b, c)")
+    assert isinstance(node, ast.Conditional)
+    assert node.condition == ast.IsValue(ast.NameRef("x"), "a")
+    assert node.otherwise == ast.InSet(ast.NameRef("x"), ("b", "c"))
+    window = body_of("d within 6 months before s")
+    assert window == ast.Within(ast.NameRef("d"), ast.QuantityLiteral(Fraction(6), "months", "6 months"),
+                                "before", ast.NameRef("s"))
+    assert body_of("x is not none") == ast.IsNone(ast.NameRef("x"), negated=True)
+
+
+def test_blocks_with_named_paths_and_nesting():
+    text = HEADER + ('inclusion c "C":\n    record: "r"\n    any of\n        first: x > 1\n'
+                     '        second: all of\n            x < 10\n            y\n        z\n')
+    block = parse(text).criteria[0].body
+    assert block.kind == "any"
+    assert [item.name for item in block.items] == ["first", "second", None]
+    assert block.items[1].body.kind == "all" and len(block.items[1].body.items) == 2
+
+
+def test_record_wording_spanning_lines_is_one_paragraph():
+    text = HEADER + 'inclusion c "C":\n    record: "Aged 18-85\n        years (inclusive)."\n    true\n'
+    assert parse(text).criteria[0].record == "Aged 18-85 years (inclusive)."
+
+
+def test_comments_are_ignored():
+    text = "# leading\n" + HEADER + "# between\nfacts:\n    x: boolean  # trailing\n\n    # inside\n    y: boolean\n"
+    assert [f.name for f in parse(text).facts] == ["x", "y"]
+
+
+def test_syntax_error_is_located_with_expectations():
+    diagnostic = syntax_error(HEADER + 'inclusion c "C":\n    x >= \n')
+    assert diagnostic.code == "syntax" and diagnostic.message == "unexpected end of line"
+    assert (diagnostic.span.line, diagnostic.span.column) == (5, 9)
+    assert "a number" in diagnostic.help
+
+
+def test_unexpected_character():
+    diagnostic = syntax_error(HEADER + 'inclusion c "C":\n    x >= 3 $\n')
+    assert diagnostic.message == "unexpected character `$`"
+    assert (diagnostic.span.line, diagnostic.span.column) == (5, 12)
+
+
+def test_bad_indentation_points_at_the_line():
+    diagnostic = syntax_error(HEADER + "facts:\n    a: boolean\n      b: boolean\n")
+    assert diagnostic.code == "indentation" and diagnostic.span.line == 6
+    diagnostic = syntax_error(HEADER + 'inclusion c "C":\n        x\n    y\n')
+    assert diagnostic.code == "indentation" and diagnostic.span.line == 6
+
+
+def test_impossible_date_literal():
+    diagnostic = syntax_error(HEADER + 'inclusion c "C":\n    d < 2026-02-30\n')
+    assert diagnostic.code == "bad-date" and diagnostic.span.column == 9
+
+
+def test_nesting_is_bounded():
+    deep = "(" * 200 + "x" + ")" * 200
+    diagnostic = syntax_error(HEADER + f'inclusion c "C":\n    {deep}\n')
+    assert diagnostic.code == "too-deep"
+    assert syntax_error(HEADER + f'inclusion c "C":\n    {"not " * 400}x\n').code == "too-deep"
+
+
+def test_size_is_bounded():
+    assert syntax_error("#" * 1_000_001).code == "too-large"

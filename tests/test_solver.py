@@ -1,0 +1,123 @@
+"""Verdict semantics: decided over every completion of the missing facts, exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from eligib.api import Engine
+
+PROTOCOL = '''protocol demo:
+    title: "Demo"
+    version: "1"
+facts:
+    age: integer years, from 0 years to 130 years
+    creatinine: decimal umol/L, from 0 umol/L to 5000 umol/L
+    creatinine_uln: decimal umol/L, from 1 umol/L to 500 umol/L
+    clearance: decimal mL/min, from 0 mL/min to 300 mL/min
+    score: integer, from 0 to 5
+    lvef: decimal %, from 0 % to 100 %
+    sex: one of (female, male)
+    pregnant: boolean, only if sex is female
+    screening: date
+    vaccine: date, or none
+inclusion age "Age":
+    record: "r"
+    18 years <= age <= 85 years
+inclusion renal "Renal":
+    record: "r"
+    any of
+        creatinine: creatinine <= 1.5 * creatinine_uln
+        clearance: clearance >= 60 mL/min
+inclusion low_score "Low score":
+    record: "r"
+    score <= 2
+inclusion high_score "High score":
+    record: "r"
+    score >= 2
+inclusion lvef "LVEF":
+    record: "r"
+    lvef >= 0 %
+exclusion pregnancy "Pregnancy":
+    record: "r"
+    sex is female and pregnant
+exclusion vaccine "Vaccine":
+    record: "r"
+    vaccine within 6 months before screening
+'''
+
+BASE = {"age": 45, "creatinine": 80, "creatinine_uln": 106, "clearance": 95, "score": 2, "lvef": "50 %",
+        "sex": "male", "screening": "2026-11-20", "vaccine": "none"}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.from_text(PROTOCOL, "demo.elig")
+
+
+def check(engine, **changes):
+    facts = {**BASE, **changes}
+    return engine.check({k: v for k, v in facts.items() if v is not None})
+
+
+def test_complete_patient(engine):
+    result = check(engine)
+    assert result.verdict == "eligible" and result.blocking == [] and result.missing_facts == []
+
+
+def test_a_missing_fact_that_cannot_change_the_result_is_not_asked_for(engine):
+    result = check(engine, clearance=None)  # creatinine is within 1.5 x ULN
+    assert result.verdict == "eligible" and result.missing_facts == []
+
+
+def test_a_known_failure_decides_whatever_is_missing(engine):
+    result = check(engine, age=90, lvef=None, clearance=None)
+    assert result.verdict == "ineligible" and result.blocking == ["age"] and result.missing_facts == []
+
+
+def test_missing_fact_that_matters_names_the_criteria_it_decides(engine):
+    result = check(engine, creatinine=180, clearance=None)
+    assert result.verdict == "undetermined"
+    assert [(m.name, m.criteria) for m in result.missing_facts] == [("clearance", ["renal"])]
+
+
+def test_declared_range_makes_a_missing_fact_irrelevant(engine):
+    # lvef >= 0 % holds for every lvef in the declared range 0..100 %
+    result = check(engine, lvef=None)
+    assert result.verdict == "eligible"
+    assert next(c for c in result.criteria if c.id == "lvef").decided_by == "solver"
+
+
+def test_one_missing_fact_shared_by_two_criteria(engine):
+    # score <= 2 and score >= 2 each can hold, and jointly force score == 2: still undetermined
+    result = check(engine, score=None)
+    assert result.verdict == "undetermined"
+    assert [(m.name, sorted(m.criteria)) for m in result.missing_facts] == [("score", ["high_score", "low_score"])]
+
+
+def test_subgroup_fact_is_asked_only_when_the_subgroup_is_possible(engine):
+    assert check(engine, sex="male").missing_facts == []
+    female = check(engine, sex="female")
+    assert female.verdict == "undetermined" and [m.name for m in female.missing_facts] == ["pregnant"]
+    unknown_sex = check(engine, sex=None)
+    assert sorted(m.name for m in unknown_sex.missing_facts) == ["pregnant", "sex"]
+
+
+def test_none_is_not_unknown(engine):
+    assert check(engine, vaccine="none").verdict == "eligible"
+    assert check(engine, vaccine=None).verdict == "undetermined"
+    assert check(engine, vaccine="2026-05-20").verdict == "ineligible"  # the window is inclusive
+    assert check(engine, vaccine="2026-05-19").verdict == "eligible"
+
+
+def test_unknown_anchor_with_month_window(engine):
+    # a vaccine in 2019 is outside any 6-month window before a screening date that must follow it
+    # only with the screening date known; unknown, the solver keeps both outcomes open
+    result = check(engine, screening=None, vaccine="2026-06-01")
+    assert result.verdict == "undetermined" and [m.name for m in result.missing_facts] == ["screening"]
+
+
+def test_statuses_and_blocking_words(engine):
+    result = check(engine, sex="female", pregnant=True, age=17)
+    statuses = {c.id: c.status for c in result.criteria}
+    assert statuses["age"] == "not_met" and statuses["pregnancy"] == "met"
+    assert sorted(result.blocking) == ["age", "pregnancy"]

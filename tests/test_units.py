@@ -1,0 +1,53 @@
+"""Units: exact conversion, never floats."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from eligib.units import UnitError, format_decimal, parse_unit, to_canonical
+from eligib.values import shift_months
+import datetime as dt
+
+
+@pytest.mark.parametrize("a, b", [
+    ("6.5 g/dL", "65 g/L"), ("6 g/dL", "60 g/L"), ("1 mg/dL", "10 mg/L"), ("90 mL/min", "1.5 mL/s"),
+    ("120 U/L", "120 [iU]/L"), ("1 10*3/uL", "1 10*9/L"), ("12 months", "1 years"), ("2 wk", "14 d"),
+])
+def test_equivalent_quantities_are_equal_exactly(a, b):
+    (x, xu), (y, yu) = a.split(" ", 1), b.split(" ", 1)
+    assert to_canonical(Fraction(x), xu) == to_canonical(Fraction(y), yu)
+
+
+def test_no_float_drift_at_a_threshold():
+    # in floats 1.5 * 1.2 is 1.7999999999999998: bilirubin 1.8 at "<= 1.5 x ULN" must hold exactly
+    assert Fraction("1.8") <= Fraction("1.5") * Fraction("1.2")
+    assert to_canonical(Fraction("1.8"), "mg/dL") == Fraction("1.5") * to_canonical(Fraction("1.2"), "mg/dL")
+
+
+def test_annotations_and_dimensions():
+    assert parse_unit("mL/min/{1.73_m2}").dims == parse_unit("mL/min").dims
+    assert parse_unit("%").factor == Fraction(1, 100)
+    assert parse_unit("g/L").dims != parse_unit("umol/L").dims
+
+
+@pytest.mark.parametrize("bad", ["parsecs", "g//L", "K/uL", ""])
+def test_unknown_units_are_errors(bad):
+    with pytest.raises(UnitError):
+        parse_unit(bad)
+
+
+def test_format_decimal():
+    assert format_decimal(Fraction(159)) == "159"
+    assert format_decimal(Fraction("1.25")) == "1.25"
+    assert format_decimal(Fraction(1, 3)) == "~0.333333"
+
+
+@pytest.mark.parametrize("start, months, expected", [
+    ("2026-11-20", -6, "2026-05-20"), ("2026-08-31", -6, "2026-02-28"), ("2024-02-29", 12, "2025-02-28"),
+    ("2026-03-31", -1, "2026-02-28"), ("2026-01-15", 13, "2027-02-15"),
+])
+def test_calendar_month_arithmetic(start, months, expected):
+    day = dt.date.fromisoformat(start).toordinal()
+    assert dt.date.fromordinal(shift_months(day, months)).isoformat() == expected
