@@ -420,8 +420,9 @@ class _Checker:
                                  "has no unit", help=f"write the unit, e.g. `... {left.unit}`")
                 return error("unit-mismatch", f"{left} is compared with a plain number", node.span,
                              "needs a unit", help=f"write the unit, e.g. `... {unit.unit}`")
+            hint = f"use a unit compatible with `{left.unit}`" if left.unit else "write the number without a unit"
             return error("unit-mismatch", f"cannot compare {left} with {right}", node.span,
-                         "incompatible unit", help=f"use a unit compatible with `{left.unit or 'a plain number'}`")
+                         "incompatible unit", help=hint)
         return error("type-mismatch", f"cannot compare {left} with {right} using `{operator}`", node.span,
                      "different type")
 
