@@ -97,10 +97,42 @@ class CheckedProtocol:
     criteria: dict[str, ast.Criterion]
     types: dict[int, Type] = field(repr=False)
     warnings: list[Diagnostic] = field(default_factory=list)
+    _facts_of: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
+    _texts: dict[int, str] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
         return self.protocol.header.name
+
+    def facts_of(self, node: ast.Expr) -> frozenset[str]:
+        """The facts an expression depends on, through definitions (cached per node)."""
+        key = id(node)
+        found = self._facts_of.get(key)
+        if found is None:
+            names: set[str] = set()
+            stack, expanded = [node], set()
+            while stack:
+                current = stack.pop()
+                if isinstance(current, ast.NameRef):
+                    if current.name in self.facts:
+                        names.add(current.name)
+                    elif current.name in self.definitions and current.name not in expanded:
+                        expanded.add(current.name)
+                        stack.append(self.definitions[current.name].body)
+                stack.extend(ast.children(current))
+            found = self._facts_of[key] = frozenset(names)
+        return found
+
+    def text(self, node: ast.Expr) -> str:
+        """An expression as the author wrote it (printed again when it spans lines)."""
+        key = id(node)
+        text = self._texts.get(key)
+        if text is None:
+            from eligib.printer import to_text
+
+            written = self.source.span_text(node.span) if node.span is not None else None
+            text = self._texts[key] = written if written is not None else to_text(node)
+        return text
 
     def type_of(self, node: ast.Expr) -> Type:
         return self.types[id(node)]
@@ -594,10 +626,8 @@ class _Checker:
                                    f"`only if {condition}`"))
 
     def source_text(self, expr: ast.Expr) -> str:
-        span = expr.span
-        if span is None or span.line != span.end_line:
-            return "its condition"
-        return self.source.line_text(span.line)[span.column - 1: span.end_column - 1]
+        written = self.source.span_text(expr.span) if expr.span is not None else None
+        return written if written is not None else "its condition"
 
     def report_unused(self) -> None:
         for name, info in self.facts.items():
@@ -670,10 +700,9 @@ def _walk_with_context(expr: ast.Expr, context: tuple[ast.Expr, ...]) -> Iterato
 
 def load(path: str) -> CheckedProtocol:
     """Parse and check a protocol file."""
-    from eligib.parser import parse_file
+    from eligib.loader import load_protocol
 
-    protocol, source = parse_file(path)
-    return check(protocol, source)
+    return check(*load_protocol(path))
 
 
 def load_text(text: str, path: str = "<protocol>") -> CheckedProtocol:

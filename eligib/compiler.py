@@ -129,7 +129,6 @@ class _Compiler:
         self.shifts: dict[tuple[str, int], Shift] = {}
         self.terms: dict[int, Any] = {}
         self.presence: dict[int, Any] = {}
-        self.definition_facts: dict[str, frozenset[str]] = {}
 
     def run(self) -> CompiledProtocol:
         for name, info in self.checked.facts.items():
@@ -143,8 +142,8 @@ class _Compiler:
                 applies = self.boolean(criterion.guard)
             passes[cid] = z3.Or(z3.Not(applies), body) if criterion.kind == "inclusion" \
                 else z3.Not(z3.And(applies, body))
-            criterion_facts[cid] = self.facts_of(criterion.body) | (
-                self.facts_of(criterion.guard) if criterion.guard is not None else frozenset())
+            criterion_facts[cid] = self.checked.facts_of(criterion.body) | (
+                self.checked.facts_of(criterion.guard) if criterion.guard is not None else frozenset())
         return CompiledProtocol(self.checked, self.solver, self.facts, self.shifts, passes, criterion_facts,
                                 self.terms, self.presence)
 
@@ -194,24 +193,6 @@ class _Compiler:
                 self.solver.add(bound if flag is None else z3.Implies(flag, bound))
             self.shifts[key] = Shift(fact_name, months, var, copy)
         return self.shifts[key].var
-
-    def facts_of(self, node: ast.Expr) -> frozenset[str]:
-        """Facts a node depends on, through definitions."""
-        found: set[str] = set()
-        stack = [node]
-        while stack:
-            current = stack.pop()
-            if isinstance(current, ast.NameRef):
-                if current.name in self.checked.facts:
-                    found.add(current.name)
-                elif current.name in self.checked.definitions:
-                    name = current.name
-                    if name not in self.definition_facts:
-                        self.definition_facts[name] = frozenset()  # breaks (already rejected) cycles
-                        self.definition_facts[name] = self.facts_of(self.checked.definitions[name].body)
-                    found |= self.definition_facts[name]
-            stack.extend(ast.children(current))
-        return frozenset(found)
 
     # --------------------------------------------------------- expressions
     def boolean(self, node: ast.Expr) -> Any:

@@ -128,15 +128,9 @@ class _Reasons:
         return CriterionFinding(criterion.id, criterion.kind, criterion.label, criterion.record, status, blocks,
                                 result.decided_by, reasons, paths, missing)
 
-    def facts_in(self, criterion: ast.Criterion) -> set[str]:
-        analysis = self.decision.analysis
-        if analysis is not None:
-            return set(analysis.compiled.criterion_facts[criterion.id])
-        found: set[str] = set()
-        for node in _walk(criterion.body, self.checked):
-            if isinstance(node, ast.NameRef) and node.name in self.checked.facts:
-                found.add(node.name)
-        return found
+    def facts_in(self, criterion: ast.Criterion) -> frozenset[str]:
+        guard = self.checked.facts_of(criterion.guard) if criterion.guard is not None else frozenset()
+        return self.checked.facts_of(criterion.body) | guard
 
     @staticmethod
     def fact_list(names: list[str]) -> str:
@@ -180,8 +174,7 @@ class _Reasons:
         value = self.evaluator.truth(self.evaluator.eval(node))
         analysis = self.decision.analysis
         if value is None and analysis is not None:
-            names = analysis.compiled.criterion_facts  # facts of the whole protocol suffice as assumptions
-            value = analysis.node_status(node, set().union(*names.values()))
+            value = analysis.node_status(node, self.checked.facts_of(node))
         return value
 
     # ------------------------------------------------------------- reasons
@@ -192,8 +185,7 @@ class _Reasons:
         return self.why(node, value)
 
     def unknown_reason(self, node: ast.Expr) -> str:
-        missing = sorted({n.name for n in _walk(node, self.checked)
-                          if isinstance(n, ast.NameRef) and n.name in self.checked.facts and n.name not in self.facts})
+        missing = sorted(n for n in self.checked.facts_of(node) if n not in self.facts)
         return f"depends on missing {self.fact_list(missing)}" if missing else "cannot be decided yet"
 
     def why(self, node: ast.Expr, value: bool, path: str = "", skip_named: bool = False) -> list[str]:
@@ -374,23 +366,4 @@ class _Reasons:
         return kind.unit
 
     def text(self, node: ast.Expr | None) -> str:
-        if node is None:
-            return ""
-        span = node.span
-        if span is not None and span.line == span.end_line:
-            return self.checked.source.line_text(span.line)[span.column - 1: span.end_column - 1]
-        from eligib.printer import to_text
-
-        return to_text(node)
-
-
-def _walk(node: ast.Expr, checked: CheckedProtocol, seen: frozenset[str] = frozenset()):
-    """Every node under `node`, through definitions."""
-    stack = [(node, seen)]
-    while stack:
-        current, expanded = stack.pop()
-        yield current
-        if isinstance(current, ast.NameRef) and current.name in checked.definitions \
-                and current.name not in expanded:
-            stack.append((checked.definitions[current.name].body, expanded | {current.name}))
-        stack.extend((child, expanded) for child in ast.children(current))
+        return "" if node is None else self.checked.text(node)

@@ -16,7 +16,8 @@ from eligib import ast
 from eligib.diagnostics import Diagnostic, DiagnosticError, error
 from eligib.source import SourceFile, Span
 
-MAX_SOURCE_BYTES = 1_000_000
+from eligib.loader import MAX_SOURCE_BYTES
+
 MAX_NESTING = 64
 
 TOKEN_NAMES = {
@@ -59,7 +60,7 @@ class _BadDedent(Exception):
 def _lark() -> Lark:
     grammar = resources.files("eligib.grammar").joinpath("eligib.lark").read_text(encoding="utf-8")
     return Lark(grammar, parser="lalr", postlex=_ProtocolIndenter(), propagate_positions=True,
-                maybe_placeholders=False, cache=False)
+                maybe_placeholders=False, cache=True)
 
 
 def parse(text: str, path: str = "<protocol>") -> ast.Protocol:
@@ -86,26 +87,6 @@ def parse(text: str, path: str = "<protocol>") -> ast.Protocol:
             inner.sources = {path: source}
             raise inner from None
         raise
-
-
-def parse_file(path: str) -> tuple[ast.Protocol, SourceFile]:
-    text = read_source(path)
-    return parse(text, path), SourceFile(path, text)
-
-
-def read_source(path: str) -> str:
-    """Read a protocol file, turning OS and encoding problems into diagnostics."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SOURCE_BYTES + 1)
-    except OSError as exc:
-        raise DiagnosticError([error("io", f"cannot read `{path}`: {exc.strerror or exc}")]) from None
-    if len(data) > MAX_SOURCE_BYTES:
-        raise DiagnosticError([error("too-large", f"`{path}` is larger than {MAX_SOURCE_BYTES} bytes")])
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DiagnosticError([error("encoding", f"`{path}` is not UTF-8 text (byte {exc.start})")]) from None
 
 
 def _depth(tree: Tree) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,22 @@ class SourceFile:
     path: str
     text: str
 
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
     def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
-        return lines[line - 1] if 1 <= line <= len(lines) else ""
+        return self.lines[line - 1] if 1 <= line <= len(self.lines) else ""
+
+    def span_text(self, span: Span) -> str | None:
+        """The text under a one-line span, or None for a span over several lines."""
+        if span.line != span.end_line:
+            return None
+        return self.line_text(span.line)[span.column - 1: span.end_column - 1]
 
     def span_at(self, line: int, column: int, width: int = 1) -> Span:
         return Span(self.path, line, column, line, column + max(width, 1))
 
     def end_span(self) -> Span:
-        lines = self.text.splitlines() or [""]
+        lines = self.lines or [""]
         return Span(self.path, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
