@@ -64,10 +64,18 @@ def cache_dir() -> Path | None:
     return Path(base) / "eligib"
 
 
+def grammar_text() -> str:
+    """The Lark grammar: packaged as `eligib.grammar`, or beside the package in a source checkout."""
+    try:
+        return resources.files("eligib.grammar").joinpath("eligib.lark").read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        return (Path(__file__).resolve().parent.parent / "grammar" / "eligib.lark").read_text(encoding="utf-8")
+
+
 def _key(text: str, path: str) -> str:
     from eligib import __version__
 
-    grammar = resources.files("eligib.grammar").joinpath("eligib.lark").read_bytes()
+    grammar = grammar_text().encode("utf-8")
     digest = hashlib.sha256()
     for part in (str(FORMAT), __version__, path):
         digest.update(part.encode() + b"\0")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from fractions import Fraction
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
@@ -16,7 +15,7 @@ from eligib import ast
 from eligib.diagnostics import Diagnostic, DiagnosticError, error
 from eligib.source import SourceFile, Span
 
-from eligib.loader import MAX_SOURCE_BYTES
+from eligib.loader import MAX_SOURCE_BYTES, grammar_text
 
 MAX_NESTING = 64
 
@@ -58,8 +57,7 @@ class _BadDedent(Exception):
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    grammar = resources.files("eligib.grammar").joinpath("eligib.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", postlex=_ProtocolIndenter(), propagate_positions=True,
+    return Lark(grammar_text(), parser="lalr", postlex=_ProtocolIndenter(), propagate_positions=True,
                 maybe_placeholders=False, cache=True)
 
 
