@@ -124,7 +124,7 @@ class _Reasons:
             reasons = self.reasons(criterion.body)
             if status in ("met", "not_met") and result.decided_by == "solver":
                 reasons.append(f"decided whatever the missing {self.fact_list(missing)}")
-        paths = self.paths(criterion.body, "")
+        paths = self.paths(criterion.body, "", refine=status == "unknown")
         return CriterionFinding(criterion.id, criterion.kind, criterion.label, criterion.record, status, blocks,
                                 result.decided_by, reasons, paths, missing)
 
@@ -137,15 +137,17 @@ class _Reasons:
         return ", ".join(f"`{n}`" for n in names) if names else "facts"
 
     # --------------------------------------------------------------- paths
-    def paths(self, node: ast.Expr, prefix: str) -> list[PathFinding]:
+    def paths(self, node: ast.Expr, prefix: str, refine: bool) -> list[PathFinding]:
+        """Named paths under a node. Where the known facts leave a path open, the solver decides it
+        only when it could matter (`refine`: the criterion and every enclosing path are open)."""
         found: list[PathFinding] = []
         for item in self.named_items(node):
             if item.name is None:
-                found.extend(self.paths(item.body, prefix))
+                found.extend(self.paths(item.body, prefix, refine))
                 continue
             dotted = f"{prefix}{item.name}"
-            status = self.status(item.body)
-            sub = self.paths(item.body, dotted + ".")
+            status = self.status(item.body, refine)
+            sub = self.paths(item.body, dotted + ".", refine and status is None)
             found.append(PathFinding(item.name, dotted, STATUS_WORD[status], self.path_reasons(item.body), sub))
         return found
 
@@ -170,10 +172,10 @@ class _Reasons:
         items = self.named_items(node)
         return bool(items) and all(item.name is not None for item in items)
 
-    def status(self, node: ast.Expr) -> bool | None:
+    def status(self, node: ast.Expr, refine: bool) -> bool | None:
         value = self.evaluator.truth(self.evaluator.eval(node))
         analysis = self.decision.analysis
-        if value is None and analysis is not None:
+        if value is None and refine and analysis is not None:
             value = analysis.node_status(node, self.checked.facts_of(node))
         return value
 

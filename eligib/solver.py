@@ -67,8 +67,9 @@ def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None
         verdict = "ineligible" if blocking else "eligible"
         return Decision(verdict, results, blocking, [], {}, evaluator)
     analysis = Analysis(compiled_source(), facts)
+    jointly_possible = analysis.satisfiable(unknown)  # one model shows every open criterion can pass
     for cid in unknown:
-        analysis.refine(results[cid])
+        analysis.refine(results[cid], can_pass=True if jointly_possible else None)
     blocking = [cid for cid, r in results.items() if r.passes is False]
     if blocking:
         return Decision("ineligible", results, blocking, [], {}, evaluator, analysis)
@@ -76,7 +77,7 @@ def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None
     if not still_unknown:
         return Decision("eligible", results, [], [], {}, evaluator, analysis)
     components = analysis.components(still_unknown)
-    conflicts = [component for component in components if not analysis.satisfiable(component)]
+    conflicts = [] if jointly_possible else [c for c in components if not analysis.satisfiable(c)]
     if conflicts:
         cores = [analysis.minimal_conflict(component) for component in conflicts]
         return Decision("ineligible", results, [], cores, {}, evaluator, analysis)
@@ -118,13 +119,15 @@ class Analysis:
     def model(self, names, *formulas):
         return self.solver.model() if self.sat(names, *formulas) else None
 
-    def refine(self, result: CriterionResult) -> None:
+    def refine(self, result: CriterionResult, can_pass: bool | None = None) -> None:
         """Decide a criterion that the known facts leave open: can it pass? can it fail?"""
         import z3
 
         names = self.compiled.criterion_facts[result.id]
         passes = self.compiled.passes[result.id]
-        can_pass, can_fail = self.sat(names, passes), self.sat(names, z3.Not(passes))
+        if can_pass is None:
+            can_pass = self.sat(names, passes)
+        can_fail = self.sat(names, z3.Not(passes))
         result.missing = tuple(self.unknown_facts(names))
         result.decided_by = "solver"
         if not (can_pass and can_fail):
@@ -168,18 +171,15 @@ class Analysis:
         return frozenset().union(*(self.compiled.criterion_facts[c] for c in criteria))
 
     def satisfiable(self, criteria: list[str]) -> bool:
-        import z3
-
-        if len(criteria) == 1:
-            return True  # refine() already showed it can pass
-        return self.sat(self.names_of(criteria), z3.And([self.compiled.passes[c] for c in criteria]))
+        """Can these criteria all pass together under the known facts?"""
+        return self.sat(self.names_of(criteria), self._conjunction(criteria))
 
     def minimal_conflict(self, criteria: list[str]) -> list[str]:
         """A smallest-by-deletion set of criteria that cannot all pass together."""
         core = list(criteria)
         for cid in list(criteria):
             trial = [c for c in core if c != cid]
-            if len(trial) > 1 and not self.satisfiable(trial):
+            if trial and not self.satisfiable(trial):
                 core = trial
         return core
 
@@ -187,10 +187,10 @@ class Analysis:
         """Missing facts of one component whose value can change whether the component passes."""
         names = self.names_of(criteria)
         unknown = self.unknown_facts(names)
-        whole = self._conjunction(criteria)
+        whole = self._conjunction(criteria) if len(unknown) > 1 else None
         decisive: dict[str, list[str]] = {}
         for fact in unknown:
-            if len(unknown) > 1 and not self.can_change(names, whole, fact):
+            if whole is not None and not self.can_change(names, whole, fact):
                 continue
             decides = [c for c in criteria if fact in self.compiled.criterion_facts[c]
                        and self._decides(c, fact)]
