@@ -112,3 +112,15 @@ def test_validate_and_facts(run):
     listing = run("facts", CD7).output
     assert "lvef: decimal %, from 0 % to 100 %" in listing
     assert "pregnant: boolean, only if sex is female" in listing
+
+
+def test_solver_timeout_is_a_clean_error(run, monkeypatch):
+    from eligib import solver
+
+    def give_up(self, names, *formulas):
+        raise solver.SolverTimeout("timeout")
+
+    monkeypatch.setattr(solver.Analysis, "sat", give_up)
+    result = run("check", CD7, "protocols/examples/undetermined-missing-lvef.json")
+    assert result.exit_code == 2
+    assert "error[solver-timeout]" in result.output and "Traceback" not in result.output

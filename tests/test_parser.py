@@ -5,6 +5,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eligib import ast
 from eligib.diagnostics import DiagnosticError
@@ -126,3 +128,23 @@ def test_nesting_is_bounded():
 
 def test_size_is_bounded():
     assert syntax_error("#" * 1_000_001).code == "too-large"
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=300))
+def test_any_text_parses_or_gives_a_clean_diagnostic(text):
+    try:
+        parse(text, "fuzz.elig")
+    except DiagnosticError as caught:
+        assert caught.diagnostics and all(d.code for d in caught.diagnostics)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.sampled_from(["protocol", "x", ":", "\n", "    ", "facts", "inclusion", '"s"', "any", "of",
+                                 "and", "(", ")", "1", "%", "within", "months", "before", "if", "else", "is",
+                                 "none", "-", "2026-01-01", "#c", "define"]), max_size=40).map(" ".join))
+def test_token_soup_parses_or_gives_a_clean_diagnostic(text):
+    try:
+        parse(HEADER + text, "fuzz.elig")
+    except DiagnosticError as caught:
+        assert caught.diagnostics[0].span is not None

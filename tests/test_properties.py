@@ -25,6 +25,8 @@ def test_solver_agrees_with_reference_on_complete_patients(cd7):
         decision = decide(cd7.checked, patient, cd7.compiled)
         assert decision.verdict == reference_verdict
         assert {cid: r.passes for cid, r in decision.criteria.items()} == reference_passes
+        # the explanation names exactly what blocks
+        assert sorted(decision.blocking) == sorted(cid for cid, ok in reference_passes.items() if ok is False)
 
     check()
 
