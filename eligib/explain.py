@@ -42,7 +42,7 @@ class CriterionFinding:
     decided_by: str
     reasons: list[str]
     paths: list[PathFinding]
-    missing: list[str]
+    missing: list[str]  # for an open criterion: the missing facts it depends on
 
 
 @dataclass
@@ -117,13 +117,14 @@ class _Reasons:
         status = result.status
         blocks = None if result.passes is None else not result.passes
         names = self.facts_in(criterion)
-        missing = sorted(n for n in names if n not in self.facts)
+        missing = sorted(n for n in names if n not in self.facts) if status == "unknown" else []
         if status == "not_applicable":
             reasons = [f"does not apply: `{self.text(criterion.guard)}` is false"]
         else:
             reasons = self.reasons(criterion.body)
             if status in ("met", "not_met") and result.decided_by == "solver":
-                reasons.append(f"decided whatever the missing {self.fact_list(missing)}")
+                open_facts = sorted(n for n in names if n not in self.facts)
+                reasons.append(f"decided whatever the missing {self.fact_list(open_facts)}")
         paths = self.paths(criterion.body, "", refine=status == "unknown")
         return CriterionFinding(criterion.id, criterion.kind, criterion.label, criterion.record, status, blocks,
                                 result.decided_by, reasons, paths, missing)
