@@ -101,6 +101,14 @@ class Conditional(Node):
 
 
 @dataclass(frozen=True)
+class Implies(Node):
+    """`diagnosis is aml implies cd7_flow_percent >= 70 %`: false only when the left holds and the right fails."""
+
+    antecedent: Expr
+    consequent: Expr
+
+
+@dataclass(frozen=True)
 class IsValue(Node):
     """`sex is female`, `diagnosis is not aml`"""
 
@@ -155,7 +163,7 @@ class Block(Node):
 
 Expr = (
     BoolLiteral | QuantityLiteral | DateLiteral | NameRef | Not | And | Or | Compare | Arithmetic | Negate
-    | Conditional | IsValue | InSet | IsNone | Within | Block
+    | Conditional | Implies | IsValue | InSet | IsNone | Within | Block
 )
 
 
@@ -168,6 +176,8 @@ def children(node: Expr) -> list[Expr]:
             return list(node.operands)
         case Conditional():
             return [node.condition, node.then, node.otherwise]
+        case Implies():
+            return [node.antecedent, node.consequent]
         case IsValue() | InSet() | IsNone():
             return [node.subject]
         case Within():
@@ -252,8 +262,18 @@ class Criterion(Node):
 
 
 @dataclass(frozen=True)
+class Assertion(Node):
+    """`assert no_pregnancy "...":` then a condition every eligible patient must satisfy."""
+
+    id: str
+    label: str
+    body: Expr
+
+
+@dataclass(frozen=True)
 class Protocol(Node):
     header: Header
     facts: tuple[FactDecl, ...]
     definitions: tuple[Definition, ...]
     criteria: tuple[Criterion, ...]
+    assertions: tuple[Assertion, ...] = ()

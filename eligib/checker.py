@@ -96,6 +96,7 @@ class CheckedProtocol:
     definitions: dict[str, ast.Definition]
     criteria: dict[str, ast.Criterion]
     types: dict[int, Type] = field(repr=False)
+    assertions: dict[str, ast.Assertion] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
     _facts_of: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
     _texts: dict[int, str] = field(default_factory=dict, repr=False)
@@ -122,6 +123,26 @@ class CheckedProtocol:
                 stack.extend(ast.children(current))
             found = self._facts_of[key] = frozenset(names)
         return found
+
+    def named_items(self, node: ast.Expr) -> list[ast.BlockItem]:
+        """Items of the blocks directly under a node (through definitions and `and`)."""
+        if isinstance(node, ast.NameRef) and node.name in self.definitions:
+            return self.named_items(self.definitions[node.name].body)
+        if isinstance(node, ast.Block):
+            return list(node.items)
+        if isinstance(node, ast.And):
+            return [item for op in node.operands for item in self.named_items(op)]
+        return []
+
+    def paths(self, node: ast.Expr, prefix: str = "", enclosing: tuple = ()) -> Iterator[tuple[str, tuple]]:
+        """Every named path under a node: (dotted name, the bodies that must hold to take it)."""
+        for item in self.named_items(node):
+            if item.name is None:
+                yield from self.paths(item.body, prefix, enclosing)
+                continue
+            dotted, chain = f"{prefix}{item.name}", enclosing + (item.body,)
+            yield dotted, chain
+            yield from self.paths(item.body, dotted + ".", chain)
 
     def text(self, node: ast.Expr) -> str:
         """An expression as the author wrote it (printed again when it spans lines)."""
@@ -180,11 +201,13 @@ class _Checker:
         for definition in self.protocol.definitions:
             self.definition_type(definition.name)
         self.check_criteria()
+        self.check_assertions()
         self.check_guards()
         self.report_unused()
         self.diagnostics.sort(key=Diagnostic.sort_key)
         return CheckedProtocol(self.protocol, self.source, self.facts, self.definitions, self.criteria,
-                               self.types, [d for d in self.diagnostics if d.severity == "warning"])
+                               self.types, assertions=self.assertions,
+                               warnings=[d for d in self.diagnostics if d.severity == "warning"])
 
     def check_header(self) -> None:
         header = self.protocol.header
@@ -317,6 +340,16 @@ class _Checker:
                 self.expect_bool(criterion.guard, f"the condition of criterion `{criterion.id}`")
             self.expect_bool(criterion.body, f"criterion `{criterion.id}`")
 
+    def check_assertions(self) -> None:
+        self.assertions: dict[str, ast.Assertion] = {}
+        for assertion in self.protocol.assertions:
+            if assertion.id in self.assertions:
+                self.report(error("duplicate-assertion", f"assertion id `{assertion.id}` is used twice",
+                                  assertion.span, "used again here"))
+                continue
+            self.assertions[assertion.id] = assertion
+            self.expect_bool(assertion.body, f"assertion `{assertion.id}`")
+
     def expect_bool(self, expr: ast.Expr, what: str) -> Type:
         found = self.infer(expr)
         if found is not None and not isinstance(found, BoolType):
@@ -370,6 +403,10 @@ class _Checker:
                                       help="both branches of `if ... else` must have the same type and unit"))
                     return None
                 return then
+            case ast.Implies():
+                self.expect_bool(expr.antecedent, "the left side of `implies`")
+                self.expect_bool(expr.consequent, "the right side of `implies`")
+                return BOOL
             case ast.IsValue():
                 self.enum_values(expr.subject, (expr.value,), expr.span)
                 return BOOL
@@ -604,6 +641,8 @@ class _Checker:
                 self.guarded_uses(criterion.guard, (), reported, set())
                 context = tuple(_conjuncts(criterion.guard))
             self.guarded_uses(criterion.body, context, reported, set())
+        for assertion in self.assertions.values():
+            self.guarded_uses(assertion.body, (), reported, set())
         for name, definition in self.definitions.items():
             if name not in self.used_definitions:
                 self.guarded_uses(definition.body, (), reported, set())
@@ -685,6 +724,9 @@ def _walk_with_context(expr: ast.Expr, context: tuple[ast.Expr, ...]) -> Iterato
                 stack.append((node.condition, ctx))
                 stack.append((node.then, ctx + tuple(_conjuncts(node.condition))))
                 stack.append((node.otherwise, ctx + (ast.Not(node.condition),)))
+            case ast.Implies():
+                stack.append((node.antecedent, ctx))
+                stack.append((node.consequent, ctx + tuple(_conjuncts(node.antecedent))))
             case ast.Not() | ast.Negate():
                 stack.append((node.operand, ctx))
             case ast.Compare() | ast.Arithmetic():

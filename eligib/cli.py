@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -80,6 +81,87 @@ def facts(protocol: str) -> None:
             description = f"  # {declared.description}" if declared.description else ""
             click.echo(f"{name}: {', '.join(parts)}{description}")
         return 0
+
+    sys.exit(_guarded(run))
+
+
+@main.command()
+@click.argument("protocol", type=click.Path(dir_okay=False))
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="Fail on warnings (redundant criteria, dead exclusions) too.")
+@click.option("--witness-dir", type=click.Path(file_okay=False),
+              help="Write every witness patient there as a facts file `eligib check` accepts.")
+def verify(protocol: str, output: str, strict: bool, witness_dir: str | None) -> None:
+    """Prove PROTOCOL consistent: satisfiable, no dead paths, assertions proved; a witness for each finding."""
+    def run() -> int:
+        from eligib.api import Engine
+        from eligib.render import verify_data, verify_text
+        from eligib.verify import verify as prove
+
+        engine = Engine.from_file(protocol)
+        findings = prove(engine)
+        if witness_dir:
+            _write_witnesses(witness_dir, findings)
+        sources = {engine.checked.source.path: engine.checked.source}
+        text = json.dumps(verify_data(protocol, findings), indent=2) + "\n" if output == "json" \
+            else verify_text(protocol, findings, sources)
+        click.echo(text, nl=False)
+        failing = {"error", "warning"} if strict else {"error"}
+        return 1 if any(f.severity in failing for f in findings) else 0
+
+    sys.exit(_guarded(run))
+
+
+def _write_witnesses(directory: str, findings) -> None:
+    from pathlib import Path
+
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    for index, finding in enumerate(f for f in findings if f.witness is not None):
+        subject = "-".join(finding.criteria) or finding.code
+        name = f"{index:03d}-{finding.code}-{subject}"[:100] + ".json"
+        (target / name).write_text(json.dumps(finding.witness, indent=2) + "\n", encoding="utf-8")
+
+
+@main.command()
+@click.argument("protocol", type=click.Path(dir_okay=False))
+@click.option("--path", "path", help="A named path the patient must qualify through, e.g. disease.aml.refractory.")
+@click.option("--failing", multiple=True, help="A criterion the patient must fail (repeatable); all others pass.")
+def example(protocol: str, path: str | None, failing: tuple[str, ...]) -> None:
+    """Print a patient facts file for PROTOCOL: eligible through --path, or ineligible exactly by --failing."""
+    def run() -> int:
+        from eligib.api import Engine
+        from eligib.verify import NoSuchPatient, example as make_example
+
+        engine = Engine.from_file(protocol)
+        try:
+            facts = make_example(engine, path, failing)
+        except NoSuchPatient as exc:
+            because = f"; ruled out by {', '.join(exc.core)}" if exc.core else ""
+            click.echo(f"error[no-such-patient]: no patient meets this request{because}", err=True)
+            return 1
+        click.echo(json.dumps(facts, indent=2))
+        return 0
+
+    sys.exit(_guarded(run))
+
+
+@main.command()
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def diff(old: str, new: str, output: str) -> None:
+    """Compare two versions of a protocol: proven equivalent, or patients one admits and the other rejects."""
+    def run() -> int:
+        from eligib.api import Engine
+        from eligib.diff import diff as compare
+        from eligib.render import diff_data, diff_text
+
+        difference = compare(Engine.from_file(old), Engine.from_file(new))
+        text = json.dumps(diff_data(old, new, difference), indent=2) + "\n" if output == "json" \
+            else diff_text(old, new, difference)
+        click.echo(text, nl=False)
+        return 0 if difference.equivalent else 1
 
     sys.exit(_guarded(run))
 

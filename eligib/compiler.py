@@ -7,6 +7,7 @@ node of it (so every named path), has its own Z3 term.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, assert_never
@@ -18,6 +19,10 @@ from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactIn
 from eligib.evaluate import literal_value
 from eligib.units import canonical_code, parse_unit
 from eligib.values import DAY_SECONDS, NONE, shift_date
+
+# Dates without a declared range lie in these years, so that every model is a calendar date.
+EARLIEST_DATE = dt.date(1900, 1, 1).toordinal()
+LATEST_DATE = dt.date(2200, 12, 31).toordinal()
 
 # Sound bounds on the length of N calendar months, in days, for an anchor the solver does not know.
 MONTH_MIN_DAYS, MONTH_MAX_DAYS = 28, 31
@@ -70,6 +75,15 @@ class CompiledProtocol:
 
     def term(self, node: ast.Expr) -> Any:
         return self.terms[id(node)]
+
+    def condition(self, node: ast.Expr) -> Any:
+        """A condition's term; an optional boolean that is none counts as false."""
+        presence = self.presence.get(id(node))
+        term = self.terms[id(node)]
+        return term if presence is None else z3.And(presence, term)
+
+    def eligible(self) -> Any:
+        return z3.And(list(self.passes.values()))
 
     def with_copy(self, formula: Any, fact: str, cache_key: str | None = None) -> Any:
         """The formula with one fact (and its month shifts) replaced by its second copy.
@@ -144,6 +158,8 @@ class _Compiler:
                 else z3.Not(z3.And(applies, body))
             criterion_facts[cid] = self.checked.facts_of(criterion.body) | (
                 self.checked.facts_of(criterion.guard) if criterion.guard is not None else frozenset())
+        for assertion in self.checked.assertions.values():
+            self.boolean(assertion.body)
         return CompiledProtocol(self.checked, self.solver, self.facts, self.shifts, passes, criterion_facts,
                                 self.terms, self.presence)
 
@@ -173,8 +189,9 @@ class _Compiler:
             return [var >= 0, var < len(kind.values)]
         constraints = []
         if isinstance(kind, DateType):
-            constraints += [var >= info.low] if info.low is not None else []
-            constraints += [var <= info.high] if info.high is not None else []
+            low = info.low if info.low is not None else EARLIEST_DATE
+            high = info.high if info.high is not None else LATEST_DATE
+            constraints += [var >= low, var <= high]
         elif isinstance(kind, NumType):
             canonical = fact.canonical(var)
             constraints += [canonical >= rational(info.low)] if info.low is not None else []
@@ -243,6 +260,8 @@ class _Compiler:
                 return -term
             case ast.Conditional():
                 return self.conditional(node)
+            case ast.Implies():
+                return z3.Implies(self.boolean(node.antecedent), self.boolean(node.consequent))
             case ast.IsValue():
                 return self.membership(node, node.subject, (node.value,), node.negated)
             case ast.InSet():

@@ -93,6 +93,10 @@ class Evaluator:
                     return self.eval(node.otherwise)
                 then, otherwise = self.eval(node.then), self.eval(node.otherwise)
                 return then if then is not None and then == otherwise else None
+            case ast.Implies():
+                antecedent = self.truth(self.eval(node.antecedent))
+                return kleene_or([None if antecedent is None else not antecedent,
+                                  self.truth(self.eval(node.consequent))])
             case ast.IsValue():
                 return self.membership(node.subject, (node.value,), node.negated)
             case ast.InSet():

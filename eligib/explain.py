@@ -142,7 +142,7 @@ class _Reasons:
         """Named paths under a node. Where the known facts leave a path open, the solver decides it
         only when it could matter (`refine`: the criterion and every enclosing path are open)."""
         found: list[PathFinding] = []
-        for item in self.named_items(node):
+        for item in self.checked.named_items(node):
             if item.name is None:
                 found.extend(self.paths(item.body, prefix, refine))
                 continue
@@ -159,18 +159,8 @@ class _Reasons:
             return [self.unknown_reason(body)]
         return self.why(body, value, skip_named=True)
 
-    def named_items(self, node: ast.Expr) -> list[ast.BlockItem]:
-        """Items of the blocks directly under a node (through definitions and `all of` nesting)."""
-        if isinstance(node, ast.NameRef) and node.name in self.checked.definitions:
-            return self.named_items(self.checked.definitions[node.name].body)
-        if isinstance(node, ast.Block):
-            return list(node.items)
-        if isinstance(node, ast.And):
-            return [item for op in node.operands for item in self.named_items(op)]
-        return []
-
     def only_named(self, node: ast.Expr) -> bool:
-        items = self.named_items(node)
+        items = self.checked.named_items(node)
         return bool(items) and all(item.name is not None for item in items)
 
     def status(self, node: ast.Expr, refine: bool) -> bool | None:
@@ -213,6 +203,12 @@ class _Reasons:
                 return [self.compare(node, value)]
             case ast.Conditional():
                 return self.conditional(node, value)
+            case ast.Implies():
+                if value:
+                    antecedent = self.evaluator.truth(self.evaluator.eval(node.antecedent))
+                    return self.why(node.antecedent, False, path) if antecedent is False \
+                        else self.why(node.consequent, True, path)
+                return self.why(node.antecedent, True, path) + self.why(node.consequent, False, path)
             case ast.IsValue() | ast.InSet():
                 return [self.membership(node)]
             case ast.IsNone():

@@ -204,15 +204,18 @@ class _Builder(Transformer):
     # top level -----------------------------------------------------------
     def start(self, meta, children):
         header, *sections = children
-        facts, definitions, criteria = [], [], []
+        facts, definitions, criteria, assertions = [], [], [], []
         for section in sections:
             if isinstance(section, list):
                 facts.extend(section)
             elif isinstance(section, ast.Definition):
                 definitions.append(section)
+            elif isinstance(section, ast.Assertion):
+                assertions.append(section)
             else:
                 criteria.append(section)
-        return ast.Protocol(header, tuple(facts), tuple(definitions), tuple(criteria), span=self._span(meta))
+        return ast.Protocol(header, tuple(facts), tuple(definitions), tuple(criteria), tuple(assertions),
+                            span=self._span(meta))
 
     def header(self, meta, children):
         name, *items = children
@@ -290,6 +293,10 @@ class _Builder(Transformer):
                 guard = value
         return ast.Criterion(kind, str(name), _unquote(label), record, guard, body, span=self._tok(name))
 
+    def assertion(self, meta, children):
+        name, label, body = children
+        return ast.Assertion(str(name), _unquote(label), body, span=self._tok(name))
+
     def record_field(self, meta, children):
         return ("record", _unquote(children[0]))
 
@@ -321,6 +328,9 @@ class _Builder(Transformer):
     def conditional(self, meta, children):
         then, condition, otherwise = children
         return ast.Conditional(condition, then, otherwise, span=self._span(meta))
+
+    def implies(self, meta, children):
+        return ast.Implies(children[0], children[1], span=self._span(meta))
 
     def or_(self, meta, children):
         if len(children) == 1:

@@ -31,6 +31,8 @@ def to_text(node: ast.Expr) -> str:
             return f"-{_wrap(node.operand)}"
         case ast.Conditional():
             return f"{_wrap(node.then)} if {_wrap(node.condition)} else {_wrap(node.otherwise)}"
+        case ast.Implies():
+            return f"{_wrap(node.antecedent)} implies {_wrap(node.consequent)}"
         case ast.IsValue():
             return f"{_wrap(node.subject)} is {'not ' if node.negated else ''}{node.value}"
         case ast.InSet():

@@ -135,3 +135,87 @@ def _path_lines(path: PathFinding, depth: int) -> list[str]:
 
 def diagnostics_text(diagnostics: list[Diagnostic], sources) -> str:
     return render_all(diagnostics, sources) + "\n"
+
+
+# ---------------------------------------------------------------------- verify
+
+VERIFY_SCHEMA_ID = "eligib.verify/1"
+DIFF_SCHEMA_ID = "eligib.diff/1"
+
+
+def verify_data(protocol_path: str, findings) -> dict[str, Any]:
+    errors = sum(1 for f in findings if f.severity == "error")
+    warnings = sum(1 for f in findings if f.severity == "warning")
+    return {
+        "schema": VERIFY_SCHEMA_ID, "protocol": protocol_path, "ok": errors == 0,
+        "errors": errors, "warnings": warnings,
+        "findings": [{"severity": f.severity, "code": f.code, "message": f.message,
+                      "location": str(f.span) if f.span else None, "criteria": f.criteria, "help": f.help,
+                      "witness": f.witness, "witness_verdict": f.witness_verdict} for f in findings],
+    }
+
+
+def verify_text(protocol_path: str, findings, sources) -> str:
+    from eligib.diagnostics import Diagnostic, render
+
+    lines = [f"verify {protocol_path}", ""]
+    ok = [f for f in findings if f.severity == "ok"]
+    counts: dict[str, int] = {}
+    for finding in ok:
+        counts[finding.code] = counts.get(finding.code, 0) + 1
+    summary = [
+        ("admits-patients", "the protocol admits eligible patients"),
+        ("inclusion-can-fail", "{n} inclusions can each be met and fail"),
+        ("exclusion-can-fire", "{n} exclusions can each fire and stay silent among patients meeting the inclusions"),
+        ("path-taken", "{n} inclusion paths are each taken by an eligible patient"),
+        ("exclusion-path-fires", "{n} exclusion paths can each fire"),
+        ("assertion-proved", "{n} assertions proved"),
+    ]
+    for code, text in summary:
+        if counts.get(code):
+            lines.append(f"  ok  {text.format(n=counts[code])}")
+    for finding in (f for f in findings if f.code == "assertion-proved"):
+        lines.append(f"        proved `{finding.message.split('`')[1]}`: {finding.help}")
+    problems = [f for f in findings if f.severity != "ok"]
+    for finding in problems:
+        lines.append("")
+        label = ", ".join(f"`{c}`" for c in finding.criteria) if finding.criteria else ""
+        diagnostic = Diagnostic(finding.severity, finding.code, finding.message, finding.span,
+                                label=f"criteria: {label}" if label else "", help=finding.help)
+        lines.append(render(diagnostic, sources))
+        if finding.witness is not None:
+            lines.append(f"   = witness ({finding.witness_verdict}): {json.dumps(finding.witness)}")
+    errors = sum(1 for f in problems if f.severity == "error")
+    warnings = len(problems) - errors
+    lines += ["", f"result: {'ok' if errors == 0 else 'FAILED'} ({errors} error{'s' if errors != 1 else ''}, "
+                  f"{warnings} warning{'s' if warnings != 1 else ''})"]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------ diff
+
+
+def diff_data(old_path: str, new_path: str, difference) -> dict[str, Any]:
+    return {
+        "schema": DIFF_SCHEMA_ID, "old": old_path, "new": new_path, "equivalent": difference.equivalent,
+        "added": difference.added, "removed": difference.removed, "changed": difference.changed,
+        "witnesses": [{"patient": w.patient, "old_verdict": w.old_verdict, "new_verdict": w.new_verdict,
+                       "criteria": w.criteria} for w in difference.witnesses],
+    }
+
+
+def diff_text(old_path: str, new_path: str, difference) -> str:
+    lines = [f"diff {old_path} -> {new_path}", ""]
+    for word, ids in (("added", difference.added), ("removed", difference.removed), ("changed", difference.changed)):
+        if ids:
+            lines.append(f"{word} criteria: {', '.join(ids)}")
+    if difference.equivalent:
+        lines.append("equivalent: the two versions admit exactly the same patients (proven)")
+        return "\n".join(lines) + "\n"
+    lines.append("NOT equivalent:")
+    for witness in difference.witnesses:
+        side = "the old version admits, the new rejects" if witness.new_verdict == "ineligible" \
+            else "the new version admits, the old rejects"
+        lines.append(f"  - a patient {side} (because of: {', '.join(witness.criteria) or 'none'}):")
+        lines.append(f"    {json.dumps(witness.patient)}")
+    return "\n".join(lines) + "\n"

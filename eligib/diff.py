@@ -1,0 +1,95 @@
+"""Semantic difference of two protocol versions: proven equivalent, or witness patients both ways.
+
+Facts are matched by name and criteria by id, so reordering or reformatting changes nothing.
+Both versions are compiled into one Z3 context, where a fact is one variable for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+from eligib.api import Engine
+from eligib.diagnostics import DiagnosticError, error
+from eligib.witness import exact_model, patient_from_model
+
+
+@dataclass
+class Witness:
+    patient: dict[str, Any]
+    old_verdict: str
+    new_verdict: str
+    criteria: list[str]  # criteria that decide the difference (failing on the rejecting side)
+
+
+@dataclass
+class Difference:
+    equivalent: bool
+    witnesses: list[Witness] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+
+def diff(old: Engine, new: Engine) -> Difference:
+    from eligib.verify import preferences
+
+    _check_compatible(old, new)
+    old_compiled, new_compiled = old.compiled(), new.compiled()
+    solver = z3.Solver()
+    solver.set("timeout", 30_000)
+    solver.add(old_compiled.solver.assertions())
+    solver.add(new_compiled.solver.assertions())
+    old_eligible, new_eligible = old_compiled.eligible(), new_compiled.eligible()
+    result = Difference(equivalent=True, **_changes(old, new))
+    for admits, rejects, old_verdict, new_verdict in ((old_eligible, new_eligible, "eligible", "ineligible"),
+                                                      (new_eligible, old_eligible, "ineligible", "eligible")):
+        wishes = preferences(old_compiled) + preferences(new_compiled)
+        model = exact_model(solver, [old_compiled, new_compiled], [admits, z3.Not(rejects)], wishes)
+        if model is not None:
+            result.equivalent = False
+            result.witnesses.append(_witness(old, new, model, old_verdict, new_verdict))
+    return result
+
+
+def _witness(old: Engine, new: Engine, model, old_verdict: str, new_verdict: str) -> Witness:
+    rejecting = new if new_verdict == "ineligible" else old
+    facts = patient_from_model(rejecting.compiled(), model)
+    # a fact only the other version declares is left out; add it from the model for that version
+    other = old if rejecting is new else new
+    facts = {**patient_from_model(other.compiled(), model), **facts}
+    old_result = old.check({k: v for k, v in facts.items() if k in old.checked.facts})
+    new_result = new.check({k: v for k, v in facts.items() if k in new.checked.facts})
+    if (old_result.verdict, new_result.verdict) != (old_verdict, new_verdict):
+        raise AssertionError(f"diff witness checks as {old_result.verdict}/{new_result.verdict}, "
+                             f"not {old_verdict}/{new_verdict}")
+    blocking = new_result.blocking if new_verdict == "ineligible" else old_result.blocking
+    return Witness(facts, old_verdict, new_verdict, sorted(blocking))
+
+
+def _changes(old: Engine, new: Engine) -> dict[str, list[str]]:
+    old_criteria, new_criteria = old.checked.criteria, new.checked.criteria
+    changed = [cid for cid in old_criteria if cid in new_criteria and
+               (old_criteria[cid].kind, old_criteria[cid].guard, old_criteria[cid].body) !=
+               (new_criteria[cid].kind, new_criteria[cid].guard, new_criteria[cid].body)]
+    return {"added": sorted(set(new_criteria) - set(old_criteria)),
+            "removed": sorted(set(old_criteria) - set(new_criteria)), "changed": sorted(changed)}
+
+
+def _check_compatible(old: Engine, new: Engine) -> None:
+    problems = []
+    for name, info in old.checked.facts.items():
+        other = new.checked.facts.get(name)
+        if other is None:
+            continue
+        if (info.decl.type.kind, info.decl.type.values, info.optional) != \
+                (other.decl.type.kind, other.decl.type.values, other.optional) or \
+                (info.unit and other.unit and info.unit != other.unit):
+            problems.append(error("incompatible-fact", f"fact `{name}` is declared differently in the two versions",
+                                  other.decl.span, "declared differently here",
+                                  help="diff compares versions that share a fact vocabulary; rename the fact "
+                                       "if its meaning changed"))
+    if problems:
+        raise DiagnosticError(problems, {new.checked.source.path: new.checked.source})

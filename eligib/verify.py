@@ -1,0 +1,318 @@
+"""Symbolic analysis of a protocol: consistency findings, each with a witness patient or a minimal core.
+
+Questions asked over the declared fact domains (every patient the protocol could meet):
+- does the protocol admit anyone?
+- can each inclusion hold and fail? can each exclusion fire, and stay silent, among patients who
+  meet every inclusion?
+- is each named path taken by some eligible patient (for an exclusion: fired by some patient who
+  meets the inclusions)? a dead path comes with the smallest set of criteria that rule it out;
+- is a criterion implied by the others (redundant)?
+- does each assertion hold for every eligible patient?
+Every witness is checked with `eligib check` semantics before it is reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+from eligib.api import Engine
+from eligib.source import Span
+from eligib.witness import exact_model, patient_from_model
+
+# Witnesses read better with recent dates; the preference is dropped when it cannot be met.
+PREFERRED_DATES = (dt.date(2020, 1, 1).toordinal(), dt.date(2030, 12, 31).toordinal())
+
+
+@dataclass
+class Finding:
+    severity: str  # "error" | "warning" | "ok"
+    code: str
+    message: str
+    span: Span | None
+    criteria: list[str] = field(default_factory=list)
+    witness: dict[str, Any] | None = None
+    witness_verdict: str | None = None
+    help: str = ""
+
+
+class Prover:
+    """Z3 questions about one compiled protocol, with per-criterion tracking for minimal cores."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.checked = engine.checked
+        self.compiled = engine.compiled()
+        self.solver = z3.Solver()
+        self.solver.add(self.compiled.solver.assertions())
+        self.solver.set("timeout", 30_000)
+        self.track = {cid: z3.Bool(f"track:{cid}") for cid in self.compiled.passes}
+        for cid, literal in self.track.items():
+            self.solver.add(z3.Implies(literal, self.compiled.passes[cid]))
+        self.preferences = preferences(self.compiled)
+
+    def check(self, *formulas) -> z3.CheckSatResult:
+        result = self.solver.check(*formulas)
+        if result == z3.unknown:
+            from eligib.solver import SolverTimeout
+
+            raise SolverTimeout(self.solver.reason_unknown())
+        return result
+
+    def model(self, *formulas):
+        """A calendar-exact model of the formulas, preferring recent dates; None when unsatisfiable."""
+        return exact_model(self.solver, [self.compiled], formulas, self.preferences)
+
+    def witness(self, model, expected: str, path: str | None = None, blocked_by: str | None = None) -> dict[str, Any]:
+        """The model as a facts file, checked to give the expected verdict (to take `path`, to be
+        blocked by `blocked_by`): a witness that does not check as claimed is a bug, never output."""
+        facts = patient_from_model(self.compiled, model)
+        result = self.engine.check(facts)
+        if result.verdict != expected or (path is not None and result.path_status(path) != "holds") \
+                or (blocked_by is not None and blocked_by not in result.blocking):
+            raise AssertionError(f"witness does not check as claimed: {result.verdict} (expected {expected}"
+                                 f"{', path ' + path if path else ''}{', blocked by ' + blocked_by if blocked_by else ''})")
+        return facts
+
+    def core(self, formula, among: list[str] | None = None) -> list[str] | None:
+        """The smallest-by-deletion set of criteria that, with `formula`, admit no patient; None if some do."""
+        candidates = list(among if among is not None else self.track)
+        if self.check(formula, *[self.track[c] for c in candidates]) == z3.sat:
+            return None
+        core = [str(lit).removeprefix("track:") for lit in self.solver.unsat_core()
+                if str(lit).startswith("track:")]
+        for cid in list(core):
+            trial = [c for c in core if c != cid]
+            if self.check(formula, *[self.track[c] for c in trial]) == z3.unsat:
+                core = trial
+        return core
+
+    def condition(self, node) -> Any:
+        return self.compiled.condition(node)
+
+    def applies(self, criterion) -> Any:
+        return z3.BoolVal(True) if criterion.guard is None else self.condition(criterion.guard)
+
+
+def preferences(compiled) -> list:
+    """Soft wishes for readable witnesses (recent dates), tried first and dropped if unsatisfiable."""
+    from eligib.checker import DateType
+
+    dates = [fact.value for fact in compiled.facts.values() if isinstance(fact.info.type, DateType)]
+    return [d >= PREFERRED_DATES[0] for d in dates] + [d <= PREFERRED_DATES[1] for d in dates]
+
+
+def verify(engine: Engine) -> list[Finding]:
+    prover = Prover(engine)
+    findings: list[Finding] = []
+    findings += admits(prover)
+    findings += inclusions(prover)
+    findings += exclusions(prover)
+    findings += paths(prover)
+    findings += redundancy(prover)
+    findings += assertions(prover)
+    return findings
+
+
+def admits(prover: Prover) -> list[Finding]:
+    eligible = prover.compiled.eligible()
+    model = prover.model(eligible)
+    span = prover.checked.protocol.header.span
+    if model is None:
+        core = prover.core(z3.BoolVal(True)) or []
+        return [Finding("error", "no-eligible-patient", "no patient can meet this protocol", span, core,
+                        help="these criteria contradict each other: " + ", ".join(core))]
+    return [Finding("ok", "admits-patients", "the protocol admits eligible patients", span, [],
+                    prover.witness(model, "eligible"), "eligible")]
+
+
+def inclusions(prover: Prover) -> list[Finding]:
+    findings = []
+    for cid, criterion in prover.checked.criteria.items():
+        if criterion.kind != "inclusion":
+            continue
+        applies, body = prover.applies(criterion), prover.condition(criterion.body)
+        holding = prover.model(applies, body)
+        failing = prover.model(applies, z3.Not(body))
+        if holding is None:
+            findings.append(Finding("error", "contradictory-inclusion", f"inclusion `{cid}` can never be met",
+                                    criterion.span, [cid], help="its condition contradicts itself or the "
+                                    "declared fact ranges; nobody is eligible"))
+        elif failing is None:
+            findings.append(Finding("warning", "tautological-inclusion", f"inclusion `{cid}` is met by every "
+                                    "patient", criterion.span, [cid], help="it excludes nobody: check its "
+                                    "thresholds and the declared fact ranges"))
+        else:
+            findings.append(Finding("ok", "inclusion-can-fail", f"inclusion `{cid}` can be met and can fail",
+                                    criterion.span, [cid], prover.witness(failing, "ineligible", blocked_by=cid),
+                                    "ineligible"))
+    return findings
+
+
+def exclusions(prover: Prover) -> list[Finding]:
+    checked, compiled = prover.checked, prover.compiled
+    included = [cid for cid, c in checked.criteria.items() if c.kind == "inclusion"]
+    meets_inclusions = z3.And([compiled.passes[c] for c in included])
+    findings = []
+    for cid, criterion in checked.criteria.items():
+        if criterion.kind != "exclusion":
+            continue
+        fires = z3.And(prover.applies(criterion), prover.condition(criterion.body))
+        firing = prover.model(meets_inclusions, fires)
+        silent = prover.model(meets_inclusions, z3.Not(fires))
+        if firing is None:
+            core = prover.core(fires, included) or []
+            findings.append(Finding("warning", "exclusion-never-fires", f"exclusion `{cid}` never applies to a "
+                                    "patient who meets the inclusions", criterion.span, [cid] + core,
+                                    help="ruled out by " + (", ".join(core) or "its own condition")))
+        elif silent is None:
+            findings.append(Finding("error", "exclusion-always-fires", f"exclusion `{cid}` excludes every patient"
+                                    " who meets the inclusions", criterion.span, [cid],
+                                    help="nobody is eligible; check its condition"))
+        else:
+            findings.append(Finding("ok", "exclusion-can-fire", f"exclusion `{cid}` can fire and can stay silent",
+                                    criterion.span, [cid], prover.witness(firing, "ineligible", blocked_by=cid),
+                                    "ineligible"))
+    return findings
+
+
+def paths(prover: Prover) -> list[Finding]:
+    checked, compiled = prover.checked, prover.compiled
+    eligible = compiled.eligible()
+    included = [cid for cid, c in checked.criteria.items() if c.kind == "inclusion"]
+    meets_inclusions = z3.And([compiled.passes[c] for c in included])
+    findings = []
+    for cid, criterion in checked.criteria.items():
+        for dotted, chain in checked.paths(criterion.body):
+            taken = z3.And([prover.condition(body) for body in chain])
+            name = f"{cid}.{dotted}"
+            span = _item_span(checked, criterion, dotted)
+            if criterion.kind == "inclusion":
+                model = prover.model(eligible, taken)
+                if model is None:
+                    core = prover.core(taken) or []
+                    findings.append(Finding("error", "dead-path", f"path `{name}` is taken by no eligible patient",
+                                            span, core, help=_core_help(core)))
+                else:
+                    findings.append(Finding("ok", "path-taken", f"path `{name}` is taken by an eligible patient",
+                                            span, [cid], prover.witness(model, "eligible", name), "eligible"))
+            else:
+                fires = z3.And(prover.applies(criterion), taken)
+                model = prover.model(meets_inclusions, fires)
+                if model is None:
+                    core = prover.core(fires, included) or []
+                    findings.append(Finding("warning", "dead-exclusion-path", f"path `{name}` never fires for a "
+                                            "patient who meets the inclusions", span, core, help=_core_help(core)))
+                else:
+                    findings.append(Finding("ok", "exclusion-path-fires", f"path `{name}` can fire", span, [cid],
+                                            prover.witness(model, "ineligible", name), "ineligible"))
+    return findings
+
+
+def _core_help(core: list[str]) -> str:
+    if not core:
+        return "the path contradicts itself or the declared fact ranges"
+    return "ruled out by " + ", ".join(f"`{c}`" for c in core)
+
+
+def _item_span(checked, criterion, dotted: str) -> Span | None:
+    node, span = criterion.body, criterion.span
+    for part in dotted.split("."):
+        item = _find_item(checked, node, part)
+        if item is None:
+            return span
+        node, span = item.body, item.span
+    return span
+
+
+def _find_item(checked, node, name: str):
+    for item in checked.named_items(node):
+        if item.name == name:
+            return item
+        if item.name is None:
+            found = _find_item(checked, item.body, name)
+            if found is not None:
+                return found
+    return None
+
+
+def redundancy(prover: Prover) -> list[Finding]:
+    findings = []
+    for cid, criterion in prover.checked.criteria.items():
+        others = [c for c in prover.compiled.passes if c != cid]
+        core = prover.core(z3.Not(prover.compiled.passes[cid]), others)
+        if core is not None:
+            findings.append(Finding("warning", "redundant-criterion", f"{criterion.kind} `{cid}` is implied by "
+                                    "other criteria", criterion.span, [cid] + core,
+                                    help="implied by " + (", ".join(f"`{c}`" for c in core) or
+                                                          "the declared fact ranges")))
+    return findings
+
+
+def assertions(prover: Prover) -> list[Finding]:
+    eligible = prover.compiled.eligible()
+    findings = []
+    for aid, assertion in prover.checked.assertions.items():
+        counterexample = prover.model(eligible, z3.Not(prover.condition(assertion.body)))
+        if counterexample is None:
+            findings.append(Finding("ok", "assertion-proved", f"assertion `{aid}` holds for every eligible patient",
+                                    assertion.span, [], help=assertion.label))
+        else:
+            witness = prover.witness(counterexample, "eligible")
+            findings.append(Finding("error", "assertion-refuted", f"assertion `{aid}` fails for an eligible "
+                                    f"patient: {assertion.label}", assertion.span, [], witness, "eligible",
+                                    help="the witness patient is eligible but breaks the assertion"))
+    return findings
+
+
+class NoSuchPatient(Exception):
+    """No patient meets the request; `core` names the criteria that rule it out."""
+
+    def __init__(self, message: str, core: list[str]) -> None:
+        super().__init__(message)
+        self.core = core
+
+
+def example(engine: Engine, path: str | None = None, failing: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A facts file eligible through `path`, or ineligible exactly because of the `failing` criteria."""
+    from eligib.diagnostics import DiagnosticError, error, suggest
+
+    prover = Prover(engine)
+    checked, compiled = prover.checked, prover.compiled
+    unknown = [cid for cid in failing if cid not in compiled.passes]
+    if unknown:
+        raise DiagnosticError([error("unknown-criterion", f"unknown criterion `{unknown[0]}`",
+                                     help=suggest(unknown[0], compiled.passes) or "see `eligib validate`")])
+    formulas = [compiled.passes[c] if c not in failing else z3.Not(compiled.passes[c]) for c in compiled.passes]
+    expected = "ineligible" if failing else "eligible"
+    if path is not None:
+        chain = _path_chain(checked, path)
+        if chain is None:
+            every = [f"{cid}.{dotted}" for cid, c in checked.criteria.items() for dotted, _ in checked.paths(c.body)]
+            raise DiagnosticError([error("unknown-path", f"unknown path `{path}`",
+                                         help=suggest(path, every) or "paths are written criterion.path.subpath")])
+        formulas.append(z3.And([prover.condition(body) for body in chain]))
+    request = z3.And(formulas)
+    model = prover.model(request)
+    if model is None:
+        core = prover.core(z3.And([z3.Not(compiled.passes[c]) for c in failing] +
+                                  ([formulas[-1]] if path is not None else [])),
+                           [c for c in compiled.passes if c not in failing]) or []
+        raise NoSuchPatient("no patient meets this request", core)
+    facts = prover.witness(model, expected, path if path is not None and not failing else None)
+    if failing:
+        blocking = sorted(engine.check(facts).blocking)
+        if blocking != sorted(failing):
+            raise AssertionError(f"example blocks on {blocking}, not {sorted(failing)}")
+    return facts
+
+
+def _path_chain(checked, dotted: str) -> tuple | None:
+    criterion_id, _, rest = dotted.partition(".")
+    criterion = checked.criteria.get(criterion_id)
+    if criterion is None or not rest:
+        return None
+    return next((chain for name, chain in checked.paths(criterion.body) if name == rest), None)
