@@ -94,3 +94,44 @@ def completions(draw, checked: CheckedProtocol, partial: dict[str, Any]) -> dict
         if name not in filled:
             filled[name] = draw(fact_values(info, constants))
     return filled
+
+
+# ------------------------------------------------------------- solver-backed witnesses
+
+
+def _known(compiled, facts: dict[str, Any]) -> list:
+    return [literal for name, value in facts.items() for literal in compiled.fact_assumptions(name, value)]
+
+
+def outcome_completions(engine, facts: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """For a partial patient: a completion that is eligible and one that is not, from the solver
+    (None where no such completion exists). Each is a complete canonical patient."""
+    import z3
+
+    from eligib.witness import canonical_values, exact_model
+
+    compiled = engine.compiled()
+    eligible = compiled.eligible()
+    found: dict[str, dict[str, Any] | None] = {}
+    for verdict, formula in (("eligible", eligible), ("ineligible", z3.Not(eligible))):
+        model = exact_model(compiled.solver, [compiled], _known(compiled, facts) + [formula])
+        found[verdict] = None if model is None else {**canonical_values(compiled, model), **facts}
+    return found
+
+
+def relevance_completions(engine, facts: dict[str, Any], fact: str) -> tuple[dict, dict] | None:
+    """Two completions of a partial patient that differ only in `fact` and get different verdicts."""
+    import z3
+
+    from eligib.witness import canonical_values, exact_model
+
+    compiled = engine.compiled()
+    eligible = compiled.eligible()
+    changed = compiled.with_copy(eligible, fact)
+    model = exact_model(compiled.solver, [compiled], _known(compiled, facts) + [eligible, z3.Not(changed)])
+    if model is None:
+        return None
+    first = {**canonical_values(compiled, model), **facts}
+    second = dict(first)
+    second[fact] = canonical_values(compiled, model, use_copy=frozenset({fact}))[fact]
+    return first, second

@@ -7,6 +7,7 @@ facts outside their subgroup are left out, like a coordinator would leave them o
 from __future__ import annotations
 
 import datetime as dt
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -45,7 +46,7 @@ def exact_model(solver, compiled_protocols, formulas, preferences=()):
         shifts = _shift_values(compiled_protocols, model)
         wrong = [(anchor, var, exact) for anchor, value, var, shifted, exact in shifts if shifted != exact]
         if not wrong:
-            return _short_decimals(solver, compiled_protocols, model, pinned)
+            return _short_decimals(solver, compiled_protocols, model, pinned, preferences)
         solver.add(*[z3.Implies(anchor == value, var == exact) for anchor, value, var, _, exact in shifts
                      if (anchor, var, exact) in wrong])
         pinned = list(formulas) + [c for anchor, value, var, _, exact in shifts
@@ -72,32 +73,53 @@ def _shift_values(compiled_protocols, model):
     for compiled in compiled_protocols:
         for shift in compiled.shifts.values():
             fact = compiled.facts[shift.fact]
-            if fact.present is not None and not z3.is_true(model.eval(fact.present, model_completion=True)):
-                continue
-            anchor = model.eval(fact.value, model_completion=True).as_long()
-            shifted = model.eval(shift.var, model_completion=True).as_long()
-            found.append((fact.value, anchor, shift.var, shifted, shift_date(anchor, Fraction(shift.months), "mo")))
+            for value, present, var in ((fact.value, fact.present, shift.var),
+                                        (fact.copy_value, fact.copy_present, shift.copy_var)):
+                if present is not None and not z3.is_true(model.eval(present, model_completion=True)):
+                    continue
+                anchor = model.eval(value, model_completion=True).as_long()
+                shifted = model.eval(var, model_completion=True).as_long()
+                found.append((value, anchor, var, shifted, shift_date(anchor, Fraction(shift.months), "mo")))
     return found
 
 
-def _short_decimals(solver, compiled_protocols, model, formulas):
-    """Move real-valued facts with long or endless decimals to short ones, where the formulas allow."""
+def _short_decimals(solver, compiled_protocols, model, formulas, preferences=()):
+    """Move real-valued facts with long or endless decimals to short ones, where the formulas allow.
+
+    Pinning one value lets the solver move others, so this repeats until every value is short."""
     fixed: list = []
-    for compiled in compiled_protocols:
-        for fact in compiled.facts.values():
-            if not z3.is_real(fact.value):
-                continue
-            value = model.eval(fact.value, model_completion=True).as_fraction()
-            if _is_short(value):
-                continue
-            for places in range(0, 7):
-                candidate = Fraction(round(value * 10**places), 10**places)
-                if solver.check(*formulas, *fixed, fact.value == rational_term(candidate)) == z3.sat:
-                    fixed.append(fact.value == rational_term(candidate))
-                    break
-    if not fixed:
-        return model
-    return solver.model() if solver.check(*formulas, *fixed) == z3.sat else model
+    reals = [fact.value for compiled in compiled_protocols for fact in compiled.facts.values()
+             if z3.is_real(fact.value)]
+    for _ in range(len(reals) + 1):
+        long_values = [(var, model.eval(var, model_completion=True).as_fraction()) for var in reals]
+        long_values = [(var, value) for var, value in long_values if not _is_short(value)]
+        if not long_values:
+            return model
+        pinned_before = len(fixed)
+        for var, value in long_values:
+            candidate = _shortest_allowed(solver, [*formulas, *fixed], var, value)
+            if candidate is not None:
+                fixed.append(candidate)
+        if len(fixed) == pinned_before:
+            return model  # nothing more can be shortened
+        if preferences and solver.check(*formulas, *fixed, *preferences) == z3.sat:
+            model = solver.model()
+        elif solver.check(*formulas, *fixed) == z3.sat:
+            model = solver.model()
+        else:
+            return model
+    return model
+
+
+def _shortest_allowed(solver, formulas, var, value: Fraction):
+    """`var == d` for the shortest decimal d near `value` (rounded either way) the formulas allow."""
+    for places in range(0, 7):
+        scale = 10**places
+        for rounded in dict.fromkeys((math.floor(value * scale), math.ceil(value * scale))):
+            candidate = var == rational_term(Fraction(rounded, scale))
+            if solver.check(*formulas, candidate) == z3.sat:
+                return candidate
+    return None
 
 
 def _is_short(value: Fraction, places: int = 4) -> bool:

@@ -1,0 +1,171 @@
+"""verify, example and diff: findings with witnesses that check to what they claim."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from eligib.api import Engine
+from eligib.cli import main
+from eligib.diff import diff
+from eligib.verify import NoSuchPatient, example, verify
+
+from conftest import CD7
+
+SOURCE = CD7.read_text(encoding="utf-8")
+
+
+def engine_from(text: str, tmp_path: Path, name: str = "copy.elig") -> Engine:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return Engine.from_file(str(path))
+
+
+def assert_witnesses_check(engine: Engine, findings) -> int:
+    count = 0
+    for finding in findings:
+        if finding.witness is not None:
+            assert engine.check(finding.witness).verdict == finding.witness_verdict, finding.message
+            count += 1
+    return count
+
+
+def test_cd7_verifies_clean_and_proves_its_assertions(cd7):
+    findings = verify(cd7)
+    assert [f for f in findings if f.severity != "ok"] == []
+    proved = [f for f in findings if f.code == "assertion-proved"]
+    assert len(proved) == len(cd7.checked.assertions) >= 5
+    assert sum(f.code == "path-taken" for f in findings) == 33
+    assert assert_witnesses_check(cd7, findings) > 80
+
+
+def test_dead_path_is_reported_with_the_criteria_that_rule_it_out(tmp_path):
+    broken = SOURCE.replace("                    two_or_more_relapses: aml_relapse_count >= 2\n",
+                            "                    two_or_more_relapses: aml_relapse_count >= 2 and age > 85 years\n")
+    assert broken != SOURCE
+    engine = engine_from(broken, tmp_path)
+    dead = [f for f in verify(engine) if f.code == "dead-path"]
+    assert [f.message for f in dead] == ["path `disease.aml.refractory.two_or_more_relapses` is taken by no "
+                                         "eligible patient"]
+    assert dead[0].criteria == ["age"] and dead[0].severity == "error"
+    assert dead[0].span.line == SOURCE.splitlines().index("                    two_or_more_relapses: "
+                                                           "aml_relapse_count >= 2") + 1
+
+
+def test_contradictory_inclusion_and_unsatisfiable_protocol(tmp_path):
+    engine = engine_from(SOURCE.replace("    lvef >= 45 %\n", "    lvef >= 145 %\n"), tmp_path)
+    codes = {f.code for f in verify(engine) if f.severity == "error"}
+    assert {"contradictory-inclusion", "no-eligible-patient"} <= codes
+
+
+def test_refuted_assertion_comes_with_an_eligible_counterexample(tmp_path):
+    text = SOURCE + '\nassert only_t_all "Only T-ALL patients are eligible":\n    diagnosis is t_all\n'
+    engine = engine_from(text, tmp_path)
+    [refuted] = [f for f in verify(engine) if f.code == "assertion-refuted"]
+    assert refuted.witness_verdict == "eligible"
+    assert engine.check(refuted.witness).verdict == "eligible"
+    assert refuted.witness["diagnosis"] != "t_all"
+
+
+def test_redundant_criterion_and_silent_exclusion_are_warnings(tmp_path):
+    text = SOURCE + ('\ninclusion ecog_again "ECOG at most 3":\n    record: "r"\n    ecog <= 3\n'
+                     '\nexclusion very_old "Over 90":\n    record: "r"\n    age > 90 years\n')
+    findings = verify(engine_from(text, tmp_path))
+    warnings = {(f.code, f.criteria[0]) for f in findings if f.severity == "warning"}
+    assert ("redundant-criterion", "ecog_again") in warnings
+    assert ("exclusion-never-fires", "very_old") in warnings
+    assert not any(f.severity == "error" for f in findings)
+
+
+def test_verify_cli_exit_codes_strict_and_witness_files(tmp_path, monkeypatch):
+    runner = CliRunner()
+    result = runner.invoke(main, ["verify", str(CD7), "--witness-dir", str(tmp_path / "w")])
+    assert result.exit_code == 0 and "result: ok (0 errors, 0 warnings)" in result.output
+    engine = Engine.from_file(str(CD7))
+    files = sorted((tmp_path / "w").glob("*.json"))
+    assert len(files) > 80
+    for path in files[:: max(1, len(files) // 12)]:
+        expected = "eligible" if "path-taken" in path.name or "admits" in path.name else "ineligible"
+        assert engine.check(str(path)).verdict == expected
+    warn = tmp_path / "warn.elig"
+    warn.write_text(SOURCE + '\ninclusion ecog_again "ECOG at most 3":\n    record: "r"\n    ecog <= 3\n')
+    assert runner.invoke(main, ["verify", str(warn)]).exit_code == 0
+    assert runner.invoke(main, ["verify", str(warn), "--strict"]).exit_code == 1
+    data = json.loads(runner.invoke(main, ["verify", str(warn), "--format", "json"]).output)
+    assert data["schema"] == "eligib.verify/1" and data["warnings"] == 1 and data["ok"] is True
+
+
+@pytest.mark.parametrize("path", ["disease.t_all_lbl.relapsed.after_transplant", "disease.aml.refractory",
+                                  "cell_source.allo_hsct_autologous_collection"])
+def test_example_through_a_path(cd7, path):
+    facts = example(cd7, path=path)
+    result = cd7.check(facts)
+    assert result.verdict == "eligible" and result.path_status(path) == "holds"
+
+
+def test_example_failing_exactly_the_named_criteria(cd7):
+    facts = example(cd7, failing=("lvef", "pregnancy"))
+    assert sorted(cd7.check(facts).blocking) == ["lvef", "pregnancy"]
+    with pytest.raises(NoSuchPatient):
+        example(cd7, path="disease.aml.relapsed", failing=("disease",))
+
+
+def test_example_cli_output_checks_through_stdin():
+    runner = CliRunner()
+    printed = runner.invoke(main, ["example", str(CD7), "--path", "disease.aml.relapsed.bone_marrow"])
+    assert printed.exit_code == 0
+    checked = runner.invoke(main, ["check", str(CD7), "-", "--format", "json"], input=printed.output)
+    data = json.loads(checked.output)
+    assert data["verdict"] == "eligible" and "disease.aml.relapsed.bone_marrow" in data["eligible_paths"]
+    unknown = runner.invoke(main, ["example", str(CD7), "--path", "disease.aml.relapsd"])
+    assert unknown.exit_code == 2 and "did you mean `disease.aml.relapsed`?" in unknown.output
+
+
+AMENDMENTS = {
+    "lvef-50": (("    lvef >= 45 %\n", "    lvef >= 50 %\n"), ["lvef"]),
+    "age-75": (("    18 years <= age <= 85 years\n\ninclusion disease",
+                "    18 years <= age <= 75 years\n\ninclusion disease"), ["age"]),
+    "aml-path-removed": (("                    early_relapse: all of\n                        "
+                          "aml_consolidation_received\n                        aml_remission_duration <= 12 months\n",
+                          ""), ["disease"]),
+}
+
+
+@pytest.mark.parametrize("name", list(AMENDMENTS))
+def test_diff_finds_each_amendment_with_checkable_witnesses(cd7, tmp_path, name):
+    (old_text, new_text), criteria = AMENDMENTS[name]
+    assert old_text in SOURCE
+    amended = engine_from(SOURCE.replace(old_text, new_text), tmp_path)
+    difference = diff(cd7, amended)
+    assert not difference.equivalent and difference.changed == criteria
+    [witness] = difference.witnesses  # each amendment only narrows the protocol
+    assert (witness.old_verdict, witness.new_verdict) == ("eligible", "ineligible")
+    assert witness.criteria == criteria
+    assert cd7.check(witness.patient).verdict == "eligible"
+    assert amended.check(witness.patient).verdict == "ineligible"
+    reverse = diff(amended, cd7)
+    assert [(w.old_verdict, w.new_verdict) for w in reverse.witnesses] == [("ineligible", "eligible")]
+
+
+def test_reordering_changes_nothing(cd7, tmp_path):
+    start, end = SOURCE.index("\ninclusion "), SOURCE.index("\nassert ")
+    blocks = re.split(r"\n(?=inclusion |exclusion )", SOURCE[start:end])
+    shuffled = SOURCE[:start] + "\n" + "\n".join(b.strip("\n") + "\n" for b in reversed(blocks)) + SOURCE[end:]
+    assert shuffled != SOURCE and len(shuffled.splitlines()) > 400
+    difference = diff(cd7, engine_from(shuffled, tmp_path))
+    assert difference.equivalent and difference.changed == difference.added == difference.removed == []
+
+
+def test_diff_cli_json(tmp_path):
+    amended = tmp_path / "amended.elig"
+    amended.write_text(SOURCE.replace("    lvef >= 45 %\n", "    lvef >= 50 %\n"))
+    result = CliRunner().invoke(main, ["diff", str(CD7), str(amended), "--format", "json"])
+    data = json.loads(result.output)
+    assert result.exit_code == 1 and data["equivalent"] is False
+    assert {"patient", "old_verdict", "new_verdict", "criteria"} <= set(data["witnesses"][0])
+    same = CliRunner().invoke(main, ["diff", str(CD7), str(CD7)])
+    assert same.exit_code == 0 and "equivalent" in same.output
