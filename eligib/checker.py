@@ -37,6 +37,8 @@ class NumType:
     def __str__(self) -> str:
         if self.unit is None:
             return "a plain number"
+        if self.dims == DIMENSIONLESS:
+            return f"a percentage or ratio (`{self.unit}`)"
         return f"{dimension_name(self.dims)} (`{self.unit}`)"
 
 
@@ -198,8 +200,8 @@ class _Checker:
         for fact in self.protocol.facts:
             if fact.guard is not None:
                 self.expect_bool(fact.guard, f"the condition of fact `{fact.name}`")
-        for definition in self.protocol.definitions:
-            self.definition_type(definition.name)
+        for name in self.definitions:
+            self.definition_type(name)
         self.check_criteria()
         self.check_assertions()
         self.check_guards()
@@ -296,6 +298,13 @@ class _Checker:
             return bound.value * unit.factor
         return bound.value
 
+    def unit_presence_error(self, text: str, fact_type: NumType, span) -> Diagnostic:
+        if fact_type.unit is None:
+            return error("unit-mismatch", f"`{text}` has a unit, but the fact is a plain number", span,
+                         "unit not expected", help="write the bound without a unit")
+        return error("unit-mismatch", f"`{text}` has no unit, but the fact is {fact_type}", span, "needs a unit",
+                     help=f"write the unit, e.g. `{text} {fact_type.unit}`")
+
     # ---------------------------------------------------------- definitions
     def declare_definitions(self) -> None:
         for definition in self.protocol.definitions:
@@ -331,6 +340,7 @@ class _Checker:
                 self.report(error("duplicate-criterion", f"criterion id `{criterion.id}` is used twice",
                                   criterion.span, "used again here",
                                   help=f"ids must be unique; the first is at {self.criteria[criterion.id].span}"))
+                self.expect_bool(criterion.body, f"criterion `{criterion.id}`")
                 continue
             if not criterion.record:
                 self.report(warning("no-record-text", f"criterion `{criterion.id}` has no `record:` wording",
@@ -481,18 +491,19 @@ class _Checker:
         return type(left) is type(right)
 
     def mismatch(self, left: Type, right: Type, node: ast.Expr, operator: str) -> Diagnostic:
+        verb = "compare" if operator not in "+-" else ("add" if operator == "+" else "subtract")
         if isinstance(left, NumType) and isinstance(right, NumType):
-            if left.dims == right.dims:
-                plain, unit = (node, left) if right.unit is None else (None, right)
-                if plain is not None:
-                    return error("unit-mismatch", f"a plain number is compared with {left}", node.span,
-                                 "has no unit", help=f"write the unit, e.g. `... {left.unit}`")
-                return error("unit-mismatch", f"{left} is compared with a plain number", node.span,
-                             "needs a unit", help=f"write the unit, e.g. `... {unit.unit}`")
+            if left.dims == right.dims and right.unit is None:
+                example = f"{node.text} {left.unit}" if isinstance(node, ast.QuantityLiteral) else f"... {left.unit}"
+                return error("unit-mismatch", f"cannot {verb} {left} and a plain number", node.span,
+                             "this number has no unit", help=f"write the unit, e.g. `{example}`")
+            if left.dims == right.dims and left.unit is None:
+                return error("unit-mismatch", f"cannot {verb} a plain number and {right}", node.span,
+                             "this has a unit", help="drop the unit, or give the other side one")
             hint = f"use a unit compatible with `{left.unit}`" if left.unit else "write the number without a unit"
-            return error("unit-mismatch", f"cannot compare {left} with {right}", node.span,
+            return error("unit-mismatch", f"cannot {verb} {left} and {right}", node.span,
                          "incompatible unit", help=hint)
-        return error("type-mismatch", f"cannot compare {left} with {right} using `{operator}`", node.span,
+        return error("type-mismatch", f"cannot {verb} {left} and {right} using `{operator}`", node.span,
                      "different type")
 
     def arithmetic_type(self, expr: ast.Arithmetic) -> Type | None:
@@ -502,14 +513,14 @@ class _Checker:
         result = types[0]
         for index, operator in enumerate(expr.operators):
             operand_node, right = expr.operands[index + 1], types[index + 1]
-            result = self.binary_type(result, operator, right, expr.operands[: index + 1], operand_node, expr)
+            result = self.binary_type(result, operator, right, expr.operands[: index + 1], operand_node, expr, index)
             if result is None:
                 return None
         return result
 
-    def binary_type(self, left, operator, right, left_nodes, right_node, whole) -> Type | None:
+    def binary_type(self, left, operator, right, left_nodes, right_node, whole, step) -> Type | None:
         if isinstance(left, DateType) or isinstance(right, DateType):
-            return self.date_arithmetic(left, operator, right, right_node, whole)
+            return self.date_arithmetic(left, operator, right, right_node, whole, step)
         if not isinstance(left, NumType) or not isinstance(right, NumType):
             bad = left if not isinstance(left, NumType) else right
             self.report(error("type-mismatch", f"arithmetic needs numbers, but this is {bad}", whole.span,
@@ -534,14 +545,14 @@ class _Checker:
             return None
         return NumType(other.dims, other.unit)
 
-    def date_arithmetic(self, left, operator, right, right_node, whole) -> Type | None:
+    def date_arithmetic(self, left, operator, right, right_node, whole, step) -> Type | None:
         if isinstance(left, DateType) and isinstance(right, DateType) and operator == "-":
             return NumType(TIME, "d", integer=True)
         duration = right if isinstance(left, DateType) else left
         if operator in "+-" and isinstance(left, DateType) and isinstance(duration, NumType) \
                 and duration.dims == TIME and isinstance(right_node, ast.QuantityLiteral) \
                 and canonical_code(right_node.unit or "") in ("d", "wk", "mo", "a"):
-            self.calendar_anchor(whole.operands[0] if len(whole.operands) == 2 else whole, right_node)
+            self.calendar_step(whole.operands[0] if step == 0 else None, right_node)
             return DATE
         self.report(error("type-mismatch", f"cannot apply `{operator}` to {left} and {right}", whole.span,
                           "not date arithmetic",
@@ -597,23 +608,28 @@ class _Checker:
             self.report(error("unit-mismatch", f"`{amount.text}` is not a calendar duration", amount.span,
                               "needs days, weeks, months or years", help="write e.g. `within 6 months before`"))
         else:
-            self.calendar_anchor(expr.anchor, amount)
+            self.calendar_step(expr.anchor, amount)
         self.types[id(amount)] = NumType(TIME, amount.unit)
 
-    def calendar_anchor(self, anchor: ast.Expr, amount: ast.QuantityLiteral) -> None:
-        """Month and year steps are calendar arithmetic: they start from a date fact or a literal."""
+    def calendar_step(self, anchor: ast.Expr | None, amount: ast.QuantityLiteral) -> None:
+        """Dates move by whole days; months and years are calendar steps taken first from a date fact."""
         code = canonical_code(amount.unit or "")
+        days = amount.value * (7 if code == "wk" else 1)
+        if code in ("d", "wk") and days.denominator != 1:
+            self.report(error("unit-mismatch", f"`{amount.text}` is not a whole number of days", amount.span,
+                              "dates move by whole days", help="write a whole number of days"))
         if code not in ("mo", "a"):
             return
         if amount.value.denominator != 1:
             self.report(error("unit-mismatch", f"`{amount.text}` is not a whole number of {CALENDAR[code]}",
                               amount.span, "calendar months and years must be whole",
-                              help="use days or weeks for fractions"))
+                              help="use whole days for fractions"))
         if not (isinstance(anchor, ast.DateLiteral)
                 or isinstance(anchor, ast.NameRef) and anchor.name in self.facts):
             self.report(error("calendar-anchor", f"`{amount.text}` must be counted from a date fact or a date",
-                              anchor.span, "not a date fact",
-                              help="count months and years from a declared date fact, e.g. `screening_date`"))
+                              amount.span, "months and years step from a date fact",
+                              help="put the month or year step first, right after a date fact: "
+                                   "`screening_date - 6 months - 2 days`"))
 
     def block_types(self, block: ast.Block) -> None:
         names: set[str] = set()

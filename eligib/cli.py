@@ -1,5 +1,5 @@
 """The `eligib` command: a thin shell over eligib.api. Exit codes: 0 eligible, 1 ineligible,
-3 undetermined, 2 usage or input error, 4 internal error."""
+3 undetermined, 2 usage or input error, 4 internal error, 5 the solver gave up (time limit)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from eligib.diagnostics import DiagnosticError
 EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3}
 EXIT_INPUT_ERROR = 2
 EXIT_INTERNAL = 4
+EXIT_SOLVER_GAVE_UP = 5
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -178,8 +179,13 @@ def _guarded(run) -> int:
         click.echo(diagnostics_text(exc.diagnostics, exc.sources), err=True, nl=False)
         return EXIT_INPUT_ERROR
     except SolverTimeout as exc:
-        click.echo(f"error[solver-timeout]: the solver gave up ({exc}); the verdict is not known", err=True)
-        return EXIT_INPUT_ERROR
+        click.echo(f"error[solver-timeout]: the solver gave up ({exc}); no answer is given", err=True)
+        return EXIT_SOLVER_GAVE_UP
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except RecursionError:
         click.echo("error[too-deep]: the input is nested too deeply to process", err=True)
         return EXIT_INPUT_ERROR

@@ -298,14 +298,14 @@ class _Compiler:
         result, present = self.value(node.operands[0])
         presences = [present]
         result_is_date = isinstance(self.checked.type_of(node.operands[0]), DateType)
-        for op, operand in zip(node.operators, node.operands[1:]):
+        for step, (op, operand) in enumerate(zip(node.operators, node.operands[1:])):
             operand_is_date = isinstance(self.checked.type_of(operand), DateType)
             if result_is_date and operand_is_date:
                 term, present = self.value(operand)
                 presences.append(present)
                 result, result_is_date = z3.ToReal(result - term) * DAY_SECONDS, False
             elif result_is_date:
-                result = self.date_step(node.operands[0] if len(node.operands) == 2 else None, result, op, operand)
+                result = self.date_step(node.operands[0] if step == 0 else None, result, op, operand)
             else:
                 term, present = self.value(operand)
                 presences.append(present)

@@ -72,8 +72,8 @@ class Evaluator:
                     return self.eval(self.checked.definitions[node.name].body)
                 return self.facts.get(node.name)
             case ast.Not():
-                inner = self.eval(node.operand)
-                return None if inner is None else (False if inner is NONE else not inner)
+                inner = self.truth(self.eval(node.operand))  # a none condition is false, so `not` of it is true
+                return None if inner is None else not inner
             case ast.And():
                 return kleene_and(self.truth(self.eval(op)) for op in node.operands)
             case ast.Or():

@@ -120,12 +120,16 @@ class _Reasons:
         missing = sorted(n for n in names if n not in self.facts) if status == "unknown" else []
         if status == "not_applicable":
             reasons = [f"does not apply: `{self.text(criterion.guard)}` is false"]
+        elif status != "unknown" and result.decided_by == "solver":
+            open_facts = sorted(n for n in names if n not in self.facts)
+            outcome = {("inclusion", "met"): "met", ("inclusion", "not_met"): "not met",
+                       ("exclusion", "met"): "applies", ("exclusion", "not_met"): "does not apply"}
+            reasons = [f"{outcome[(criterion.kind, status)]} whatever the missing {self.fact_list(open_facts)} "
+                       "turn out to be (within their declared ranges)"]
         else:
             reasons = self.reasons(criterion.body)
-            if status in ("met", "not_met") and result.decided_by == "solver":
-                open_facts = sorted(n for n in names if n not in self.facts)
-                reasons.append(f"decided whatever the missing {self.fact_list(open_facts)}")
-        paths = self.paths(criterion.body, "", refine=status == "unknown")
+        decided = None if status == "unknown" else f"`{criterion.id}` is already {status.replace('_', ' ')}"
+        paths = self.paths(criterion.body, "", decided)
         return CriterionFinding(criterion.id, criterion.kind, criterion.label, criterion.record, status, blocks,
                                 result.decided_by, reasons, paths, missing)
 
@@ -138,18 +142,24 @@ class _Reasons:
         return ", ".join(f"`{n}`" for n in names) if names else "facts"
 
     # --------------------------------------------------------------- paths
-    def paths(self, node: ast.Expr, prefix: str, refine: bool) -> list[PathFinding]:
+    def paths(self, node: ast.Expr, prefix: str, decided: str | None) -> list[PathFinding]:
         """Named paths under a node. Where the known facts leave a path open, the solver decides it
-        only when it could matter (`refine`: the criterion and every enclosing path are open)."""
+        only when it could matter; under a decided criterion or path (`decided` says which) an open
+        path cannot change anything, and says so."""
         found: list[PathFinding] = []
         for item in self.checked.named_items(node):
             if item.name is None:
-                found.extend(self.paths(item.body, prefix, refine))
+                found.extend(self.paths(item.body, prefix, decided))
                 continue
             dotted = f"{prefix}{item.name}"
-            status = self.status(item.body, refine)
-            sub = self.paths(item.body, dotted + ".", refine and status is None)
-            found.append(PathFinding(item.name, dotted, STATUS_WORD[status], self.path_reasons(item.body), sub))
+            status = self.status(item.body, refine=decided is None)
+            if status is None and decided is not None:
+                reasons = [f"open, but it cannot change the result: {decided}"]
+            else:
+                reasons = self.path_reasons(item.body)
+            inner = decided if status is None else f"`{dotted}` already {STATUS_WORD[status]}"
+            sub = self.paths(item.body, dotted + ".", inner)
+            found.append(PathFinding(item.name, dotted, STATUS_WORD[status], reasons, sub))
         return found
 
     def path_reasons(self, body: ast.Expr) -> list[str]:

@@ -73,8 +73,10 @@ def parse(text: str, path: str = "<protocol>") -> ast.Protocol:
         tree = _lark().parse(normalised)
     except (UnexpectedInput, _BadDedent, _NestingTooDeep) as exc:
         raise DiagnosticError([_syntax_diagnostic(exc, source)], {path: source}) from None
-    if _depth(tree) > 4 * MAX_NESTING:
-        raise DiagnosticError([error("too-deep", "expression is nested too deeply", _tree_span(tree, path),
+    depth, deepest = _depth(tree)
+    if depth > 4 * MAX_NESTING:
+        raise DiagnosticError([error("too-deep", "expression is nested too deeply", _tree_span(deepest, path),
+                                     "nested too deeply here",
                                      help=f"nesting is limited to {MAX_NESTING} levels; use definitions")],
                               {path: source})
     try:
@@ -87,13 +89,15 @@ def parse(text: str, path: str = "<protocol>") -> ast.Protocol:
         raise
 
 
-def _depth(tree: Tree) -> int:
-    deepest, stack = 0, [(tree, 1)]
+def _depth(tree: Tree) -> tuple[int, Tree]:
+    """The depth of the tree and its deepest node (iteratively: no recursion on hostile input)."""
+    deepest, node_at, stack = 0, tree, [(tree, 1)]
     while stack:
         node, depth = stack.pop()
-        deepest = max(deepest, depth)
+        if depth > deepest:
+            deepest, node_at = depth, node
         stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
-    return deepest
+    return deepest, node_at
 
 
 def _tree_span(tree: Tree, path: str) -> Span | None:
@@ -177,6 +181,10 @@ def _unquote(token: Token) -> str:
     return " ".join("".join(out).split())  # wording spread over lines reads as one paragraph
 
 
+_OPTION_NAMES = {"low": "range (`from ... to ...`)", "optional": "`or none`", "guard": "`only if` condition",
+                 "description": "description"}
+
+
 def _as_bound(literal: ast.Bound | ast.DateLiteral) -> ast.Bound:
     if isinstance(literal, ast.DateLiteral):
         return ast.Bound(literal.value, None, literal.value.isoformat(), span=literal.span)
@@ -232,6 +240,11 @@ class _Builder(Transformer):
         name, fact_type, *options = children
         fields: dict[str, Any] = {}
         for option in options:
+            repeated = set(option) & set(fields)
+            if repeated - {"high"}:
+                raise DiagnosticError([error("duplicate-option", f"fact `{name}` has more than one "
+                                             f"{_OPTION_NAMES[sorted(repeated)[0]]}", self._tok(name),
+                                             "declared here", help="give each option once")])
             fields.update(option)
         return ast.FactDecl(str(name), fact_type, span=self._tok(name), **fields)
 

@@ -165,15 +165,15 @@ def verify_text(protocol_path: str, findings, sources) -> str:
         counts[finding.code] = counts.get(finding.code, 0) + 1
     summary = [
         ("admits-patients", "the protocol admits eligible patients"),
-        ("inclusion-can-fail", "{n} inclusions can each be met and fail"),
-        ("exclusion-can-fire", "{n} exclusions can each fire and stay silent among patients meeting the inclusions"),
-        ("path-taken", "{n} inclusion paths are each taken by an eligible patient"),
-        ("exclusion-path-fires", "{n} exclusion paths can each fire"),
-        ("assertion-proved", "{n} assertions proved"),
+        ("inclusion-can-fail", "{n} inclusion{s} can each be met and fail"),
+        ("exclusion-can-fire", "{n} exclusion{s} can each fire and stay silent among patients meeting the inclusions"),
+        ("path-taken", "{n} inclusion path{s} are each taken by an eligible patient"),
+        ("exclusion-path-fires", "{n} exclusion path{s} can each fire"),
+        ("assertion-proved", "{n} assertion{s} proved"),
     ]
     for code, text in summary:
         if counts.get(code):
-            lines.append(f"  ok  {text.format(n=counts[code])}")
+            lines.append(f"  ok  {text.format(n=counts[code], s='' if counts[code] == 1 else 's')}")
     for finding in (f for f in findings if f.code == "assertion-proved"):
         lines.append(f"        proved `{finding.message.split('`')[1]}`: {finding.help}")
     problems = [f for f in findings if f.severity != "ok"]

@@ -124,7 +124,7 @@ def admits(prover: Prover) -> list[Finding]:
     if model is None:
         core = prover.core(z3.BoolVal(True)) or []
         return [Finding("error", "no-eligible-patient", "no patient can meet this protocol", span, core,
-                        help="these criteria contradict each other: " + ", ".join(core))]
+                        help="these criteria contradict each other: " + ", ".join(f"`{c}`" for c in core))]
     return [Finding("ok", "admits-patients", "the protocol admits eligible patients", span, [],
                     prover.witness(model, "eligible"), "eligible")]
 
@@ -167,7 +167,7 @@ def exclusions(prover: Prover) -> list[Finding]:
             core = prover.core(fires, included) or []
             findings.append(Finding("warning", "exclusion-never-fires", f"exclusion `{cid}` never applies to a "
                                     "patient who meets the inclusions", criterion.span, [cid] + core,
-                                    help="ruled out by " + (", ".join(core) or "its own condition")))
+                                    help="ruled out by " + (", ".join(f"`{c}`" for c in core) or "its own condition")))
         elif silent is None:
             findings.append(Finding("error", "exclusion-always-fires", f"exclusion `{cid}` excludes every patient"
                                     " who meets the inclusions", criterion.span, [cid],

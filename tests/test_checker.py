@@ -135,3 +135,27 @@ def test_definition_cycle():
 def test_cd7_protocol_checks_without_warnings(cd7):
     assert cd7.checked.warnings == []
     assert len(cd7.checked.criteria) == 37
+
+
+def test_errors_that_once_crashed_are_reported():
+    bound = protocol(*uses_all(), facts=FACTS.replace("from 0 to 5", "from 0 to 5 years"))
+    assert only_error(bound).code == "unit-mismatch"
+    clash = protocol(*uses_all()) + "define ecog: true\n"
+    assert only_error(clash).code == "duplicate-name"
+
+
+def test_dates_move_by_whole_days_and_calendar_steps_come_first():
+    assert only_error(protocol(*uses_all("screening + 1.5 days > vaccine"))).code == "unit-mismatch"
+    assert only_error(protocol(*uses_all("screening + 1 days + 6 months > vaccine"))).code == "calendar-anchor"
+    load_text(protocol(*uses_all("screening - 6 months - 2 days < vaccine")), "p.elig")
+
+
+def test_repeated_fact_option_is_an_error():
+    with pytest.raises(DiagnosticError) as caught:
+        load_text(protocol(*uses_all(), facts=FACTS + '    spare: boolean, "a", "b"\n'), "p.elig")
+    assert caught.value.diagnostics[0].code == "duplicate-option"
+
+
+def test_percent_message_names_the_number_to_fix():
+    diagnostic = only_error(protocol(*uses_all("lvef >= 45")))
+    assert diagnostic.help == "write the unit, e.g. `45 %`"

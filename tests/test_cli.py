@@ -122,5 +122,5 @@ def test_solver_timeout_is_a_clean_error(run, monkeypatch):
 
     monkeypatch.setattr(solver.Analysis, "sat", give_up)
     result = run("check", CD7, "protocols/examples/undetermined-missing-lvef.json")
-    assert result.exit_code == 2
+    assert result.exit_code == 5
     assert "error[solver-timeout]" in result.output and "Traceback" not in result.output

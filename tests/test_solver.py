@@ -121,3 +121,28 @@ def test_statuses_and_blocking_words(engine):
     statuses = {c.id: c.status for c in result.criteria}
     assert statuses["age"] == "not_met" and statuses["pregnancy"] == "met"
     assert sorted(result.blocking) == ["age", "pregnancy"]
+
+
+OPTIONAL_BOOLEAN = '''protocol t:
+    title: "t"
+    version: "1"
+facts:
+    flag: boolean, or none
+    other: boolean
+inclusion c "c":
+    record: "r"
+    flag or not flag
+inclusion d "d":
+    record: "r"
+    not flag or other
+'''
+
+
+@pytest.mark.parametrize("flag, other, verdict", [
+    ("none", False, "eligible"), ("none", True, "eligible"), (True, False, "ineligible"), (None, True, "eligible"),
+    (None, False, "undetermined"),
+])
+def test_a_none_condition_is_false_so_not_of_it_is_true(flag, other, verdict):
+    engine = Engine.from_text(OPTIONAL_BOOLEAN, "t.elig")
+    facts = {"other": other} if flag is None else {"flag": flag, "other": other}
+    assert engine.check(facts).verdict == verdict
