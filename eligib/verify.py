@@ -200,7 +200,8 @@ def paths(prover: Prover) -> list[Finding]:
                     findings.append(Finding("ok", "path-taken", f"path `{name}` is taken by an eligible patient",
                                             span, [cid], prover.witness(model, "eligible", name), "eligible"))
             else:
-                fires = z3.And(prover.applies(criterion), taken)
+                # taken: the exclusion fires with this path holding (an `all of` part alone fires nothing)
+                fires = z3.And(prover.applies(criterion), prover.condition(criterion.body), taken)
                 model = prover.model(meets_inclusions, fires)
                 if model is None:
                     core = prover.core(fires, included) or []

@@ -5,7 +5,9 @@ Run deeper locally with HYPOTHESIS_PROFILE=deep (see README).
 
 from __future__ import annotations
 
-from hypothesis import given
+from fractions import Fraction
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eligib.evaluate import evaluate
@@ -71,5 +73,92 @@ def test_fast_path_and_pure_solver_agree_on_partial_patients(cd7):
         verdict, passes = decide_by_solver(compiled, partial)
         assert decision.verdict == verdict
         assert {cid: r.passes for cid, r in decision.criteria.items()} == passes
+
+    check()
+
+
+# ------------------------------------------------------------------ unit restatement
+
+EXACT_ALTERNATIVES = {
+    "U/L": ["U/L", "[iU]/L", "IU/L", "mU/mL"],
+    "umol/L": ["umol/L", "mmol/L", "nmol/mL", "umol/dL"],
+    "g/L": ["g/L", "g/dL", "mg/dL", "mg/mL", "kg/m3"],
+    "mL/min": ["mL/min", "L/min", "L/h", "dL/min"],
+    "months": ["months", "mo", "d", "a"],
+    "years": ["years", "a", "mo"],
+    "%": ["%"],
+}
+
+
+def restate(value: Fraction, declared: str, target: str, as_object: bool):
+    from eligib.units import format_decimal, parse_unit
+
+    amount = value * parse_unit(declared).factor / parse_unit(target).factor
+    text = format_decimal(amount, max_places=12)
+    if text.startswith("~"):
+        return None
+    return {"value": text, "unit": target} if as_object else f"{text} {target}"
+
+
+def test_restating_values_in_equivalent_units_changes_nothing(cd7):
+    from pathlib import Path
+
+    import yaml
+
+    from eligib.facts import patient_from_mapping
+    from eligib.render import to_data
+    from eligib.units import from_canonical
+
+    base = yaml.safe_load((Path(__file__).parent / "cases" / "cd7_vignettes.yaml").read_text())["base"]
+    reference_patient = patient_from_mapping(cd7.checked, base)
+
+    @given(st.data())
+    def check(data):
+        dropped = data.draw(st.sets(st.sampled_from(sorted(base)), max_size=4))
+        restated = {}
+        for name, raw in base.items():
+            if name in dropped:
+                continue
+            info = cd7.checked.facts[name]
+            declared = info.unit
+            if declared in EXACT_ALTERNATIVES and not isinstance(raw, str):
+                value = from_canonical(reference_patient.values[name], declared)
+                target = data.draw(st.sampled_from(EXACT_ALTERNATIVES[declared]))
+                written = restate(value, declared, target, data.draw(st.booleans()))
+                restated[name] = raw if written is None else written
+            else:
+                restated[name] = raw
+        original = {k: v for k, v in base.items() if k not in dropped}
+        first = to_data(cd7.check(patient_from_mapping(cd7.checked, original)))
+        second = to_data(cd7.check(patient_from_mapping(cd7.checked, restated)))
+        for key in ("verdict", "blocking", "missing_facts", "eligible_paths"):
+            assert first[key] == second[key]
+        assert [(c["id"], c["status"]) for c in first["criteria"]] == \
+               [(c["id"], c["status"]) for c in second["criteria"]]
+
+    check()
+
+
+# ------------------------------------------------------------------ grammar-generated text
+
+
+def test_text_generated_from_the_grammar_parses_or_gives_a_clean_diagnostic():
+    from hypothesis.extra.lark import from_lark
+    from lark import Lark
+
+    from eligib.diagnostics import DiagnosticError
+    from eligib.loader import grammar_text
+    from eligib.parser import parse
+
+    grammar = Lark(grammar_text(), parser="lalr", lexer="basic")
+    layout = {"_INDENT": st.just("\n    "), "_DEDENT": st.just("\n"), "_NL": st.sampled_from(["\n", "\n    "])}
+
+    @settings(max_examples=150, deadline=None)
+    @given(from_lark(grammar, explicit=layout))
+    def check(text):
+        try:
+            parse(text, "generated.elig")
+        except DiagnosticError as caught:
+            assert caught.diagnostics and caught.diagnostics[0].code
 
     check()

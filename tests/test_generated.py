@@ -1,0 +1,136 @@
+"""Properties on small generated protocols: every construct of the language, many shapes.
+
+For each generated protocol: the solver, the fast path and the reference evaluator agree on
+complete patients; a verdict under missing facts holds for every completion; undetermined
+verdicts have completions both ways; a missing fact is reported exactly when it can change
+the verdict; every witness that verify prints checks to the verdict it claims.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eligib.api import Engine
+from eligib.evaluate import evaluate
+from eligib.solver import decide, decide_by_solver
+from eligib.testing import complete_patients, completions, outcome_completions, partial_patients, relevance_completions
+
+FACTS = '''protocol generated:
+    title: "Generated"
+    version: "1"
+facts:
+    b1: boolean
+    b2: boolean
+    g: boolean, only if b1
+    o: boolean, or none
+    n: decimal mg/dL, from 0 mg/dL to 10 mg/dL
+    m: decimal mg/dL, from 0 mg/dL to 10 mg/dL, or none
+    k: integer, from 0 to 5
+    e: one of (x, y, z)
+    s: date, from 2026-01-01 to 2026-12-31
+    d: date, from 2025-01-01 to 2026-12-31, or none
+'''
+
+ATOMS = [
+    "b1", "b2", "b1 and g", "o", "not o", "n <= {c} mg/dL", "n >= 1.5 * m", "m is none", "m is not none",
+    "k >= {i}", "{i} <= k <= {j}", "e is x", "e in (x, y)", "e is not z", "d within {w} weeks before s",
+    "d within {mo} months before s", "n <= 5 mg/dL if b2 else n <= 2 mg/dL", "2 * n + 1 mg/dL > m",
+    "b1 implies g", "d is none", "s - 3 months > d", "true", "60 g/L <= 10 * n",
+]
+
+
+@st.composite
+def expressions(draw, depth: int = 2) -> str:
+    if depth == 0 or draw(st.integers(0, 2)) == 0:
+        template = draw(st.sampled_from(ATOMS))
+        low = draw(st.integers(0, 5))
+        return template.format(c=draw(st.sampled_from(["0", "2.5", "5", "7.25", "10"])), i=low,
+                               j=draw(st.integers(low, 5)), w=draw(st.integers(1, 8)), mo=draw(st.integers(1, 12)))
+    left, right = draw(expressions(depth - 1)), draw(expressions(depth - 1))
+    form = draw(st.sampled_from(["({a}) and ({b})", "({a}) or ({b})", "not ({a})", "({a}) implies ({b})",
+                                 "({b}) if ({a}) else not ({b})"]))
+    return form.format(a=left, b=right)
+
+
+@st.composite
+def bodies(draw) -> str:
+    kind = draw(st.sampled_from(["line", "any", "all", "at_least"]))
+    if kind == "line":
+        return f"    {draw(expressions())}\n"
+    items = draw(st.lists(expressions(1), min_size=2, max_size=3))
+    head = {"any": "any of", "all": "all of", "at_least": "at least 2 of"}[kind]
+    lines = "".join(f"        p{i}: {item}\n" for i, item in enumerate(items))
+    return f"    {head}\n{lines}"
+
+
+@st.composite
+def protocols(draw) -> str:
+    text = FACTS
+    for index in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["inclusion", "exclusion"]))
+        guard = "    only if b2\n" if draw(st.booleans()) else ""
+        text += f'{kind} c{index} "C{index}":\n    record: "r"\n{guard}{draw(bodies())}'
+    return text
+
+
+ENGINES: dict[str, Engine] = {}
+
+
+def engine_for(text: str) -> Engine:
+    if text not in ENGINES:
+        ENGINES[text] = Engine.from_text(text, "generated.elig")
+    return ENGINES[text]
+
+
+SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], deadline=None)
+
+
+@SETTINGS
+@given(st.data())
+def test_solver_fast_path_and_reference_agree(data):
+    engine = engine_for(data.draw(protocols()))
+    patient = data.draw(complete_patients(engine.checked))
+    verdict, passes = evaluate(engine.checked, patient)
+    assert decide_by_solver(engine.compiled(), patient) == (verdict, passes)
+    decision = decide(engine.checked, patient, engine.compiled)
+    assert decision.verdict == verdict
+    assert {c: r.passes for c, r in decision.criteria.items()} == passes
+
+
+@SETTINGS
+@given(st.data())
+def test_missing_facts_verdicts_and_relevance_are_exact(data):
+    engine = engine_for(data.draw(protocols()))
+    partial = data.draw(partial_patients(engine.checked))
+    decision = decide(engine.checked, partial, engine.compiled)
+    assert decision.verdict == decide_by_solver(engine.compiled(), partial)[0]
+    for _ in range(3):
+        completion = data.draw(completions(engine.checked, partial))
+        verdict, passes = evaluate(engine.checked, completion)
+        if decision.verdict != "undetermined":
+            assert verdict == decision.verdict
+        assert all(passes[c] is False for c in decision.blocking)
+    if decision.verdict == "undetermined":
+        both = outcome_completions(engine, partial)
+        assert evaluate(engine.checked, both["eligible"])[0] == "eligible"
+        assert evaluate(engine.checked, both["ineligible"])[0] == "ineligible"
+    missing = set(engine.checked.facts) - set(partial)
+    for fact in sorted(missing):
+        pair = relevance_completions(engine, partial, fact)
+        if fact in decision.missing:
+            assert pair is not None, f"{fact} reported as mattering, but no two completions differ by it"
+            assert evaluate(engine.checked, pair[0])[0] != evaluate(engine.checked, pair[1])[0]
+        else:
+            assert pair is None, f"{fact} can change the verdict but is not reported"
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(protocols())
+def test_every_verify_witness_checks_to_its_claim(text):
+    from eligib.verify import verify
+
+    engine = engine_for(text)
+    for finding in verify(engine):
+        if finding.witness is not None:
+            assert engine.check(finding.witness).verdict == finding.witness_verdict
