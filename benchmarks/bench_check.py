@@ -18,7 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = ROOT / "protocols" / "cd7_car_t.elig"
-VIGNETTES = ROOT / "tests" / "cases" / "cd7_vignettes.yaml"
+VIGNETTES = ROOT / "protocols" / "cases" / "cd7_vignettes.yaml"
 FIVE_MISSING = ["lvef", "oxygen_saturation", "ecog", "bilirubin", "hbcab_positive"]
 
 

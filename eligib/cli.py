@@ -167,6 +167,23 @@ def diff(old: str, new: str, output: str) -> None:
     sys.exit(_guarded(run))
 
 
+@main.command("test")
+@click.argument("protocol", type=click.Path(dir_okay=False))
+@click.argument("cases", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def test_cases(protocol: str, cases: tuple[str, ...]) -> None:
+    """Run the CASES files (YAML or TOML: patients with expected outcomes) against PROTOCOL."""
+    def run() -> int:
+        from eligib.api import Engine
+        from eligib.cases import run_files
+        from eligib.render import test_report
+
+        results = run_files(Engine.from_file(protocol), list(cases))
+        click.echo(test_report(results), nl=False)
+        return 0 if all(r.passed for r in results) else 1
+
+    sys.exit(_guarded(run))
+
+
 def _guarded(run) -> int:
     """Run a command, turning every user error into a rendered diagnostic and an exit code."""
     from eligib.solver import SolverTimeout

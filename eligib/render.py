@@ -219,3 +219,21 @@ def diff_text(old_path: str, new_path: str, difference) -> str:
         lines.append(f"  - a patient {side} (because of: {', '.join(witness.criteria) or 'none'}):")
         lines.append(f"    {json.dumps(witness.patient)}")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------ test
+
+
+def test_report(results) -> str:
+    lines = []
+    for result in results:
+        case = result.case
+        word = "PASS" if result.passed else ("ERROR" if result.error else "FAIL")
+        lines.append(f"{word:<5} {case.id}  {case.title}".rstrip())
+        if result.error:
+            lines.append(f"      cannot read the patient: {result.error}")
+        lines += [f"      {failure}" for failure in result.failures]
+    passed = sum(r.passed for r in results)
+    lines.append("")
+    lines.append(f"{passed} passed, {len(results) - passed} failed")
+    return "\n".join(lines) + "\n"

@@ -8,7 +8,7 @@ import yaml
 
 from eligib.facts import patient_from_mapping
 
-CASES = yaml.safe_load((Path(__file__).parent / "cases" / "cd7_vignettes.yaml").read_text())
+CASES = yaml.safe_load((Path(__file__).parent.parent / "protocols" / "cases" / "cd7_vignettes.yaml").read_text())
 
 
 def explain_case(cd7, case_id: str):

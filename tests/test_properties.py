@@ -101,15 +101,14 @@ def restate(value: Fraction, declared: str, target: str, as_object: bool):
 
 
 def test_restating_values_in_equivalent_units_changes_nothing(cd7):
-    from pathlib import Path
-
     import yaml
 
+    from conftest import ROOT
     from eligib.facts import patient_from_mapping
     from eligib.render import to_data
     from eligib.units import from_canonical
 
-    base = yaml.safe_load((Path(__file__).parent / "cases" / "cd7_vignettes.yaml").read_text())["base"]
+    base = yaml.safe_load((ROOT / "protocols" / "cases" / "cd7_vignettes.yaml").read_text())["base"]
     reference_patient = patient_from_mapping(cd7.checked, base)
 
     @given(st.data())

@@ -1,36 +1,57 @@
-"""The 24 vignettes of the CD7 study: verdict, blocking criteria, missing facts and paths."""
+"""The 24 vignettes of the CD7 study, run as a case file by `eligib test`'s runner."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
+from click.testing import CliRunner
 
-from eligib.facts import patient_from_mapping
+from eligib.cases import load_cases, run_case, run_files
+from eligib.cli import main
 
-CASES_FILE = Path(__file__).parent / "cases" / "cd7_vignettes.yaml"
-CASES = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))
+from conftest import CD7, ROOT
 
-
-def facts_of(case: dict) -> dict:
-    facts = dict(CASES["base"])
-    facts.update(case.get("set") or {})
-    for name in case.get("unset") or []:
-        facts.pop(name, None)
-    return facts
+VIGNETTES = ROOT / "protocols" / "cases" / "cd7_vignettes.yaml"
+CASES = load_cases(str(VIGNETTES))
 
 
-@pytest.mark.parametrize("case", CASES["cases"], ids=[c["id"] for c in CASES["cases"]])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_vignette(cd7, case):
-    patient = patient_from_mapping(cd7.checked, facts_of(case), case["id"])
-    explanation = cd7.check(patient)
-    assert explanation.verdict == case["verdict"], case["title"]
-    assert sorted(explanation.blocking) == sorted(case.get("blocking") or [])
-    assert sorted(m.name for m in explanation.missing_facts) == sorted(case.get("missing") or [])
-    for path in case.get("paths") or []:
-        assert explanation.path_status(path) == "holds", f"{path} should hold"
+    result = run_case(cd7, case)
+    assert result.passed, "\n".join(result.failures) or result.error
 
 
-def test_every_vignette_is_encoded():
-    assert [c["id"] for c in CASES["cases"]] == [f"V{i:02d}" for i in range(1, 25)]
+def test_every_vignette_is_encoded_with_its_expectations():
+    assert [c.id for c in CASES] == [f"V{i:02d}" for i in range(1, 25)]
+    assert all({"verdict", "blocking"} <= set(c.expected) for c in CASES)
+
+
+def test_the_runner_fails_with_a_diff_on_a_wrong_expectation(tmp_path):
+    text = VIGNETTES.read_text().replace("    verdict: ineligible\n    blocking: [alt]\n",
+                                         "    verdict: eligible\n    blocking: [ast]\n", 1)
+    assert text != VIGNETTES.read_text()
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(text)
+    result = CliRunner().invoke(main, ["test", str(CD7), str(wrong)])
+    assert result.exit_code == 1
+    assert "FAIL  V05" in result.output
+    assert "verdict: expected eligible, got ineligible" in result.output
+    assert "blocking: expected [ast], got [alt]" in result.output
+    assert "    - ast (expected, missing)" in result.output and "    + alt (not expected)" in result.output
+    assert result.output.rstrip().endswith("23 passed, 1 failed")
+
+
+def test_toml_case_file_and_fact_files(cd7, tmp_path):
+    example = (ROOT / "protocols" / "examples" / "ineligible-age.json").as_posix()
+    cases = tmp_path / "cases.toml"
+    cases.write_text(f'[[cases]]\nid = "age"\nfile = "{example}"\nverdict = "ineligible"\nblocking = ["age"]\n'
+                     '[[cases]]\nid = "lvef"\nfacts = { lvef = "40 %" }\nverdict = "ineligible"\nmissing = []\n')
+    results = run_files(cd7, [str(cases)])
+    assert [r.passed for r in results] == [True, True]
+
+
+def test_bad_case_files_are_clean_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cases:\n  - id: one\n    verdikt: eligible\n")
+    result = CliRunner().invoke(main, ["test", str(CD7), str(bad)])
+    assert result.exit_code == 2 and "error[bad-case]: case `one`: unknown key `verdikt`" in result.output
+    assert f"{bad}:2:1" in result.output
