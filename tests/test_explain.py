@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from eligib.cases import load_cases
 
-import yaml
+from conftest import ROOT
 
-from eligib.facts import patient_from_mapping
-
-CASES = yaml.safe_load((Path(__file__).parent.parent / "protocols" / "cases" / "cd7_vignettes.yaml").read_text())
+CASES = {case.id: case for case in load_cases(str(ROOT / "protocols" / "cases" / "cd7_vignettes.yaml"))}
 
 
 def explain_case(cd7, case_id: str):
-    case = next(c for c in CASES["cases"] if c["id"] == case_id)
-    facts = {**CASES["base"], **(case.get("set") or {})}
-    for name in case.get("unset") or []:
-        facts.pop(name, None)
-    return cd7.check(patient_from_mapping(cd7.checked, facts, case_id))
+    return cd7.check(CASES[case_id].facts)
 
 
 def finding(explanation, criterion_id):
