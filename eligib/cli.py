@@ -167,6 +167,20 @@ def diff(old: str, new: str, output: str) -> None:
     sys.exit(_guarded(run))
 
 
+@main.command()
+@click.argument("protocol", type=click.Path(dir_okay=False))
+def schema(protocol: str) -> None:
+    """Print the JSON Schema (2020-12) of PROTOCOL's patient facts files."""
+    def run() -> int:
+        from eligib.checker import load
+        from eligib.schema import patient_schema
+
+        click.echo(json.dumps(patient_schema(load(protocol)), indent=2))
+        return 0
+
+    sys.exit(_guarded(run))
+
+
 @main.command("test")
 @click.argument("protocol", type=click.Path(dir_okay=False))
 @click.argument("cases", nargs=-1, required=True, type=click.Path(dir_okay=False))
