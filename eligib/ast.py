@@ -48,6 +48,14 @@ class NameRef(Node):
 
 
 @dataclass(frozen=True)
+class Call(Node):
+    """`min(3 * tki_half_life, 7 days)`, `max(a, b)`: the smallest or largest of like values."""
+
+    function: str
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
 class Not(Node):
     """`not cns_leukemia`"""
 
@@ -162,7 +170,7 @@ class Block(Node):
 
 
 Expr = (
-    BoolLiteral | QuantityLiteral | DateLiteral | NameRef | Not | And | Or | Compare | Arithmetic | Negate
+    BoolLiteral | QuantityLiteral | DateLiteral | NameRef | Call | Not | And | Or | Compare | Arithmetic | Negate
     | Conditional | Implies | IsValue | InSet | IsNone | Within | Block
 )
 
@@ -174,6 +182,8 @@ def children(node: Expr) -> list[Expr]:
             return [node.operand]
         case And() | Or() | Compare() | Arithmetic():
             return list(node.operands)
+        case Call():
+            return list(node.args)
         case Conditional():
             return [node.condition, node.then, node.otherwise]
         case Implies():
@@ -229,6 +239,14 @@ class Bound(Node):
 
 
 @dataclass(frozen=True)
+class Conversion(Node):
+    """`where 1 mg/dL = 88.4 umol/L`: a substance-specific equivalence between two kinds of unit."""
+
+    left: QuantityLiteral
+    right: QuantityLiteral
+
+
+@dataclass(frozen=True)
 class FactDecl(Node):
     """`lvef: decimal %, from 0 % to 100 %, "Left ventricular ejection fraction"`"""
 
@@ -239,6 +257,7 @@ class FactDecl(Node):
     optional: bool = False
     guard: Expr | None = None
     description: str = ""
+    conversions: tuple[Conversion, ...] = ()
 
 
 @dataclass(frozen=True)

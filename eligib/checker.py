@@ -17,6 +17,7 @@ from eligib.source import SourceFile
 from eligib.units import DIMENSIONLESS, TIME, Dims, UnitError, canonical_code, dimension_name, parse_unit
 
 HEADER_KEYS = ("title", "version", "registry")
+FUNCTIONS = ("min", "max")
 
 
 # ---------------------------------------------------------------------- types
@@ -70,6 +71,8 @@ class FactInfo:
     type: Type
     low: Fraction | int | None  # canonical units, or a day number for dates
     high: Fraction | int | None
+    # declared substance-specific conversions: other kind of unit -> canonical value per canonical unit
+    conversions: dict[Dims, Fraction] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -237,11 +240,12 @@ class _Checker:
                                   help=f"the first declaration is at {self.facts[fact.name].decl.span}"))
                 continue
             fact_type = self.fact_type(fact)
+            conversions = self.check_conversions(fact, fact_type)
             low, high = self.bound(fact, fact.low, fact_type), self.bound(fact, fact.high, fact_type)
             if low is not None and high is not None and low > high:
                 self.report(error("empty-range", f"the range of `{fact.name}` is empty", fact.low.span,
                                   "lower bound is above the upper bound", help="write `from LOW to HIGH`"))
-            self.facts[fact.name] = FactInfo(fact, fact_type, low, high)
+            self.facts[fact.name] = FactInfo(fact, fact_type, low, high, conversions)
 
     def fact_type(self, fact: ast.FactDecl) -> Type:
         declared = fact.type
@@ -297,6 +301,31 @@ class _Checker:
                 return None
             return bound.value * unit.factor
         return bound.value
+
+    def check_conversions(self, fact: ast.FactDecl, fact_type: Type) -> dict[Dims, Fraction]:
+        """`where 1 mg/dL = 88.4 umol/L`: one side in the fact's kind of unit, the other in another kind."""
+        found: dict[Dims, Fraction] = {}
+        for conversion in fact.conversions:
+            units = [conversion.left.unit, conversion.right.unit]
+            if not isinstance(fact_type, NumType) or fact_type.unit is None or None in units:
+                self.report(error("bad-conversion", "a conversion needs a quantity fact and units on both sides",
+                                  conversion.span, "not a unit conversion",
+                                  help="write e.g. `where 1 mg/dL = 88.4 umol/L`"))
+                continue
+            try:
+                dims = [parse_unit(u).dims for u in units]
+            except UnitError as exc:
+                self.report(error("unknown-unit", f"unknown unit in conversion: {exc}", conversion.span))
+                continue
+            if fact_type.dims not in dims or dims[0] == dims[1] or 0 in (conversion.left.value, conversion.right.value):
+                self.report(error("bad-conversion", f"this conversion does not relate `{fact_type.unit}` to "
+                                  "another kind of unit", conversion.span, "not a conversion for this fact",
+                                  help=f"one side in a unit like `{fact_type.unit}`, the other in the unit to accept"))
+                continue
+            sides = [(conversion.left, dims[0]), (conversion.right, dims[1])]
+            (own, _), (other, other_dims) = sorted(sides, key=lambda side: side[1] != fact_type.dims)
+            found[other_dims] = (own.value * parse_unit(own.unit).factor) / (other.value * parse_unit(other.unit).factor)
+        return found
 
     def unit_presence_error(self, text: str, fact_type: NumType, span) -> Diagnostic:
         if fact_type.unit is None:
@@ -385,6 +414,8 @@ class _Checker:
                 return DATE
             case ast.NameRef():
                 return self.name_type(expr)
+            case ast.Call():
+                return self.call_type(expr)
             case ast.Not():
                 return self.expect_bool(expr.operand, "the operand of `not`")
             case ast.And() | ast.Or():
@@ -434,6 +465,32 @@ class _Checker:
                 return BOOL
             case _:
                 assert_never(expr)
+
+    def call_type(self, call: ast.Call) -> Type | None:
+        if call.function not in FUNCTIONS:
+            self.report(error("unknown-function", f"unknown function `{call.function}`", call.span,
+                              "not a function", help=suggest(call.function, FUNCTIONS)
+                              or f"functions are {', '.join(FUNCTIONS)}"))
+            return None
+        types = [self.infer(arg) for arg in call.args]
+        if any(t is None for t in types):
+            return None
+        if len(types) < 2:
+            self.report(error("bad-arguments", f"`{call.function}` needs at least two values", call.span,
+                              "one value"))
+            return None
+        first = types[0]
+        if not isinstance(first, (NumType, DateType)):
+            self.report(error("type-mismatch", f"`{call.function}` takes numbers or dates, but this is {first}",
+                              call.args[0].span, "not a number or date"))
+            return None
+        for arg, found in zip(call.args[1:], types[1:]):
+            if not self.same_kind(first, found):
+                self.report(self.mismatch(first, found, arg, "<="))
+                return None
+        if isinstance(first, NumType):
+            return NumType(first.dims, first.unit, all(isinstance(t, NumType) and t.integer for t in types))
+        return first
 
     def literal_type(self, literal: ast.QuantityLiteral) -> Type | None:
         if literal.unit is None:
@@ -749,6 +806,8 @@ def _walk_with_context(expr: ast.Expr, context: tuple[ast.Expr, ...]) -> Iterato
                 stack.extend((operand, ctx) for operand in node.operands)
             case ast.IsValue() | ast.InSet() | ast.IsNone():
                 stack.append((node.subject, ctx))
+            case ast.Call():
+                stack.extend((arg, ctx) for arg in node.args)
             case ast.Within():
                 stack.append((node.subject, ctx))
                 stack.append((node.anchor, ctx))

@@ -244,6 +244,8 @@ class _Compiler:
                 return z3.IntVal(node.value.toordinal())
             case ast.NameRef():
                 return self.name(node)
+            case ast.Call():
+                return self.extremum(node)
             case ast.Not():
                 return z3.Not(self.boolean(node.operand))
             case ast.And():
@@ -285,6 +287,15 @@ class _Compiler:
         if isinstance(fact.info.type, NumType):
             return fact.canonical(fact.value)
         return fact.value
+
+    def extremum(self, node: ast.Call) -> Any:
+        values = [self.value(arg) for arg in node.args]
+        self._set_presence(node, [present for _, present in values])
+        result = values[0][0]
+        for term, _ in values[1:]:
+            smaller = term < result if node.function == "min" else term > result
+            result = z3.If(smaller, term, result)
+        return result
 
     def link(self, node: ast.Compare, index: int) -> Any:
         left, left_present = self.value(node.operands[index])

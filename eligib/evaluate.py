@@ -71,6 +71,13 @@ class Evaluator:
                 if node.name in self.checked.definitions:
                     return self.eval(self.checked.definitions[node.name].body)
                 return self.facts.get(node.name)
+            case ast.Call():
+                values = [self.eval(arg) for arg in node.args]
+                if any(v is NONE for v in values):
+                    return NONE
+                if any(v is None for v in values):
+                    return None
+                return min(values) if node.function == "min" else max(values)
             case ast.Not():
                 inner = self.truth(self.eval(node.operand))  # a none condition is false, so `not` of it is true
                 return None if inner is None else not inner

@@ -21,7 +21,7 @@ from typing import Any
 from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
 from eligib.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
 from eligib.source import SourceFile, Span
-from eligib.units import UnitError, format_decimal, from_canonical, parse_unit
+from eligib.units import UnitError, dimension_name, format_decimal, from_canonical, parse_unit
 from eligib.values import NONE, Value
 
 MAX_PATIENT_BYTES = 1_000_000
@@ -264,11 +264,14 @@ def _number(info: FactInfo, kind: NumType, raw: Any) -> Fraction:
         try:
             given = parse_unit(unit)
         except UnitError:
-            raise _PatientError(f"unknown unit `{unit}`", help=_accepted(kind)) from None
-        if declared is None or given.dims != parse_unit(declared).dims:
+            raise _PatientError(f"unknown unit `{unit}`", help=_accepted(kind, info)) from None
+        if declared is not None and given.dims in info.conversions:
+            canonical = number * given.factor * info.conversions[given.dims]
+        elif declared is None or given.dims != parse_unit(declared).dims:
             raise _PatientError(f"unit `{unit}` cannot be converted to `{declared or 'a plain number'}`",
-                                help=_accepted(kind))
-        canonical = number * given.factor
+                                help=_accepted(kind, info))
+        else:
+            canonical = number * given.factor
     if kind.integer and from_canonical(canonical, declared).denominator != 1:
         shown = format_decimal(from_canonical(canonical, declared))
         raise _PatientError(f"expected a whole number{f' of {declared}' if declared else ''}, got {shown}")
@@ -317,10 +320,13 @@ def _show(value: Fraction, unit: str | None) -> str:
     return format_decimal(from_canonical(value, unit)) + (f" {unit}" if unit else "")
 
 
-def _accepted(kind: NumType) -> str:
+def _accepted(kind: NumType, info: FactInfo | None = None) -> str:
     if kind.unit is None:
         return "give a plain number"
-    return f"give a number in `{kind.unit}` or a string with a compatible unit, e.g. \"12 {kind.unit}\""
+    accepted = f"units accepted: `{kind.unit}` or any unit of {dimension_name(kind.dims)}"
+    for conversion in (info.decl.conversions if info is not None else ()):
+        accepted += f", or via `{conversion.left.text} = {conversion.right.text}`"
+    return f"{accepted}; e.g. \"12 {kind.unit}\""
 
 
 def _describe(raw: Any) -> str:

@@ -239,6 +239,10 @@ class _Builder(Transformer):
     def fact(self, meta, children):
         name, fact_type, *options = children
         fields: dict[str, Any] = {}
+        conversions = tuple(option["conversion"] for option in options if "conversion" in option)
+        options = [option for option in options if "conversion" not in option]
+        if conversions:
+            fields["conversions"] = conversions
         for option in options:
             repeated = set(option) & set(fields)
             if repeated - {"high"}:
@@ -265,6 +269,9 @@ class _Builder(Transformer):
 
     def range_option(self, meta, children):
         return {"low": _as_bound(children[0]), "high": _as_bound(children[1])}
+
+    def conversion_option(self, meta, children):
+        return {"conversion": ast.Conversion(children[0], children[1], span=self._span(meta))}
 
     def optional_option(self, meta, children):
         return {"optional": True}
@@ -418,6 +425,10 @@ class _Builder(Transformer):
 
     def false_literal(self, meta, children):
         return ast.BoolLiteral(False, span=self._tok(children[0]))
+
+    def call(self, meta, children):
+        name, *args = children
+        return ast.Call(str(name), tuple(args), span=self._span(meta))
 
     def name(self, meta, children):
         return ast.NameRef(str(children[0]), span=self._tok(children[0]))

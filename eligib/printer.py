@@ -17,6 +17,8 @@ def to_text(node: ast.Expr) -> str:
             return node.value.isoformat()
         case ast.NameRef():
             return node.name
+        case ast.Call():
+            return f"{node.function}({', '.join(to_text(arg) for arg in node.args)})"
         case ast.Not():
             return f"not {_wrap(node.operand)}"
         case ast.And() | ast.Or():
@@ -50,5 +52,5 @@ def to_text(node: ast.Expr) -> str:
 
 
 def _wrap(node: ast.Expr) -> str:
-    simple = (ast.BoolLiteral, ast.QuantityLiteral, ast.DateLiteral, ast.NameRef)
+    simple = (ast.BoolLiteral, ast.QuantityLiteral, ast.DateLiteral, ast.NameRef, ast.Call)
     return to_text(node) if isinstance(node, simple) else f"({to_text(node)})"
