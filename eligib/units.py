@@ -1,7 +1,17 @@
-"""Exact units: a UCUM subset parsed to (dimension, rational factor). No floats anywhere.
+"""Exact units: UCUM codes parsed to (dimension, rational factor). No floats anywhere.
 
-Every quantity is carried as a Fraction in canonical base units (g, m, s, mol), so
-6.5 g/dL and 65 g/L are the same number and thresholds never drift.
+Every quantity is carried as a Fraction in canonical base units, so 6.5 g/dL and 65 g/L are the
+same number and thresholds never drift. Unit atoms come from the official UCUM table
+(ucum-essence.xml, as maintained and shipped by the `ucumvert` package): each atom's definition
+is resolved exactly, recursively, from the decimal strings in that table. The common clinical
+atoms are also kept here, so a check needs no XML; a test holds the two to agreement.
+
+Two deliberate departures from UCUM, both for clinical safety and both documented:
+- `mol` is a base dimension (SI), not the number 6.0221367e23: a count per litre (10*9/L) must
+  never convert into a substance concentration (umol/L);
+- `[iU]`/`[IU]` equal the enzyme unit `U` (umol/min): labs report enzyme activity in IU/L and
+  U/L interchangeably. UCUM keeps international units arbitrary.
+Special (non-ratio) units such as `Cel` or `[pH]` are refused.
 """
 
 from __future__ import annotations
@@ -11,10 +21,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-# dimension vector: (mass g, length m, time s, amount mol)
-Dims = tuple[int, int, int, int]
-DIMENSIONLESS: Dims = (0, 0, 0, 0)
-TIME: Dims = (0, 0, 1, 0)
+# dimension vector: mass (g), length (m), time (s), amount (mol), angle (rad), temperature (K),
+# charge (C), luminous intensity (cd)
+Dims = tuple[int, int, int, int, int, int, int, int]
+BASES = ("g", "m", "s", "mol", "rad", "K", "C", "cd")
+DIMENSIONLESS: Dims = (0,) * 8  # type: ignore[assignment]
+TIME: Dims = (0, 0, 1, 0, 0, 0, 0, 0)
+
+
+def _dims(**powers: int) -> Dims:
+    return tuple(powers.get(base, 0) for base in BASES)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -34,49 +50,46 @@ class UnitError(ValueError):
 
 
 ONE = Unit(DIMENSIONLESS, Fraction(1))
-_SECOND = Unit(TIME, Fraction(1))
-_DAY = Unit(TIME, Fraction(86400))
-_YEAR = Unit(TIME, Fraction(86400) * Fraction("365.25"))  # UCUM `a`: Julian year
+_YEAR = Unit(TIME, Fraction(86400) * Fraction("365.25"))  # UCUM `a`: the Julian year
+_ENZYME = Unit(_dims(s=-1, mol=1), Fraction(1, 60_000_000))  # U = umol/min
 
-# Atoms that take metric prefixes, and those that do not.
-_METRIC = {
-    "g": Unit((1, 0, 0, 0), Fraction(1)),
-    "m": Unit((0, 1, 0, 0), Fraction(1)),
-    "s": _SECOND,
-    "L": Unit((0, 3, 0, 0), Fraction(1, 1000)),
-    "l": Unit((0, 3, 0, 0), Fraction(1, 1000)),
-    "mol": Unit((0, 0, 0, 1), Fraction(1)),
-    "kat": Unit((0, 0, -1, 1), Fraction(1)),
-    "U": Unit((0, 0, -1, 1), Fraction(1, 60_000_000)),  # enzyme unit = umol/min
-    "Pa": Unit((1, -1, -2, 0), Fraction(1000)),
-    "m[Hg]": Unit((1, -1, -2, 0), Fraction(1000) * Fraction("133322.0")),
-    # Clinical labs report enzyme activity in IU/L and U/L interchangeably; we equate them on purpose.
-    "[iU]": Unit((0, 0, -1, 1), Fraction(1, 60_000_000)),
-    "[IU]": Unit((0, 0, -1, 1), Fraction(1, 60_000_000)),
+# The common clinical atoms, equal to their UCUM definitions (tests/test_units.py checks this):
+# (unit, takes metric prefixes)
+COMMON: dict[str, tuple[Unit, bool]] = {
+    "g": (Unit(_dims(g=1), Fraction(1)), True),
+    "m": (Unit(_dims(m=1), Fraction(1)), True),
+    "s": (Unit(TIME, Fraction(1)), True),
+    "L": (Unit(_dims(m=3), Fraction(1, 1000)), True),
+    "l": (Unit(_dims(m=3), Fraction(1, 1000)), True),
+    "mol": (Unit(_dims(mol=1), Fraction(1)), True),
+    "kat": (Unit(_dims(s=-1, mol=1), Fraction(1)), True),
+    "U": (_ENZYME, True),
+    "[iU]": (_ENZYME, True),
+    "[IU]": (_ENZYME, True),
+    "%": (Unit(DIMENSIONLESS, Fraction(1, 100)), False),
+    "min": (Unit(TIME, Fraction(60)), False),
+    "h": (Unit(TIME, Fraction(3600)), False),
+    "d": (Unit(TIME, Fraction(86400)), False),
+    "wk": (Unit(TIME, Fraction(7 * 86400)), False),
+    "mo": (Unit(TIME, _YEAR.factor / 12), False),
+    "a": (_YEAR, False),
 }
-_PLAIN = {
-    "%": Unit(DIMENSIONLESS, Fraction(1, 100)),
-    "min": Unit(TIME, Fraction(60)),
-    "h": Unit(TIME, Fraction(3600)),
-    "d": _DAY,
-    "wk": Unit(TIME, Fraction(7 * 86400)),
-    "mo": Unit(TIME, _YEAR.factor / 12),
-    "a": _YEAR,
-}
-_PREFIXES = {
-    "da": Fraction(10), "h": Fraction(100), "k": Fraction(1000), "M": Fraction(10**6), "G": Fraction(10**9),
-    "d": Fraction(1, 10), "c": Fraction(1, 100), "m": Fraction(1, 1000), "u": Fraction(1, 10**6),
-    "n": Fraction(1, 10**9), "p": Fraction(1, 10**12), "f": Fraction(1, 10**15),
+# Atoms whose UCUM definition we do not follow (see the module docstring).
+OVERRIDDEN = {"mol", "[iU]", "[IU]", "U", "kat"}
+PREFIXES = {
+    "Y": Fraction(10) ** 24, "Z": Fraction(10) ** 21, "E": Fraction(10) ** 18, "P": Fraction(10) ** 15,
+    "T": Fraction(10) ** 12, "G": Fraction(10) ** 9, "M": Fraction(10) ** 6, "k": Fraction(10) ** 3,
+    "h": Fraction(100), "da": Fraction(10), "d": Fraction(1, 10), "c": Fraction(1, 100), "m": Fraction(1, 1000),
+    "u": Fraction(1, 10**6), "n": Fraction(1, 10**9), "p": Fraction(1, 10**12), "f": Fraction(1, 10**15),
+    "a": Fraction(1, 10**18), "z": Fraction(1, 10**21), "y": Fraction(1, 10**24),
 }
 # Plain-word aliases that protocol authors and patient files may use.
 ALIASES = {
     "year": "a", "years": "a", "yr": "a", "month": "mo", "months": "mo", "week": "wk", "weeks": "wk",
     "day": "d", "days": "d", "hour": "h", "hours": "h", "minute": "min", "minutes": "min",
-    "percent": "%", "IU/L": "[iU]/L", "mmHg": "mm[Hg]",
+    "percent": "%", "IU/L": "[iU]/L", "mmHg": "mm[Hg]", "mcL": "uL", "/mcL": "/uL",
 }
 CALENDAR_UNITS = {"d": "days", "wk": "weeks", "mo": "months", "a": "years"}
-
-_COMPONENT = re.compile(r"^(?P<base>10\*[+-]?\d+|10\^[+-]?\d+|[^0-9+-]+?)(?P<exp>[+-]?\d+)?$")
 
 
 def canonical_code(text: str) -> str:
@@ -85,55 +98,112 @@ def canonical_code(text: str) -> str:
     return ALIASES.get(stripped, stripped)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=1024)
 def parse_unit(text: str) -> Unit:
-    """Parse a unit such as `g/dL`, `umol/L`, `10*9/L`, `mL/min/{1.73_m2}`, `%`, `years`."""
+    """Parse a UCUM unit such as `g/dL`, `umol/L`, `10*9/L`, `mL/min/{1.73_m2}`, `10.L/(min.m2)`, `%`."""
     code = canonical_code(text)
     if not code:
         raise UnitError("empty unit")
-    # annotations like {cells} carry no dimension; a bare annotation means 1
-    code = re.sub(r"(?<=[^./])\{[^{}]*\}", "", code)
-    code = re.sub(r"\{[^{}]*\}", "1", code)
-    unit = ONE
-    # split on `.` and `/`, keeping the operator; a leading `/` means 1/x
-    tokens = re.split(r"([./])", code)
-    operator = "."
-    for token in tokens:
-        if token in (".", "/"):
-            operator = token
-            continue
-        if token == "":
-            if operator == "." and unit is ONE:
-                continue
-            raise UnitError(f"`{text}` has an empty term")
-        term = _parse_component(token, text)
-        unit = unit * (term if operator == "." else term ** -1)
+    parser = _Parser(code)
+    unit = parser.term()
+    if parser.position != len(code):
+        raise UnitError(f"`{code[parser.position:]}` in `{text}` is not understood")
     return unit
 
 
-def _parse_component(token: str, whole: str) -> Unit:
-    if token == "1":
+class _Parser:
+    """UCUM syntax: term := ['/'] component (('.' | '/') component)*; component := '(' term ')' |
+    annotation | factor | [prefix] atom [exponent] [annotation]."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.position = 0
+
+    def peek(self) -> str:
+        return self.text[self.position] if self.position < len(self.text) else ""
+
+    def term(self) -> Unit:
+        if self.peek() == "/":
+            self.position += 1
+            unit = self.component() ** -1
+        else:
+            unit = self.component()
+        while self.peek() in (".", "/") and self.peek():
+            operator = self.text[self.position]
+            self.position += 1
+            right = self.component()
+            unit = unit * (right if operator == "." else right ** -1)
+        return unit
+
+    def component(self) -> Unit:
+        if self.peek() == "(":
+            self.position += 1
+            unit = self.term()
+            if self.peek() != ")":
+                raise UnitError(f"missing `)` in `{self.text}`")
+            self.position += 1
+            return unit * self.annotation()
+        if self.peek() == "{":
+            self.annotation()
+            return ONE
+        match = re.compile(r"10[*^]([+-]?\d+)|(\d+)(?![A-Za-z\[%])").match(self.text, self.position)
+        if match:
+            self.position = match.end()
+            if match.group(1) is not None:
+                return Unit(DIMENSIONLESS, Fraction(10) ** int(match.group(1)))
+            return Unit(DIMENSIONLESS, Fraction(int(match.group(2))))
+        symbol = self.symbol()
+        exponent = re.compile(r"[+-]?\d+").match(self.text, self.position)
+        power = 1
+        if exponent:
+            self.position = exponent.end()
+            power = int(exponent.group(0))
+        return resolve_symbol(symbol, self.text) ** power * self.annotation()
+
+    def symbol(self) -> str:
+        start, depth = self.position, 0
+        while self.position < len(self.text):
+            char = self.text[self.position]
+            if char == "[":
+                depth += 1
+            elif char == "]":
+                depth -= 1
+            elif depth == 0 and (char in "./(){}" or char.isdigit() or char in "+-"):
+                break
+            self.position += 1
+        if self.position == start:
+            raise UnitError(f"a unit is expected at `{self.text[start:] or 'the end'}` in `{self.text}`")
+        return self.text[start:self.position]
+
+    def annotation(self) -> Unit:
+        if self.peek() == "{":
+            end = self.text.find("}", self.position)
+            if end < 0:
+                raise UnitError(f"unclosed `{{` in `{self.text}`")
+            self.position = end + 1
         return ONE
-    match = _COMPONENT.match(token)
-    if not match:
-        raise UnitError(f"`{token}` in `{whole}` is not a unit")
-    base, exponent = match.group("base"), int(match.group("exp") or 1)
-    if base.startswith(("10*", "10^")):
-        return Unit(DIMENSIONLESS, Fraction(10) ** int(base[3:])) ** exponent
-    return _atom(base, whole) ** exponent
 
 
-def _atom(symbol: str, whole: str) -> Unit:
-    if symbol in _PLAIN:
-        return _PLAIN[symbol]
-    if symbol in _METRIC:
-        return _METRIC[symbol]
-    for prefix, scale in sorted(_PREFIXES.items(), key=lambda item: -len(item[0])):
+def resolve_symbol(symbol: str, whole: str = "") -> Unit:
+    """A unit atom with an optional metric prefix (`umol`, `dL`, `mm[Hg]`)."""
+    found = _atom(symbol)
+    if found is not None:
+        return found[0]
+    for prefix in sorted(PREFIXES, key=len, reverse=True):
         rest = symbol[len(prefix):]
-        if symbol.startswith(prefix) and rest in _METRIC:
-            unit = _METRIC[rest]
-            return Unit(unit.dims, unit.factor * scale)
-    raise UnitError(f"`{symbol}` in `{whole}` is not a unit this tool knows")
+        if symbol.startswith(prefix) and rest:
+            atom = _atom(rest)
+            if atom is not None and atom[1]:
+                return Unit(atom[0].dims, atom[0].factor * PREFIXES[prefix])
+    raise UnitError(f"`{symbol}`{f' in `{whole}`' if whole and whole != symbol else ''} is not a UCUM unit")
+
+
+def _atom(symbol: str) -> tuple[Unit, bool] | None:
+    if symbol in COMMON:
+        return COMMON[symbol]
+    from eligib import ucum_table  # the full UCUM table: read only for less common atoms
+
+    return ucum_table.atom(symbol)
 
 
 def is_unit(text: str) -> bool:
@@ -158,10 +228,11 @@ def from_canonical(value: Fraction, unit: str | None) -> Fraction:
 
 def dimension_name(dims: Dims) -> str:
     names = {
-        DIMENSIONLESS: "a plain number", TIME: "a duration", (1, -3, 0, 0): "a mass concentration",
-        (0, -3, 0, 1): "a substance concentration", (0, -3, -1, 1): "a catalytic activity concentration",
-        (0, 3, -1, 0): "a volume flow rate", (1, 0, 0, 0): "a mass", (0, 1, 0, 0): "a length",
-        (1, -1, -2, 0): "a pressure", (0, -3, 0, 0): "a number concentration",
+        DIMENSIONLESS: "a plain number", TIME: "a duration", _dims(g=1, m=-3): "a mass concentration",
+        _dims(m=-3, mol=1): "a substance concentration", _dims(m=-3, s=-1, mol=1): "a catalytic activity concentration",
+        _dims(m=3, s=-1): "a volume flow rate", _dims(g=1): "a mass", _dims(m=1): "a length",
+        _dims(g=1, m=-1, s=-2): "a pressure", _dims(m=-3): "a number concentration", _dims(m=2): "an area",
+        _dims(m=3): "a volume", _dims(K=1): "a temperature",
     }
     return names.get(dims, "a quantity")
 

@@ -32,10 +32,49 @@ def test_annotations_and_dimensions():
     assert parse_unit("g/L").dims != parse_unit("umol/L").dims
 
 
-@pytest.mark.parametrize("bad", ["parsecs", "g//L", "K/uL", ""])
-def test_unknown_units_are_errors(bad):
+@pytest.mark.parametrize("bad", ["parsecs", "g//L", "", "mg/(dL", "Cel", "[pH]", "[arb'U]"])
+def test_unknown_special_and_arbitrary_units_are_errors(bad):
     with pytest.raises(UnitError):
         parse_unit(bad)
+
+
+def test_k_per_microlitre_is_kelvin_not_thousands():
+    # the Synthea trap: "K/uL" is kelvin per microlitre in UCUM, so it must not pass for a count
+    assert parse_unit("K/uL").dims != parse_unit("10*3/uL").dims
+
+
+def test_common_atoms_agree_with_the_official_ucum_table():
+    from eligib import ucum_table
+    from eligib.units import COMMON, OVERRIDDEN
+
+    for symbol, (unit, metric) in COMMON.items():
+        if symbol in OVERRIDDEN or symbol == "l":
+            continue
+        official = ucum_table.atom(symbol)
+        assert official is not None and official == (unit, metric), symbol
+
+
+def test_every_ucum_example_parses_or_is_refused_cleanly():
+    import csv
+
+    from eligib.ucum_table import essence_path
+
+    examples = essence_path().parent / "ucum_examples.tsv"
+    rows = list(csv.reader(examples.open(encoding="utf-8"), delimiter="\t"))[1:]
+    parsed = 0
+    for row in rows:
+        try:
+            parse_unit(row[1])
+            parsed += 1
+        except UnitError:
+            pass
+    assert parsed > 0.9 * len(rows)
+
+
+def test_syntax_parentheses_exponents_factors():
+    assert parse_unit("10.L/(min.m2)") == parse_unit("L/min") ** 1 * parse_unit("m-2") * parse_unit("10")
+    assert parse_unit("mm[Hg]").factor == Fraction("133322")
+    assert parse_unit("[in_i]").factor == Fraction("0.0254")
 
 
 def test_format_decimal():
