@@ -185,25 +185,34 @@ class _Parser:
 
 
 def resolve_symbol(symbol: str, whole: str = "") -> Unit:
-    """A unit atom with an optional metric prefix (`umol`, `dL`, `mm[Hg]`)."""
-    found = _atom(symbol)
+    """A unit atom with an optional metric prefix (`umol`, `dL`, `mm[Hg]`).
+
+    Built-in atoms are tried first, bare and prefixed, so a check reads no table; no official
+    atom is spelled like a prefixed built-in one (tests/test_units.py checks), so the order is safe."""
+    if symbol in COMMON:
+        return COMMON[symbol][0]
+    prefixed = _prefixed(symbol, COMMON.get)
+    if prefixed is not None:
+        return prefixed
+    from eligib import ucum_table  # the full UCUM table: read only for less common atoms
+
+    found = ucum_table.atom(symbol)
     if found is not None:
         return found[0]
-    for prefix in sorted(PREFIXES, key=len, reverse=True):
-        rest = symbol[len(prefix):]
-        if symbol.startswith(prefix) and rest:
-            atom = _atom(rest)
-            if atom is not None and atom[1]:
-                return Unit(atom[0].dims, atom[0].factor * PREFIXES[prefix])
+    prefixed = _prefixed(symbol, ucum_table.atom)
+    if prefixed is not None:
+        return prefixed
     raise UnitError(f"`{symbol}`{f' in `{whole}`' if whole and whole != symbol else ''} is not a UCUM unit")
 
 
-def _atom(symbol: str) -> tuple[Unit, bool] | None:
-    if symbol in COMMON:
-        return COMMON[symbol]
-    from eligib import ucum_table  # the full UCUM table: read only for less common atoms
-
-    return ucum_table.atom(symbol)
+def _prefixed(symbol: str, lookup) -> Unit | None:
+    for prefix in sorted(PREFIXES, key=len, reverse=True):
+        rest = symbol[len(prefix):]
+        if symbol.startswith(prefix) and rest:
+            atom = lookup(rest)
+            if atom is not None and atom[1]:
+                return Unit(atom[0].dims, atom[0].factor * PREFIXES[prefix])
+    return None
 
 
 def is_unit(text: str) -> bool:

@@ -90,3 +90,12 @@ def test_format_decimal():
 def test_calendar_month_arithmetic(start, months, expected):
     day = dt.date.fromisoformat(start).toordinal()
     assert dt.date.fromordinal(shift_months(day, months)).isoformat() == expected
+
+
+def test_no_official_atom_is_spelled_like_a_prefixed_builtin_atom():
+    from eligib import ucum_table
+    from eligib.units import COMMON, PREFIXES
+
+    clashes = [code for code in ucum_table.codes() if code not in COMMON
+               for prefix in PREFIXES if code.startswith(prefix) and COMMON.get(code[len(prefix):], (0, False))[1]]
+    assert clashes == []
