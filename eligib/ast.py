@@ -290,9 +290,24 @@ class Assertion(Node):
 
 
 @dataclass(frozen=True)
+class Binding(Node):
+    """`alt: observation "1742-6", before screening_date, within 28 days`: where a fact comes from in FHIR."""
+
+    fact: str
+    source: str  # "observation" | "procedure" | "immunization" | "condition" | "age" | "gender" | "fhirpath"
+    codes: tuple[str, ...] = ()
+    part: str = "value"  # "value" | "date" | "exists" | "reference_high" | "reference_low"
+    expression: str = ""  # for "fhirpath"
+    anchor: str | None = None  # `before ANCHOR`, or `age at ANCHOR`
+    window: QuantityLiteral | None = None
+    absent: str | None = None  # "false" | "none": what a missing resource means; default unknown
+
+
+@dataclass(frozen=True)
 class Protocol(Node):
     header: Header
     facts: tuple[FactDecl, ...]
     definitions: tuple[Definition, ...]
     criteria: tuple[Criterion, ...]
     assertions: tuple[Assertion, ...] = ()
+    bindings: tuple[Binding, ...] = ()

@@ -102,6 +102,7 @@ class CheckedProtocol:
     criteria: dict[str, ast.Criterion]
     types: dict[int, Type] = field(repr=False)
     assertions: dict[str, ast.Assertion] = field(default_factory=dict)
+    bindings: dict[str, ast.Binding] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
     _facts_of: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
     _texts: dict[int, str] = field(default_factory=dict, repr=False)
@@ -207,11 +208,12 @@ class _Checker:
             self.definition_type(name)
         self.check_criteria()
         self.check_assertions()
+        self.check_bindings()
         self.check_guards()
         self.report_unused()
         self.diagnostics.sort(key=Diagnostic.sort_key)
         return CheckedProtocol(self.protocol, self.source, self.facts, self.definitions, self.criteria,
-                               self.types, assertions=self.assertions,
+                               self.types, assertions=self.assertions, bindings=self.bindings,
                                warnings=[d for d in self.diagnostics if d.severity == "warning"])
 
     def check_header(self) -> None:
@@ -378,6 +380,29 @@ class _Checker:
             if criterion.guard is not None:
                 self.expect_bool(criterion.guard, f"the condition of criterion `{criterion.id}`")
             self.expect_bool(criterion.body, f"criterion `{criterion.id}`")
+
+    def check_bindings(self) -> None:
+        """Each binding names a declared fact once, and its source gives that fact's kind of value."""
+        self.bindings: dict[str, ast.Binding] = {}
+        for binding in self.protocol.bindings:
+            info = self.facts.get(binding.fact)
+            if info is None:
+                self.report(error("unknown-fact", f"binding for unknown fact `{binding.fact}`", binding.span,
+                                  "not declared", help=suggest(binding.fact, self.facts) or "declare it under `facts:`"))
+                continue
+            if binding.fact in self.bindings:
+                self.report(error("duplicate-binding", f"fact `{binding.fact}` is bound twice", binding.span,
+                                  "bound again here"))
+                continue
+            self.bindings[binding.fact] = binding
+            for anchor in [binding.anchor] if binding.anchor else []:
+                if not isinstance(self.facts.get(anchor, None) and self.facts[anchor].type, DateType):
+                    self.report(error("type-mismatch", f"`{anchor}` must be a date fact", binding.span,
+                                      "anchor of this binding", help=suggest(anchor, self.facts)))
+            problem = _binding_problem(binding, info)
+            if problem:
+                self.report(error("bad-binding", f"binding for `{binding.fact}`: {problem}", binding.span,
+                                  "this binding"))
 
     def check_assertions(self) -> None:
         self.assertions: dict[str, ast.Assertion] = {}
@@ -753,6 +778,30 @@ class _Checker:
 
 
 CALENDAR = {"d": "days", "wk": "weeks", "mo": "months", "a": "years"}
+
+
+def _binding_problem(binding: ast.Binding, info: FactInfo) -> str:
+    """Why a binding cannot give its fact's kind of value, or ""."""
+    kind = info.type
+    if binding.part == "date" and not isinstance(kind, DateType):
+        return f"a `date` source needs a date fact, but `{info.name}` is {kind}"
+    if binding.part == "exists" and not isinstance(kind, BoolType):
+        return f"an `exists` source needs a boolean fact, but `{info.name}` is {kind}"
+    if binding.part.startswith("reference") and not (isinstance(kind, NumType) and kind.unit):
+        return f"a reference limit needs a quantity fact, but `{info.name}` is {kind}"
+    if binding.source == "age" and not (isinstance(kind, NumType) and kind.dims == TIME):
+        return f"`age at` needs a fact in years, but `{info.name}` is {kind}"
+    if binding.source == "gender" and not isinstance(kind, EnumType):
+        return f"`gender` needs an enumeration fact, but `{info.name}` is {kind}"
+    if binding.window is not None and binding.anchor is None:
+        return "`within` needs `before ANCHOR` to count back from"
+    if binding.window is not None and canonical_code(binding.window.unit or "") not in ("d", "wk", "mo", "a"):
+        return f"`within {binding.window.text}` is not a calendar duration"
+    if binding.absent == "none" and not info.optional:
+        return f"`absent means none` needs `{info.name}` declared `or none`"
+    if binding.absent == "false" and not isinstance(kind, BoolType):
+        return "`absent means false` needs a boolean fact"
+    return ""
 
 
 def _conjuncts(expr: ast.Expr) -> Iterator[ast.Expr]:

@@ -45,10 +45,17 @@ class _PatientError(Exception):
 
 
 def load_patient(checked: CheckedProtocol, path: str) -> Patient:
-    """Read a facts file (`-` for stdin) and validate it."""
+    """Read a facts file or a FHIR R4 Bundle (`-` for stdin) and validate it."""
     text, display = _read(path)
     source = SourceFile(display, text)
     data, positions = _parse(text, source, display)
+    if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+        from eligib.fhir import facts_from_bundle  # imports the FHIR libraries only for bundles
+
+        data, notes = facts_from_bundle(checked, text, source)
+        patient = validate(checked, data, source, {})
+        patient.warnings = notes + patient.warnings
+        return patient
     return validate(checked, data, source, positions)
 
 

@@ -212,9 +212,11 @@ class _Builder(Transformer):
     # top level -----------------------------------------------------------
     def start(self, meta, children):
         header, *sections = children
-        facts, definitions, criteria, assertions = [], [], [], []
+        facts, definitions, criteria, assertions, bindings = [], [], [], [], []
         for section in sections:
-            if isinstance(section, list):
+            if isinstance(section, tuple):
+                bindings.extend(section)
+            elif isinstance(section, list):
                 facts.extend(section)
             elif isinstance(section, ast.Definition):
                 definitions.append(section)
@@ -223,7 +225,7 @@ class _Builder(Transformer):
             else:
                 criteria.append(section)
         return ast.Protocol(header, tuple(facts), tuple(definitions), tuple(criteria), tuple(assertions),
-                            span=self._span(meta))
+                            tuple(bindings), span=self._span(meta))
 
     def header(self, meta, children):
         name, *items = children
@@ -312,6 +314,73 @@ class _Builder(Transformer):
             else:
                 guard = value
         return ast.Criterion(kind, str(name), _unquote(label), record, guard, body, span=self._tok(name))
+
+    # bindings ------------------------------------------------------------
+    def bindings(self, meta, children):
+        return tuple(children)
+
+    def binding(self, meta, children):
+        name, source, *options = children
+        fields = dict(source)
+        for option in options:
+            fields.update(option)
+        return ast.Binding(str(name), span=self._tok(name), **fields)
+
+    def resource_source(self, meta, children):
+        kind, codes, *part = children
+        return {"source": kind, "codes": codes, "part": part[0] if part else ("value" if kind == "observation"
+                                                                                   else "date")}
+
+    def age_source(self, meta, children):
+        return {"source": "age", "anchor": str(children[0])}
+
+    def gender_source(self, meta, children):
+        return {"source": "gender"}
+
+    def fhirpath_source(self, meta, children):
+        return {"source": "fhirpath", "expression": _unquote(children[0])}
+
+    def observation(self, meta, children):
+        return "observation"
+
+    def procedure(self, meta, children):
+        return "procedure"
+
+    def immunization(self, meta, children):
+        return "immunization"
+
+    def condition(self, meta, children):
+        return "condition"
+
+    def code_list(self, meta, children):
+        return tuple(_unquote(code) for code in children)
+
+    def value_part(self, meta, children):
+        return "value"
+
+    def date_part(self, meta, children):
+        return "date"
+
+    def exists_part(self, meta, children):
+        return "exists"
+
+    def reference_high_part(self, meta, children):
+        return "reference_high"
+
+    def reference_low_part(self, meta, children):
+        return "reference_low"
+
+    def before_option(self, meta, children):
+        return {"anchor": str(children[0])}
+
+    def within_option(self, meta, children):
+        return {"window": children[0]}
+
+    def absent_false_option(self, meta, children):
+        return {"absent": "false"}
+
+    def absent_none_option(self, meta, children):
+        return {"absent": "none"}
 
     def assertion(self, meta, children):
         name, label, body = children

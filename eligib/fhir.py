@@ -1,0 +1,216 @@
+"""Patient facts from a FHIR R4 Bundle, as the protocol's `bindings:` say.
+
+The bundle is validated with fhir.resources (R4B models, structurally compatible with R4);
+resources are selected with FHIRPath (fhirpathpy). Numbers stay exact decimals end to end.
+A missing resource leaves its fact unknown, never an error; an observation older than the
+binding's window is unknown too, with a note. A fact without a binding may travel in the bundle
+as an Observation coded `urn:eligib:fact|<fact name>` (for attestations FHIR has no code for).
+The facts found are then validated exactly like a facts file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from eligib import ast
+from eligib.checker import CheckedProtocol
+from eligib.diagnostics import Diagnostic, DiagnosticError, error, warning
+from eligib.source import SourceFile
+from eligib.units import canonical_code
+from eligib.values import shift_date
+
+LOCAL_FACT_SYSTEM = "urn:eligib:fact"
+CODE_ELEMENT = {"observation": "code", "procedure": "code", "immunization": "vaccineCode", "condition": "code"}
+RESOURCE_TYPE = {"observation": "Observation", "procedure": "Procedure", "immunization": "Immunization",
+                 "condition": "Condition"}
+DATE_PATHS = {
+    "Observation": ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"),
+    "Procedure": ("performedDateTime", "performedPeriod.start"),
+    "Immunization": ("occurrenceDateTime",),
+    "Condition": ("onsetDateTime", "onsetPeriod.start", "recordedDate"),
+}
+# coded results that read as yes/no (SNOMED CT and HL7 v3 ObservationInterpretation)
+POSITIVE_CODES = {"10828004", "260373001", "52101004", "POS", "DET", "Y"}
+NEGATIVE_CODES = {"260385009", "260415000", "2667000", "NEG", "ND", "N"}
+
+
+def is_bundle(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("resourceType") == "Bundle"
+
+
+def facts_from_bundle(checked: CheckedProtocol, text: str, source: SourceFile) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """The raw fact values a bundle gives (as a facts file would hold them) and notes about them."""
+    data = json.loads(text, parse_float=Decimal)
+    _validate(text, source)
+    reader = _BundleReader(data)
+    raw: dict[str, Any] = reader.local_facts(set(checked.facts))
+    notes: list[Diagnostic] = []
+    pending = [b for b in checked.bindings.values() if b.fact not in raw]
+    while pending:  # anchors first: a binding waits until the fact it counts back from is read
+        ready = [b for b in pending if b.anchor is None or b.anchor in raw or b.anchor not in
+                 {p.fact for p in pending}]
+        for binding in ready:
+            value, note = reader.read(binding, raw)
+            if value is not None:
+                raw[binding.fact] = value
+            if note:
+                notes.append(warning("stale-observation" if "older" in note else "fhir-note",
+                                     f"fact `{binding.fact}`: {note}", None))
+        pending = [b for b in pending if b not in ready]
+        if not ready:
+            break
+    return raw, notes
+
+
+def _validate(text: str, source: SourceFile) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+    from pydantic import ValidationError
+
+    try:
+        Bundle.model_validate(json.loads(text))
+    except ValidationError as exc:
+        problems = [error("bad-fhir-bundle", f"not a valid FHIR R4 Bundle: {'.'.join(map(str, e['loc']))}: "
+                          f"{e['msg'].lower()}", None, help="check the resource against the FHIR R4 specification")
+                    for e in exc.errors()[:5]]
+        raise DiagnosticError(problems, {source.path: source}) from None
+
+
+class _BundleReader:
+    def __init__(self, bundle: dict) -> None:
+        import fhirpathpy
+
+        self.bundle = bundle
+        self.evaluate = fhirpathpy.evaluate
+
+    def resources(self, kind: str, codes: tuple[str, ...]) -> list[dict]:
+        element = CODE_ELEMENT[kind]
+        conditions = []
+        for code in codes:
+            system, _, value = code.rpartition("|")
+            test = f"code = '{_escape(value)}'" + (f" and system = '{_escape(system)}'" if system else "")
+            conditions.append(f"({test})")
+        query = (f"Bundle.entry.resource.ofType({RESOURCE_TYPE[kind]})"
+                 f".where({element}.coding.where({' or '.join(conditions)}).exists())")
+        found = self.evaluate(self.bundle, query)
+        return [r for r in found if r.get("status") not in ("entered-in-error", "cancelled", "not-done")]
+
+    def local_facts(self, names: set[str]) -> dict[str, Any]:
+        found = {}
+        query = (f"Bundle.entry.resource.ofType(Observation)"
+                 f".where(code.coding.where(system = '{LOCAL_FACT_SYSTEM}').exists())")
+        for resource in self.evaluate(self.bundle, query):
+            for coding in resource.get("code", {}).get("coding", []):
+                if coding.get("system") == LOCAL_FACT_SYSTEM and coding.get("code") in names:
+                    value = _observation_value(resource)
+                    if value is not None:
+                        found[coding["code"]] = value
+        return found
+
+    def read(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, str]:
+        """(raw value or None for unknown, a note or "")."""
+        if binding.source == "gender":
+            genders = self.evaluate(self.bundle, "Bundle.entry.resource.ofType(Patient).gender")
+            return (genders[0] if genders else None), ""
+        if binding.source == "age":
+            return self.age(binding, known)
+        if binding.source == "fhirpath":
+            results = self.evaluate(self.bundle, binding.expression)
+            return (results[0] if results else None), ""
+        return self.resource_value(binding, known)
+
+    def age(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, str]:
+        births = self.evaluate(self.bundle, "Bundle.entry.resource.ofType(Patient).birthDate")
+        anchor = _as_date(known.get(binding.anchor))
+        if not births or anchor is None:
+            return None, "" if births else "the bundle has no Patient.birthDate"
+        born = _as_date(births[0])
+        if born is None:
+            return None, f"Patient.birthDate `{births[0]}` is not a full date"
+        years = anchor.year - born.year - ((anchor.month, anchor.day) < (born.month, born.day))
+        return f"{years} a", ""
+
+    def resource_value(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, str]:
+        found = [(self.date_of(r), r) for r in self.resources(binding.source, binding.codes)]
+        anchor = _as_date(known.get(binding.anchor)) if binding.anchor else None
+        if binding.anchor and anchor is None:
+            return None, f"its anchor `{binding.anchor}` is unknown"
+        if anchor is not None:
+            found = [(when, r) for when, r in found if when is None or when <= anchor]
+        if not found:
+            return _absent(binding), ""
+        found.sort(key=lambda pair: pair[0] or dt.date.min, reverse=True)
+        when, resource = found[0]
+        if binding.part == "exists":
+            return True, ""
+        if binding.window is not None and anchor is not None:
+            code = canonical_code(binding.window.unit or "")
+            oldest = dt.date.fromordinal(shift_date(anchor.toordinal(), -binding.window.value, code))
+            if when is None or when < oldest:
+                age = "undated" if when is None else f"from {when.isoformat()}"
+                return None, (f"the latest {RESOURCE_TYPE[binding.source]} is {age}, older than "
+                              f"{binding.window.text} before {binding.anchor} ({anchor.isoformat()}); taken as unknown")
+        if binding.part == "date":
+            return (when.isoformat() if when else None), ("" if when else "the latest resource has no date")
+        if binding.part in ("reference_high", "reference_low"):
+            return _reference(resource, "high" if binding.part == "reference_high" else "low"), ""
+        return _observation_value(resource), ""
+
+    def date_of(self, resource: dict) -> dt.date | None:
+        for path in DATE_PATHS.get(resource.get("resourceType", ""), ()):
+            values = self.evaluate(resource, path)
+            if values:
+                return _as_date(values[0])
+        return None
+
+
+def _absent(binding: ast.Binding) -> Any:
+    return {"false": False, "none": "none"}.get(binding.absent or "")
+
+
+def _observation_value(resource: dict) -> Any:
+    if "valueQuantity" in resource:
+        quantity = resource["valueQuantity"]
+        unit = quantity.get("code") if quantity.get("system") == "http://unitsofmeasure.org" else None
+        return {"value": quantity.get("value"), "unit": unit or quantity.get("unit")}
+    for key in ("valueBoolean", "valueInteger", "valueString", "valueDateTime"):
+        if key in resource:
+            return resource[key]
+    if "valueCodeableConcept" in resource:
+        for coding in resource["valueCodeableConcept"].get("coding", []):
+            code = str(coding.get("code", ""))
+            if code in POSITIVE_CODES:
+                return True
+            if code in NEGATIVE_CODES:
+                return False
+            return code
+    return None
+
+
+def _reference(resource: dict, limit: str) -> Any:
+    for reference in resource.get("referenceRange", []):
+        quantity = reference.get(limit)
+        if quantity is not None:
+            unit = quantity.get("code") or quantity.get("unit")
+            return {"value": quantity.get("value"), "unit": unit}
+    return None
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, int):
+        return dt.date.fromordinal(value)
+    if isinstance(value, str) and len(value) >= 10:
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _escape(text: str) -> str:
+    """A code as a FHIRPath string literal body."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
