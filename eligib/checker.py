@@ -815,8 +815,24 @@ def _conjuncts(expr: ast.Expr) -> Iterator[ast.Expr]:
         yield expr
 
 
+NEGATED_COMPARATOR = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+
+
 def _holds_in(guard: ast.Expr, context: tuple[ast.Expr, ...]) -> bool:
-    return all(part in context for part in _conjuncts(guard))
+    known = set(context) | {_negation(item) for item in context if isinstance(item, ast.Not)}
+    return all(part in known for part in _conjuncts(guard))
+
+
+def _negation(node: ast.Not) -> ast.Expr:
+    """`not (age > 16 years)` read as `age <= 16 years`, so an `else` branch knows its condition."""
+    inner = node.operand
+    if isinstance(inner, ast.Compare) and len(inner.operators) == 1:
+        return ast.Compare(inner.operands, (NEGATED_COMPARATOR[inner.operators[0]],))
+    if isinstance(inner, ast.IsValue):
+        return ast.IsValue(inner.subject, inner.value, not inner.negated)
+    if isinstance(inner, ast.Not):
+        return inner.operand
+    return node
 
 
 def _walk_with_context(expr: ast.Expr, context: tuple[ast.Expr, ...]) -> Iterator[tuple[ast.Expr, tuple]]:

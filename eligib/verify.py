@@ -187,7 +187,8 @@ def paths(prover: Prover) -> list[Finding]:
     findings = []
     for cid, criterion in checked.criteria.items():
         for dotted, chain in checked.paths(criterion.body):
-            taken = z3.And([prover.condition(body) for body in chain])
+            # taken: the criterion applies and every enclosing path holds
+            taken = z3.And([prover.applies(criterion)] + [prover.condition(body) for body in chain])
             name = f"{cid}.{dotted}"
             span = _item_span(checked, criterion, dotted)
             if criterion.kind == "inclusion":
@@ -295,7 +296,8 @@ def example(engine: Engine, path: str | None = None, failing: tuple[str, ...] = 
             every = [f"{cid}.{dotted}" for cid, c in checked.criteria.items() for dotted, _ in checked.paths(c.body)]
             raise DiagnosticError([error("unknown-path", f"unknown path `{path}`",
                                          help=suggest(path, every) or "paths are written criterion.path.subpath")])
-        formulas.append(z3.And([prover.condition(body) for body in chain]))
+        criterion = checked.criteria[path.partition(".")[0]]
+        formulas.append(z3.And([prover.applies(criterion)] + [prover.condition(body) for body in chain]))
     request = z3.And(formulas)
     model = prover.model(request)
     if model is None:
