@@ -8,6 +8,7 @@ node of it (so every named path), has its own Z3 term.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, assert_never
@@ -28,6 +29,42 @@ LATEST_DATE = dt.date(2200, 12, 31).toordinal()
 MONTH_MIN_DAYS, MONTH_MAX_DAYS = 28, 31
 
 
+RELATIONS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+             ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+def relate(operator: str, left: Any, right: Any) -> Any:
+    """`left op right`, kept in integer arithmetic when an Int term meets a constant.
+
+    Z3 decides mixed integer/real constraints such as 28 < x < 29 (x an integer) poorly, often
+    not at all; `x > 28.5` is `x > 28` for an integer x, and the solver answers at once."""
+    for term, constant, op in ((left, right, operator), (right, left, FLIPPED[operator])):
+        if term.sort() == z3.IntSort() and constant.sort() == z3.RealSort():
+            value = z3.simplify(constant)
+            if z3.is_rational_value(value):
+                return _integer_bound(op, term, value.as_fraction())
+    return RELATIONS[operator](left, right)
+
+
+FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _integer_bound(operator: str, term: Any, bound: Fraction) -> Any:
+    floor, ceiling = math.floor(bound), math.ceil(bound)
+    if operator == "<":
+        return term < ceiling if bound.denominator != 1 else term < floor
+    if operator == "<=":
+        return term <= floor
+    if operator == ">":
+        return term > floor if bound.denominator != 1 else term > ceiling
+    if operator == ">=":
+        return term >= ceiling
+    whole = bound.denominator == 1
+    if operator == "==":
+        return term == floor if whole else z3.BoolVal(False)
+    return term != floor if whole else z3.BoolVal(True)
+
+
 def rational(value: Fraction | int) -> z3.ArithRef:
     value = Fraction(value)
     return z3.RealVal(f"{value.numerator}/{value.denominator}")
@@ -45,8 +82,10 @@ class FactVars:
     factor: Fraction = Fraction(1)  # canonical value of 1 declared unit
 
     def canonical(self, var: Any) -> Any:
-        """A numeric variable as a canonical-unit Real term."""
-        real = z3.ToReal(var) if var.sort() == z3.IntSort() and isinstance(self.info.type, NumType) else var
+        """A numeric variable in canonical units; an integer stays an Int term when its factor is whole."""
+        if var.sort() == z3.IntSort() and self.factor.denominator == 1:
+            return var if self.factor == 1 else var * z3.IntVal(self.factor.numerator)
+        real = z3.ToReal(var) if var.sort() == z3.IntSort() else var
         return real if self.factor == 1 else real * rational(self.factor)
 
 
@@ -194,8 +233,8 @@ class _Compiler:
             constraints += [var >= low, var <= high]
         elif isinstance(kind, NumType):
             canonical = fact.canonical(var)
-            constraints += [canonical >= rational(info.low)] if info.low is not None else []
-            constraints += [canonical <= rational(info.high)] if info.high is not None else []
+            constraints += [relate(">=", canonical, rational(info.low))] if info.low is not None else []
+            constraints += [relate("<=", canonical, rational(info.high))] if info.high is not None else []
         return constraints
 
     def shift(self, fact_name: str, months: int) -> Any:
@@ -300,10 +339,7 @@ class _Compiler:
     def link(self, node: ast.Compare, index: int) -> Any:
         left, left_present = self.value(node.operands[index])
         right, right_present = self.value(node.operands[index + 1])
-        operator = node.operators[index]
-        relation = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-                    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}[operator]
-        return z3.And(left_present, right_present, relation(left, right))
+        return z3.And(left_present, right_present, relate(node.operators[index], left, right))
 
     def arithmetic(self, node: ast.Arithmetic) -> Any:
         result, present = self.value(node.operands[0])
@@ -314,7 +350,7 @@ class _Compiler:
             if result_is_date and operand_is_date:
                 term, present = self.value(operand)
                 presences.append(present)
-                result, result_is_date = z3.ToReal(result - term) * DAY_SECONDS, False
+                result, result_is_date = (result - term) * DAY_SECONDS, False  # whole seconds: an Int
             elif result_is_date:
                 result = self.date_step(node.operands[0] if step == 0 else None, result, op, operand)
             else:

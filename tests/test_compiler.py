@@ -72,3 +72,15 @@ def test_assumptions_are_cached_per_value():
     protocol = compiled()
     value = to_canonical(Fraction(45), "a")
     assert protocol.fact_assumptions("age", value) is protocol.fact_assumptions("age", value)
+
+
+def test_integer_gaps_are_decided_at_once():
+    # 28 < days < 29 has no integer solution; in mixed integer/real arithmetic Z3 gives up on it
+    from eligib.api import Engine
+    from eligib.verify import verify
+
+    text = ('protocol t:\n    title: "t"\n    version: "1"\nfacts:\n    infusion: date\n    last: date\n'
+            'inclusion washout "w":\n    record: "r"\n    infusion - last > 4 weeks\n'
+            'assert gap "at least 29 days":\n    infusion - last >= 29 days\n')
+    findings = verify(Engine.from_text(text, "t.elig"))
+    assert [f.code for f in findings if f.code.startswith("assertion")] == ["assertion-proved"]
