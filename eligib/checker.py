@@ -395,10 +395,10 @@ class _Checker:
                                   "bound again here"))
                 continue
             self.bindings[binding.fact] = binding
-            for anchor in [binding.anchor] if binding.anchor else []:
-                if not isinstance(self.facts.get(anchor, None) and self.facts[anchor].type, DateType):
-                    self.report(error("type-mismatch", f"`{anchor}` must be a date fact", binding.span,
-                                      "anchor of this binding", help=suggest(anchor, self.facts)))
+            anchor = self.facts.get(binding.anchor) if binding.anchor else None
+            if binding.anchor and (anchor is None or not isinstance(anchor.type, DateType)):
+                self.report(error("type-mismatch", f"`{binding.anchor}` must be a date fact", binding.span,
+                                  "anchor of this binding", help=suggest(binding.anchor, self.facts)))
             problem = _binding_problem(binding, info)
             if problem:
                 self.report(error("bad-binding", f"binding for `{binding.fact}`: {problem}", binding.span,

@@ -65,7 +65,7 @@ def test_a_later_observation_than_the_anchor_is_not_used(cd7, tmp_path):
 
 
 @pytest.mark.parametrize("fact, value, unit, loinc", [
-    ("hemoglobin", 9.5, "g/dL", "718-7"), ("alt", 35, "[iU]/L", "1742-6"),
+    ("hemoglobin", 9.5, "g/dL", "718-7"), ("alt", 35, "[iU]/L", "1742-6"), ("ast", 0.03, "U/mL", "1920-8"),
     ("creatinine", 0.905, "mg/dL", "2160-0"), ("bilirubin", 0.877, "mg/dL", "1975-2"),
     ("creatinine_clearance", 5.7, "L/h", "35591-7"),
 ])
@@ -78,8 +78,8 @@ def test_labs_restated_in_other_units_give_the_same_verdict(cd7, tmp_path, fact,
         high = reference["high"]
         if unit.endswith("/dL") and fact in ("creatinine", "bilirubin"):
             reference["high"] = {"value": 1.2, "unit": "mg/dL", "code": "mg/dL"}
-        elif high.get("code") != unit and fact == "alt":
-            reference["high"] = {"value": 40, "unit": unit, "code": unit}
+        elif high.get("code") != unit and fact in ("alt", "ast"):
+            reference["high"] = {"value": 40 if unit == "[iU]/L" else 0.04, "unit": unit, "code": unit}
     result = cd7.check(write(tmp_path, data))
     assert result.verdict == "eligible", (fact, [c.reasons for c in result.criteria if c.id in (fact, "renal_function")])
 

@@ -23,9 +23,20 @@ def validator():
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.stem)
-def test_every_example_patient_is_valid(validator, path):
-    validator.validate(json.loads(path.read_text()))
+@pytest.mark.parametrize("protocol", ["cd7_car_t", "nct03971799_cd33_car_t", "nct05483491_kklc1_tcr_t"])
+def test_every_example_patient_of_every_protocol_is_valid(protocol):
+    from eligib.api import Engine
+
+    from conftest import ROOT
+
+    schema = patient_schema(Engine.from_file(str(ROOT / "protocols" / f"{protocol}.elig")).checked)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    folder = EXAMPLES if protocol == "cd7_car_t" else EXAMPLES / protocol.split("_")[0]
+    examples = sorted(folder.glob("*.json"))
+    assert len(examples) >= 9
+    for path in examples:
+        errors = [e.message for e in validator.iter_errors(json.loads(path.read_text()))]
+        assert errors == [], path.name
 
 
 def test_vignette_patients_are_valid(validator, cd7):
