@@ -51,10 +51,10 @@ def in_process(iterations: int) -> None:
     print(f"protocol parse + check: {load_ms:.1f} ms; Z3 compilation (once): {compile_ms:.1f} ms")
     for label, patient in (("all facts known", complete), ("five facts missing", partial)):
         decision = engine.decide(patient)
-        median, p95 = per_call_us(lambda: explain(engine.checked, engine.decide(patient)), iterations)
+        median, p95 = per_call_us(lambda patient=patient: explain(engine.checked, engine.decide(patient)), iterations)
         print(f"in-process check + explanation, {label:<18} (verdict {decision.verdict}): "
               f"median {median:8.1f} us, p95 {p95:8.1f} us")
-        median, p95 = per_call_us(lambda: to_json(engine.check(patient)), iterations)
+        median, p95 = per_call_us(lambda patient=patient: to_json(engine.check(patient)), iterations)
         print(f"  ... plus JSON rendering:{'':<30}median {median:8.1f} us, p95 {p95:8.1f} us")
     median, p95 = per_call_us(lambda: patient_from_mapping(engine.checked, base), iterations)
     print(f"patient validation ({len(base)} facts):{'':<22}median {median:8.1f} us, p95 {p95:8.1f} us")

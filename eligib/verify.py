@@ -53,6 +53,8 @@ class Prover:
         for cid, literal in self.track.items():
             self.solver.add(z3.Implies(literal, self.compiled.passes[cid]))
         self.preferences = preferences(self.compiled)
+        self.inclusions = [cid for cid, c in self.checked.criteria.items() if c.kind == "inclusion"]
+        self.meets_inclusions = z3.And([self.compiled.passes[c] for c in self.inclusions])
 
     def check(self, *formulas) -> z3.CheckSatResult:
         result = self.solver.check(*formulas)
@@ -153,11 +155,9 @@ def inclusions(prover: Prover) -> list[Finding]:
 
 
 def exclusions(prover: Prover) -> list[Finding]:
-    checked, compiled = prover.checked, prover.compiled
-    included = [cid for cid, c in checked.criteria.items() if c.kind == "inclusion"]
-    meets_inclusions = z3.And([compiled.passes[c] for c in included])
+    meets_inclusions, included = prover.meets_inclusions, prover.inclusions
     findings = []
-    for cid, criterion in checked.criteria.items():
+    for cid, criterion in prover.checked.criteria.items():
         if criterion.kind != "exclusion":
             continue
         fires = z3.And(prover.applies(criterion), prover.condition(criterion.body))
@@ -180,10 +180,8 @@ def exclusions(prover: Prover) -> list[Finding]:
 
 
 def paths(prover: Prover) -> list[Finding]:
-    checked, compiled = prover.checked, prover.compiled
-    eligible = compiled.eligible()
-    included = [cid for cid, c in checked.criteria.items() if c.kind == "inclusion"]
-    meets_inclusions = z3.And([compiled.passes[c] for c in included])
+    checked = prover.checked
+    eligible, meets_inclusions, included = prover.compiled.eligible(), prover.meets_inclusions, prover.inclusions
     findings = []
     for cid, criterion in checked.criteria.items():
         for dotted, chain in checked.paths(criterion.body):
