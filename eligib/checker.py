@@ -575,11 +575,11 @@ class _Checker:
     def mismatch(self, left: Type, right: Type, node: ast.Expr, operator: str) -> Diagnostic:
         verb = "compare" if operator not in "+-" else ("add" if operator == "+" else "subtract")
         if isinstance(left, NumType) and isinstance(right, NumType):
-            if left.dims == right.dims and right.unit is None:
+            if right.unit is None and left.unit is not None:
                 example = f"{node.text} {left.unit}" if isinstance(node, ast.QuantityLiteral) else f"... {left.unit}"
                 return error("unit-mismatch", f"cannot {verb} {left} and a plain number", node.span,
                              "this number has no unit", help=f"write the unit, e.g. `{example}`")
-            if left.dims == right.dims and left.unit is None:
+            if left.unit is None and right.unit is not None:
                 return error("unit-mismatch", f"cannot {verb} a plain number and {right}", node.span,
                              "this has a unit", help="drop the unit, or give the other side one")
             hint = f"use a unit compatible with `{left.unit}`" if left.unit else "write the number without a unit"
@@ -759,8 +759,8 @@ class _Checker:
             condition = self.source_text(info.guard)
             self.report(error("unguarded-fact", f"fact `{node.name}` exists only if `{condition}`", node.span,
                               "used where that condition is not known to hold",
-                              help=f"write `{condition} and {node.name}`, or give the criterion "
-                                   f"`only if {condition}`"))
+                              help=f"write `{condition} and {node.name}` or `{condition} implies ...`, or give "
+                                   f"the criterion `only if {condition}`"))
 
     def source_text(self, expr: ast.Expr) -> str:
         written = self.source.span_text(expr.span) if expr.span is not None else None

@@ -53,7 +53,8 @@ def validate(protocol: str) -> None:
         checked = load(protocol)
         if checked.warnings:
             click.echo(diagnostics_text(checked.warnings, {checked.source.path: checked.source}), err=True, nl=False)
-        click.echo(f"{protocol}: ok ({len(checked.facts)} facts, {len(checked.criteria)} criteria)")
+        click.echo(f"{protocol}: ok ({len(checked.facts)} facts, {len(checked.criteria)} criteria, "
+                   f"{len(checked.assertions)} assertions, {len(checked.bindings)} FHIR bindings)")
         return 0
 
     sys.exit(_guarded(run))
@@ -119,8 +120,7 @@ def _write_witnesses(directory: str, findings) -> None:
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     for index, finding in enumerate(f for f in findings if f.witness is not None):
-        subject = "-".join(finding.criteria) or finding.code
-        name = f"{index:03d}-{finding.code}-{subject}"[:100] + ".json"
+        name = f"{index:03d}-{finding.code}-{finding.subject or 'protocol'}"[:120] + ".json"
         (target / name).write_text(json.dumps(finding.witness, indent=2) + "\n", encoding="utf-8")
 
 
@@ -138,7 +138,7 @@ def example(protocol: str, path: str | None, failing: tuple[str, ...]) -> None:
         try:
             facts = make_example(engine, path, failing)
         except NoSuchPatient as exc:
-            because = f"; ruled out by {', '.join(exc.core)}" if exc.core else ""
+            because = f"; ruled out by {', '.join(f'`{c}`' for c in exc.core)}" if exc.core else ""
             click.echo(f"error[no-such-patient]: no patient meets this request{because}", err=True)
             return 1
         click.echo(json.dumps(facts, indent=2))

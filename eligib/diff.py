@@ -78,15 +78,19 @@ def _changes(old: Engine, new: Engine) -> dict[str, list[str]]:
             "removed": sorted(set(old_criteria) - set(new_criteria)), "changed": sorted(changed)}
 
 
+def _shape(info) -> tuple:
+    """What must agree for a fact to mean the same in both versions (units may differ if convertible)."""
+    dims = getattr(info.type, "dims", None)
+    return (info.decl.type.kind, info.decl.type.values, info.optional, dims, info.unit is None)
+
+
 def _check_compatible(old: Engine, new: Engine) -> None:
     problems = []
     for name, info in old.checked.facts.items():
         other = new.checked.facts.get(name)
         if other is None:
             continue
-        if (info.decl.type.kind, info.decl.type.values, info.optional) != \
-                (other.decl.type.kind, other.decl.type.values, other.optional) or \
-                (info.unit and other.unit and info.unit != other.unit):
+        if _shape(info) != _shape(other):
             problems.append(error("incompatible-fact", f"fact `{name}` is declared differently in the two versions",
                                   other.decl.span, "declared differently here",
                                   help="diff compares versions that share a fact vocabulary; rename the fact "

@@ -124,8 +124,8 @@ class _Reasons:
             open_facts = sorted(n for n in names if n not in self.facts)
             outcome = {("inclusion", "met"): "met", ("inclusion", "not_met"): "not met",
                        ("exclusion", "met"): "applies", ("exclusion", "not_met"): "does not apply"}
-            reasons = [f"{outcome[(criterion.kind, status)]} whatever the missing {self.fact_list(open_facts)} "
-                       "turn out to be (within their declared ranges)"]
+            reasons = [f"{outcome[(criterion.kind, status)]} for every value the declared ranges allow for the "
+                       f"missing {self.fact_list(open_facts)}"]
         else:
             reasons = self.reasons(criterion.body)
         decided = None if status == "unknown" else f"`{criterion.id}` is already {status.replace('_', ' ')}"

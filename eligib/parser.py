@@ -77,7 +77,8 @@ def parse(text: str, path: str = "<protocol>") -> ast.Protocol:
     if depth > 4 * MAX_NESTING:
         raise DiagnosticError([error("too-deep", "expression is nested too deeply", _tree_span(deepest, path),
                                      "nested too deeply here",
-                                     help=f"nesting is limited to {MAX_NESTING} levels; use definitions")],
+                                     help=f"expressions nest at most {4 * MAX_NESTING} operators deep; "
+                                          "use definitions")],
                               {path: source})
     try:
         return _Builder(path).transform(tree)
@@ -247,9 +248,9 @@ class _Builder(Transformer):
             fields["conversions"] = conversions
         for option in options:
             repeated = set(option) & set(fields)
-            if repeated - {"high"}:
+            if repeated - {"high"}:  # a range sets low and high together; name it by `low`
                 raise DiagnosticError([error("duplicate-option", f"fact `{name}` has more than one "
-                                             f"{_OPTION_NAMES[sorted(repeated)[0]]}", self._tok(name),
+                                             f"{_OPTION_NAMES[sorted(repeated - {'high'})[0]]}", self._tok(name),
                                              "declared here", help="give each option once")])
             fields.update(option)
         return ast.FactDecl(str(name), fact_type, span=self._tok(name), **fields)

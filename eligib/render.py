@@ -150,7 +150,8 @@ def verify_data(protocol_path: str, findings) -> dict[str, Any]:
         "schema": VERIFY_SCHEMA_ID, "protocol": protocol_path, "ok": errors == 0,
         "errors": errors, "warnings": warnings,
         "findings": [{"severity": f.severity, "code": f.code, "message": f.message,
-                      "location": str(f.span) if f.span else None, "criteria": f.criteria, "help": f.help,
+                      "location": str(f.span) if f.span else None, "subject": f.subject, "criteria": f.criteria,
+                      "help": f.help,
                       "witness": f.witness, "witness_verdict": f.witness_verdict} for f in findings],
     }
 
@@ -165,15 +166,15 @@ def verify_text(protocol_path: str, findings, sources) -> str:
         counts[finding.code] = counts.get(finding.code, 0) + 1
     summary = [
         ("admits-patients", "the protocol admits eligible patients"),
-        ("inclusion-can-fail", "{n} inclusion{s} can each be met and fail"),
-        ("exclusion-can-fire", "{n} exclusion{s} can each fire and stay silent among patients meeting the inclusions"),
-        ("path-taken", "{n} inclusion path{s} are each taken by an eligible patient"),
-        ("exclusion-path-fires", "{n} exclusion path{s} can each fire"),
-        ("assertion-proved", "{n} assertion{s} proved"),
+        ("inclusion-can-fail", "inclusions that can be met and can fail: {n}"),
+        ("exclusion-can-fire", "exclusions that can fire and stay silent among patients meeting the inclusions: {n}"),
+        ("path-taken", "inclusion paths taken by an eligible patient: {n}"),
+        ("exclusion-path-fires", "exclusion paths that can fire: {n}"),
+        ("assertion-proved", "assertions proved: {n}"),
     ]
     for code, text in summary:
         if counts.get(code):
-            lines.append(f"  ok  {text.format(n=counts[code], s='' if counts[code] == 1 else 's')}")
+            lines.append(f"  ok  {text.format(n=counts[code])}")
     for finding in (f for f in findings if f.code == "assertion-proved"):
         lines.append(f"        proved `{finding.message.split('`')[1]}`: {finding.help}")
     problems = [f for f in findings if f.severity != "ok"]
@@ -184,7 +185,7 @@ def verify_text(protocol_path: str, findings, sources) -> str:
                                 label=f"criteria: {label}" if label else "", help=finding.help)
         lines.append(render(diagnostic, sources))
         if finding.witness is not None:
-            lines.append(f"   = witness ({finding.witness_verdict}): {json.dumps(finding.witness)}")
+            lines.append(f"  = witness ({finding.witness_verdict}): {json.dumps(finding.witness)}")
     errors = sum(1 for f in problems if f.severity == "error")
     warnings = len(problems) - errors
     lines += ["", f"result: {'ok' if errors == 0 else 'FAILED'} ({errors} error{'s' if errors != 1 else ''}, "

@@ -37,6 +37,7 @@ class Finding:
     witness: dict[str, Any] | None = None
     witness_verdict: str | None = None
     help: str = ""
+    subject: str = ""  # what the finding is about: a criterion id, a path `criterion.path`, an assertion id
 
 
 class Prover:
@@ -108,15 +109,17 @@ def preferences(compiled) -> list:
 
 
 def verify(engine: Engine) -> list[Finding]:
+    """Every finding about a protocol; when nobody can be eligible, only what pinpoints why."""
     prover = Prover(engine)
-    findings: list[Finding] = []
-    findings += admits(prover)
-    findings += inclusions(prover)
-    findings += exclusions(prover)
-    findings += paths(prover)
-    findings += redundancy(prover)
-    findings += assertions(prover)
-    return findings
+    findings = [Finding(d.severity, d.code, d.message, d.span, help=d.help) for d in engine.checked.warnings]
+    admitted = admits(prover)
+    findings += admitted + inclusions(prover) + exclusions(prover)
+    if admitted[0].severity == "error":
+        findings.append(Finding("error", "not-checked", "paths, redundancy and assertions were not checked: no "
+                                "patient is eligible, so every claim about eligible patients would hold vacuously",
+                                prover.checked.protocol.header.span))
+        return findings
+    return findings + paths(prover) + redundancy(prover) + assertions(prover)
 
 
 def admits(prover: Prover) -> list[Finding]:
@@ -126,9 +129,10 @@ def admits(prover: Prover) -> list[Finding]:
     if model is None:
         core = prover.core(z3.BoolVal(True)) or []
         return [Finding("error", "no-eligible-patient", "no patient can meet this protocol", span, core,
-                        help="these criteria contradict each other: " + ", ".join(f"`{c}`" for c in core))]
+                        help="these criteria contradict each other: " + ", ".join(f"`{c}`" for c in core),
+                        subject="protocol")]
     return [Finding("ok", "admits-patients", "the protocol admits eligible patients", span, [],
-                    prover.witness(model, "eligible"), "eligible")]
+                    prover.witness(model, "eligible"), "eligible", subject="protocol")]
 
 
 def inclusions(prover: Prover) -> list[Finding]:
@@ -138,19 +142,21 @@ def inclusions(prover: Prover) -> list[Finding]:
             continue
         applies, body = prover.applies(criterion), prover.condition(criterion.body)
         holding = prover.model(applies, body)
-        failing = prover.model(applies, z3.Not(body))
+        others = [prover.compiled.passes[c] for c in prover.compiled.passes if c != cid]
+        # a witness failing this inclusion alone reads best; fall back to any patient it fails
+        failing = prover.model(applies, z3.Not(body), *others) or prover.model(applies, z3.Not(body))
         if holding is None:
             findings.append(Finding("error", "contradictory-inclusion", f"inclusion `{cid}` can never be met",
                                     criterion.span, [cid], help="its condition contradicts itself or the "
-                                    "declared fact ranges; nobody is eligible"))
+                                    "declared fact ranges; nobody is eligible", subject=cid))
         elif failing is None:
             findings.append(Finding("warning", "tautological-inclusion", f"inclusion `{cid}` is met by every "
                                     "patient", criterion.span, [cid], help="it excludes nobody: check its "
-                                    "thresholds and the declared fact ranges"))
+                                    "thresholds and the declared fact ranges", subject=cid))
         else:
             findings.append(Finding("ok", "inclusion-can-fail", f"inclusion `{cid}` can be met and can fail",
                                     criterion.span, [cid], prover.witness(failing, "ineligible", blocked_by=cid),
-                                    "ineligible"))
+                                    "ineligible", subject=cid))
     return findings
 
 
@@ -166,16 +172,17 @@ def exclusions(prover: Prover) -> list[Finding]:
         if firing is None:
             core = prover.core(fires, included) or []
             findings.append(Finding("warning", "exclusion-never-fires", f"exclusion `{cid}` never applies to a "
-                                    "patient who meets the inclusions", criterion.span, [cid] + core,
-                                    help="ruled out by " + (", ".join(f"`{c}`" for c in core) or "its own condition")))
+                                    "patient who meets the inclusions", criterion.span, _with(cid, core),
+                                    help="ruled out by " + (", ".join(f"`{c}`" for c in core) or "its own condition"),
+                                    subject=cid))
         elif silent is None:
             findings.append(Finding("error", "exclusion-always-fires", f"exclusion `{cid}` excludes every patient"
                                     " who meets the inclusions", criterion.span, [cid],
-                                    help="nobody is eligible; check its condition"))
+                                    help="nobody is eligible; check its condition", subject=cid))
         else:
             findings.append(Finding("ok", "exclusion-can-fire", f"exclusion `{cid}` can fire and can stay silent",
                                     criterion.span, [cid], prover.witness(firing, "ineligible", blocked_by=cid),
-                                    "ineligible"))
+                                    "ineligible", subject=cid))
     return findings
 
 
@@ -194,10 +201,11 @@ def paths(prover: Prover) -> list[Finding]:
                 if model is None:
                     core = prover.core(taken) or []
                     findings.append(Finding("error", "dead-path", f"path `{name}` is taken by no eligible patient",
-                                            span, core, help=_core_help(core)))
+                                            span, _with(cid, core), help=_core_help(core), subject=name))
                 else:
                     findings.append(Finding("ok", "path-taken", f"path `{name}` is taken by an eligible patient",
-                                            span, [cid], prover.witness(model, "eligible", name), "eligible"))
+                                            span, [cid], prover.witness(model, "eligible", name), "eligible",
+                                            subject=name))
             else:
                 # taken: the exclusion fires with this path holding (an `all of` part alone fires nothing)
                 fires = z3.And(prover.applies(criterion), prover.condition(criterion.body), taken)
@@ -205,11 +213,17 @@ def paths(prover: Prover) -> list[Finding]:
                 if model is None:
                     core = prover.core(fires, included) or []
                     findings.append(Finding("warning", "dead-exclusion-path", f"path `{name}` never fires for a "
-                                            "patient who meets the inclusions", span, core, help=_core_help(core)))
+                                            "patient who meets the inclusions", span, _with(cid, core),
+                                            help=_core_help(core), subject=name))
                 else:
                     findings.append(Finding("ok", "exclusion-path-fires", f"path `{name}` can fire", span, [cid],
-                                            prover.witness(model, "ineligible", name), "ineligible"))
+                                            prover.witness(model, "ineligible", name), "ineligible", subject=name))
     return findings
+
+
+def _with(own: str, core: list[str]) -> list[str]:
+    """The criterion a finding is about, then the criteria that explain it."""
+    return [own] + [c for c in core if c != own]
 
 
 def _core_help(core: list[str]) -> str:
@@ -246,9 +260,9 @@ def redundancy(prover: Prover) -> list[Finding]:
         core = prover.core(z3.Not(prover.compiled.passes[cid]), others)
         if core is not None:
             findings.append(Finding("warning", "redundant-criterion", f"{criterion.kind} `{cid}` is implied by "
-                                    "other criteria", criterion.span, [cid] + core,
+                                    "other criteria", criterion.span, _with(cid, core),
                                     help="implied by " + (", ".join(f"`{c}`" for c in core) or
-                                                          "the declared fact ranges")))
+                                                          "the declared fact ranges"), subject=cid))
     return findings
 
 
@@ -259,12 +273,12 @@ def assertions(prover: Prover) -> list[Finding]:
         counterexample = prover.model(eligible, z3.Not(prover.condition(assertion.body)))
         if counterexample is None:
             findings.append(Finding("ok", "assertion-proved", f"assertion `{aid}` holds for every eligible patient",
-                                    assertion.span, [], help=assertion.label))
+                                    assertion.span, [], help=assertion.label, subject=aid))
         else:
             witness = prover.witness(counterexample, "eligible")
             findings.append(Finding("error", "assertion-refuted", f"assertion `{aid}` fails for an eligible "
                                     f"patient: {assertion.label}", assertion.span, [], witness, "eligible",
-                                    help="the witness patient is eligible but breaks the assertion"))
+                                    help="the witness patient is eligible but breaks the assertion", subject=aid))
     return findings
 
 

@@ -150,9 +150,10 @@ def test_dates_move_by_whole_days_and_calendar_steps_come_first():
     load_text(protocol(*uses_all("screening - 6 months - 2 days < vaccine")), "p.elig")
 
 
-def test_repeated_fact_option_is_an_error():
+@pytest.mark.parametrize("option", ['"a", "b"', "from 0 to 5, from 0 to 4", "or none, or none"])
+def test_repeated_fact_option_is_an_error(option):
     with pytest.raises(DiagnosticError) as caught:
-        load_text(protocol(*uses_all(), facts=FACTS + '    spare: boolean, "a", "b"\n'), "p.elig")
+        load_text(protocol(*uses_all(), facts=FACTS + f"    spare: integer, {option}\n"), "p.elig")
     assert caught.value.diagnostics[0].code == "duplicate-option"
 
 

@@ -51,15 +51,23 @@ def test_dead_path_is_reported_with_the_criteria_that_rule_it_out(tmp_path):
     dead = [f for f in verify(engine) if f.code == "dead-path"]
     assert [f.message for f in dead] == ["path `disease.aml.refractory.two_or_more_relapses` is taken by no "
                                          "eligible patient"]
-    assert dead[0].criteria == ["age"] and dead[0].severity == "error"
+    assert dead[0].criteria == ["disease", "age"] and dead[0].severity == "error"
+    assert dead[0].subject == "disease.aml.refractory.two_or_more_relapses"
     assert dead[0].span.line == SOURCE.splitlines().index("                    two_or_more_relapses: "
                                                            "aml_relapse_count >= 2") + 1
 
 
 def test_contradictory_inclusion_and_unsatisfiable_protocol(tmp_path):
     engine = engine_from(SOURCE.replace("    lvef >= 45 %\n", "    lvef >= 145 %\n"), tmp_path)
-    codes = {f.code for f in verify(engine) if f.severity == "error"}
-    assert {"contradictory-inclusion", "no-eligible-patient"} <= codes
+    findings = verify(engine)
+    errors = [(f.code, f.subject) for f in findings if f.severity == "error"]
+    assert errors == [("no-eligible-patient", "protocol"), ("contradictory-inclusion", "lvef"), ("not-checked", "")]
+    assert not any(f.code in ("assertion-proved", "path-taken") for f in findings)  # nothing vacuous
+
+
+def test_inclusion_failing_witness_fails_that_inclusion_alone(cd7):
+    for finding in (f for f in verify(cd7) if f.code == "inclusion-can-fail"):
+        assert cd7.check(finding.witness).blocking == [finding.subject]
 
 
 def test_refuted_assertion_comes_with_an_eligible_counterexample(tmp_path):
@@ -91,8 +99,12 @@ def test_verify_cli_exit_codes_strict_and_witness_files(tmp_path, monkeypatch):
     for path in files[:: max(1, len(files) // 12)]:
         expected = "eligible" if "path-taken" in path.name or "admits" in path.name else "ineligible"
         assert engine.check(str(path)).verdict == expected
+    assert any(p.name.endswith("-path-taken-disease.aml.refractory.two_or_more_relapses.json") for p in files)
     warn = tmp_path / "warn.elig"
     warn.write_text(SOURCE + '\ninclusion ecog_again "ECOG at most 3":\n    record: "r"\n    ecog <= 3\n')
+    unused = tmp_path / "unused.elig"
+    unused.write_text(SOURCE.replace("facts:\n", "facts:\n    spare: boolean\n", 1))
+    assert runner.invoke(main, ["verify", str(unused), "--strict"]).exit_code == 1  # the protocol's own warning
     assert runner.invoke(main, ["verify", str(warn)]).exit_code == 0
     assert runner.invoke(main, ["verify", str(warn), "--strict"]).exit_code == 1
     data = json.loads(runner.invoke(main, ["verify", str(warn), "--format", "json"]).output)
