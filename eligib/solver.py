@@ -116,9 +116,6 @@ class Analysis:
             raise SolverTimeout(self.solver.reason_unknown())
         return result == z3.sat
 
-    def model(self, names, *formulas):
-        return self.solver.model() if self.sat(names, *formulas) else None
-
     def refine(self, result: CriterionResult, can_pass: bool | None = None) -> None:
         """Decide a criterion that the known facts leave open: can it pass? can it fail?"""
         import z3

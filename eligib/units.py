@@ -89,7 +89,6 @@ ALIASES = {
     "day": "d", "days": "d", "hour": "h", "hours": "h", "minute": "min", "minutes": "min",
     "percent": "%", "IU/L": "[iU]/L", "mmHg": "mm[Hg]", "mcL": "uL", "/mcL": "/uL",
 }
-CALENDAR_UNITS = {"d": "days", "wk": "weeks", "mo": "months", "a": "years"}
 
 
 def canonical_code(text: str) -> str:
@@ -213,18 +212,6 @@ def _prefixed(symbol: str, lookup) -> Unit | None:
             if atom is not None and atom[1]:
                 return Unit(atom[0].dims, atom[0].factor * PREFIXES[prefix])
     return None
-
-
-def is_unit(text: str) -> bool:
-    try:
-        parse_unit(text)
-    except UnitError:
-        return False
-    return True
-
-
-def compatible(a: str, b: str) -> bool:
-    return parse_unit(a).dims == parse_unit(b).dims
 
 
 def to_canonical(value: Fraction, unit: str | None) -> Fraction:
