@@ -25,6 +25,7 @@ from eligib.source import SourceFile, Span
 MAX_SOURCE_BYTES = 1_000_000
 
 FORMAT = 5
+MAX_CACHE_FILES = 256  # oldest entries go first beyond this
 _CLASSES = {cls.__name__: cls for cls in vars(ast).values()
             if isinstance(cls, type) and dataclasses.is_dataclass(cls)} | {"Span": Span}
 
@@ -106,8 +107,16 @@ def store(text: str, path: str, protocol: ast.Protocol) -> None:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(payload)
         os.replace(temporary, directory / f"{_key(text, path)}.json")
+        _prune(directory)
     except OSError:
         return
+
+
+def _prune(directory: Path) -> None:
+    """Keep the cache small: delete the least recently written entries beyond MAX_CACHE_FILES."""
+    entries = sorted(directory.glob("*.json"), key=lambda entry: entry.stat().st_mtime)
+    for stale in entries[:-MAX_CACHE_FILES]:
+        stale.unlink(missing_ok=True)
 
 
 def _encode(value: Any) -> Any:

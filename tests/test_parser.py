@@ -148,3 +148,18 @@ def test_token_soup_parses_or_gives_a_clean_diagnostic(text):
         parse(HEADER + text, "fuzz.elig")
     except DiagnosticError as caught:
         assert caught.diagnostics[0].span is not None
+
+
+def test_parsed_protocol_cache_round_trips_and_stays_small(tmp_path, monkeypatch):
+    from eligib import loader
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(loader, "MAX_CACHE_FILES", 3)
+    text = HEADER + 'facts:\n    x: decimal g/L, from 0 g/L to 5.5 g/L\ninclusion c "C":\n    record: "r"\n    x >= 1.5 g/L\n'
+    for index in range(5):
+        path = str(tmp_path / f"p{index}.elig")
+        loader.store(text, path, parse(text, path))
+    assert len(list((tmp_path / "eligib").glob("*.json"))) == 3
+    cached = loader.load(text, str(tmp_path / "p4.elig"))
+    assert cached == parse(text, str(tmp_path / "p4.elig"))
+    assert cached.facts[0].high.value == Fraction("5.5")
