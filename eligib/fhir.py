@@ -32,6 +32,8 @@ DATE_PATHS = {
     "Immunization": ("occurrenceDateTime",),
     "Condition": ("onsetDateTime", "onsetPeriod.start", "recordedDate"),
 }
+Note = tuple[str, str]  # (diagnostic code, message)
+
 # coded results that read as yes/no (SNOMED CT and HL7 v3 ObservationInterpretation)
 POSITIVE_CODES = {"10828004", "260373001", "52101004", "POS", "DET", "Y"}
 NEGATIVE_CODES = {"260385009", "260415000", "2667000", "NEG", "ND", "N"}
@@ -56,9 +58,9 @@ def facts_from_bundle(checked: CheckedProtocol, text: str, source: SourceFile) -
             value, note = reader.read(binding, raw)
             if value is not None:
                 raw[binding.fact] = value
-            if note:
-                notes.append(warning("stale-observation" if "older" in note else "fhir-note",
-                                     f"fact `{binding.fact}`: {note}", None))
+            if note is not None:
+                code, message = note
+                notes.append(warning(code, f"fact `{binding.fact}`: {message}", None))
         pending = [b for b in pending if b not in ready]
         if not ready:
             break
@@ -109,54 +111,56 @@ class _BundleReader:
                         found[coding["code"]] = value
         return found
 
-    def read(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, str]:
-        """(raw value or None for unknown, a note or "")."""
+    def read(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, Note | None]:
+        """(raw value, or None for unknown; a note about it, or None)."""
         if binding.source == "gender":
             genders = self.evaluate(self.bundle, "Bundle.entry.resource.ofType(Patient).gender")
-            return (genders[0] if genders else None), ""
+            return (genders[0] if genders else None), None
         if binding.source == "age":
             return self.age(binding, known)
         if binding.source == "fhirpath":
             results = self.evaluate(self.bundle, binding.expression)
-            return (results[0] if results else None), ""
+            return (results[0] if results else None), None
         return self.resource_value(binding, known)
 
-    def age(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, str]:
+    def age(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, Note | None]:
         births = self.evaluate(self.bundle, "Bundle.entry.resource.ofType(Patient).birthDate")
-        anchor = _as_date(known.get(binding.anchor))
-        if not births or anchor is None:
-            return None, "" if births else "the bundle has no Patient.birthDate"
-        born = _as_date(births[0])
+        if not births:
+            return None, ("fhir-note", "the bundle has no Patient.birthDate")
+        anchor, born = _as_date(known.get(binding.anchor)), _as_date(births[0])
+        if anchor is None:
+            return None, ("fhir-note", f"its anchor `{binding.anchor}` is unknown")
         if born is None:
-            return None, f"Patient.birthDate `{births[0]}` is not a full date"
+            return None, ("fhir-note", f"Patient.birthDate `{births[0]}` is not a full date")
         years = anchor.year - born.year - ((anchor.month, anchor.day) < (born.month, born.day))
-        return f"{years} a", ""
+        return f"{years} a", None
 
-    def resource_value(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, str]:
+    def resource_value(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, Note | None]:
         found = [(self.date_of(r), r) for r in self.resources(binding.source, binding.codes)]
         anchor = _as_date(known.get(binding.anchor)) if binding.anchor else None
         if binding.anchor and anchor is None:
-            return None, f"its anchor `{binding.anchor}` is unknown"
+            return None, ("fhir-note", f"its anchor `{binding.anchor}` is unknown")
         if anchor is not None:
             found = [(when, r) for when, r in found if when is None or when <= anchor]
         if not found:
-            return _absent(binding), ""
+            return _absent(binding), None
         found.sort(key=lambda pair: pair[0] or dt.date.min, reverse=True)
         when, resource = found[0]
         if binding.part == "exists":
-            return True, ""
+            return True, None
         if binding.window is not None and anchor is not None:
             code = canonical_code(binding.window.unit or "")
             oldest = dt.date.fromordinal(shift_date(anchor.toordinal(), -binding.window.value, code))
             if when is None or when < oldest:
                 age = "undated" if when is None else f"from {when.isoformat()}"
-                return None, (f"the latest {RESOURCE_TYPE[binding.source]} is {age}, older than "
-                              f"{binding.window.text} before {binding.anchor} ({anchor.isoformat()}); taken as unknown")
+                return None, ("stale-observation", f"the latest {RESOURCE_TYPE[binding.source]} is {age}, older "
+                              f"than {binding.window.text} before {binding.anchor} ({anchor.isoformat()}); "
+                              "taken as unknown")
         if binding.part == "date":
-            return (when.isoformat() if when else None), ("" if when else "the latest resource has no date")
+            return (when.isoformat(), None) if when else (None, ("fhir-note", "the latest resource has no date"))
         if binding.part in ("reference_high", "reference_low"):
-            return _reference(resource, "high" if binding.part == "reference_high" else "low"), ""
-        return _observation_value(resource), ""
+            return _reference(resource, "high" if binding.part == "reference_high" else "low"), None
+        return _observation_value(resource), None
 
     def date_of(self, resource: dict) -> dt.date | None:
         for path in DATE_PATHS.get(resource.get("resourceType", ""), ()):
