@@ -290,6 +290,15 @@ class Assertion(Node):
 
 
 @dataclass(frozen=True)
+class Assumption(Node):
+    """`assume hsct_before_screening "...":` then a condition every patient satisfies."""
+
+    id: str
+    label: str
+    body: Expr
+
+
+@dataclass(frozen=True)
 class Binding(Node):
     """`alt: observation "1742-6", before screening_date, within 28 days`: where a fact comes from in FHIR."""
 
@@ -311,3 +320,4 @@ class Protocol(Node):
     criteria: tuple[Criterion, ...]
     assertions: tuple[Assertion, ...] = ()
     bindings: tuple[Binding, ...] = ()
+    assumptions: tuple[Assumption, ...] = ()

@@ -103,6 +103,7 @@ class CheckedProtocol:
     types: dict[int, Type] = field(repr=False)
     assertions: dict[str, ast.Assertion] = field(default_factory=dict)
     bindings: dict[str, ast.Binding] = field(default_factory=dict)
+    assumptions: dict[str, ast.Assumption] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
     _facts_of: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
     _texts: dict[int, str] = field(default_factory=dict, repr=False)
@@ -214,6 +215,7 @@ class _Checker:
         self.diagnostics.sort(key=Diagnostic.sort_key)
         return CheckedProtocol(self.protocol, self.source, self.facts, self.definitions, self.criteria,
                                self.types, assertions=self.assertions, bindings=self.bindings,
+                               assumptions=self.assumptions,
                                warnings=[d for d in self.diagnostics if d.severity == "warning"])
 
     def check_header(self) -> None:
@@ -405,14 +407,18 @@ class _Checker:
                                   "this binding"))
 
     def check_assertions(self) -> None:
+        """Assertions (proved for eligible patients) and assumptions (true of every patient)."""
         self.assertions: dict[str, ast.Assertion] = {}
-        for assertion in self.protocol.assertions:
-            if assertion.id in self.assertions:
-                self.report(error("duplicate-assertion", f"assertion id `{assertion.id}` is used twice",
-                                  assertion.span, "used again here"))
+        self.assumptions: dict[str, ast.Assumption] = {}
+        for statement in self.protocol.assertions + self.protocol.assumptions:
+            word = "assertion" if isinstance(statement, ast.Assertion) else "assumption"
+            table = self.assertions if word == "assertion" else self.assumptions
+            if statement.id in table:
+                self.report(error(f"duplicate-{word}", f"{word} id `{statement.id}` is used twice",
+                                  statement.span, "used again here"))
                 continue
-            self.assertions[assertion.id] = assertion
-            self.expect_bool(assertion.body, f"assertion `{assertion.id}`")
+            table[statement.id] = statement
+            self.expect_bool(statement.body, f"{word} `{statement.id}`")
 
     def expect_bool(self, expr: ast.Expr, what: str) -> Type:
         found = self.infer(expr)
@@ -739,8 +745,8 @@ class _Checker:
                 self.guarded_uses(criterion.guard, (), reported, set())
                 context = tuple(_conjuncts(criterion.guard))
             self.guarded_uses(criterion.body, context, reported, set())
-        for assertion in self.assertions.values():
-            self.guarded_uses(assertion.body, (), reported, set())
+        for statement in list(self.assertions.values()) + list(self.assumptions.values()):
+            self.guarded_uses(statement.body, (), reported, set())
         for name, definition in self.definitions.items():
             if name not in self.used_definitions:
                 self.guarded_uses(definition.body, (), reported, set())

@@ -109,6 +109,7 @@ class CompiledProtocol:
     criterion_facts: dict[str, frozenset[str]]
     terms: dict[int, Any] = field(repr=False)
     presence: dict[int, Any] = field(repr=False)
+    assumed: Any = None  # the conjunction of the protocol's assumptions, or None
     _equalities: dict[tuple[str, Any], list] = field(default_factory=dict, repr=False)
     _copies: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
@@ -199,8 +200,11 @@ class _Compiler:
                 self.checked.facts_of(criterion.guard) if criterion.guard is not None else frozenset())
         for assertion in self.checked.assertions.values():
             self.boolean(assertion.body)
+        assumptions = [self.boolean(a.body) for a in self.checked.assumptions.values()]
+        for assumption in assumptions:
+            self.solver.add(assumption)  # every patient satisfies it: part of the domain
         return CompiledProtocol(self.checked, self.solver, self.facts, self.shifts, passes, criterion_facts,
-                                self.terms, self.presence)
+                                self.terms, self.presence, z3.And(assumptions) if assumptions else None)
 
     # ------------------------------------------------------------- facts
     def declare(self, info: FactInfo) -> FactVars:

@@ -104,6 +104,20 @@ def _holding_paths(paths: list[PathFinding]) -> list[str]:
     return found
 
 
+def show_value(checked: CheckedProtocol, name: str, value: Any) -> str:
+    """A fact's value in its declared unit, as a patient file would state it."""
+    info = checked.facts[name]
+    if value is NONE:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(info.type, DateType):
+        return format_date(value)
+    if isinstance(info.type, NumType):
+        return format_decimal(from_canonical(value, info.unit)) + (f" {info.unit}" if info.unit else "")
+    return str(value)
+
+
 class _Reasons:
     def __init__(self, checked: CheckedProtocol, decision: Decision) -> None:
         self.checked = checked
@@ -362,12 +376,7 @@ class _Reasons:
         return str(value)
 
     def show_fact(self, name: str, value: Any) -> str:
-        info = self.checked.facts[name]
-        if isinstance(info.type, DateType):
-            return format_date(value)
-        if isinstance(info.type, NumType):
-            return format_decimal(from_canonical(value, info.unit)) + (f" {info.unit}" if info.unit else "")
-        return str(value)
+        return show_value(self.checked, name, value)
 
     def display_unit(self, node: ast.Expr, kind: NumType) -> str | None:
         if isinstance(node, ast.NameRef) and node.name in self.checked.facts:

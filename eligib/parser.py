@@ -213,9 +213,11 @@ class _Builder(Transformer):
     # top level -----------------------------------------------------------
     def start(self, meta, children):
         header, *sections = children
-        facts, definitions, criteria, assertions, bindings = [], [], [], [], []
+        facts, definitions, criteria, assertions, bindings, assumptions = [], [], [], [], [], []
         for section in sections:
-            if isinstance(section, tuple):
+            if isinstance(section, ast.Assumption):
+                assumptions.append(section)
+            elif isinstance(section, tuple):
                 bindings.extend(section)
             elif isinstance(section, list):
                 facts.extend(section)
@@ -226,7 +228,7 @@ class _Builder(Transformer):
             else:
                 criteria.append(section)
         return ast.Protocol(header, tuple(facts), tuple(definitions), tuple(criteria), tuple(assertions),
-                            tuple(bindings), span=self._span(meta))
+                            tuple(bindings), tuple(assumptions), span=self._span(meta))
 
     def header(self, meta, children):
         name, *items = children
@@ -382,6 +384,10 @@ class _Builder(Transformer):
 
     def absent_none_option(self, meta, children):
         return {"absent": "none"}
+
+    def assumption(self, meta, children):
+        name, label, body = children
+        return ast.Assumption(str(name), _unquote(label), body, span=self._tok(name))
 
     def assertion(self, meta, children):
         name, label, body = children

@@ -55,8 +55,12 @@ class Decision:
 
 
 def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None) -> Decision:
-    """Decide one patient. `compiled_source()` returns the (cached) Z3 compilation, built on first need."""
+    """Decide one patient. `compiled_source()` returns the (cached) Z3 compilation, built on first need.
+
+    Raises DiagnosticError when the known facts contradict one of the protocol's assumptions:
+    such a patient has no completion at all, so no verdict would mean anything."""
     evaluator = Evaluator(checked, facts)
+    _check_assumptions(checked, facts, evaluator, compiled_source)
     results: dict[str, CriterionResult] = {}
     for cid, criterion in checked.criteria.items():
         applies, _, passes = criterion_outcome(evaluator, criterion)
@@ -89,6 +93,35 @@ def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None
     return Decision("undetermined", results, [], [], ordered, evaluator, analysis)
 
 
+def _check_assumptions(checked: CheckedProtocol, facts: dict[str, Any], evaluator: Evaluator,
+                       compiled_source) -> None:
+    from eligib.diagnostics import DiagnosticError
+
+    open_assumptions = []
+    for aid, assumption in checked.assumptions.items():
+        holds = evaluator.truth(evaluator.eval(assumption.body))
+        if holds is None:
+            open_assumptions.append(assumption)
+        elif holds is False:
+            raise DiagnosticError([_violation(checked, assumption, facts)], {checked.source.path: checked.source})
+    if open_assumptions and compiled_source is not None:
+        analysis = Analysis(compiled_source(), facts)
+        for assumption in open_assumptions:  # possible for some value of the missing facts?
+            if not analysis.sat(checked.facts_of(assumption.body)):
+                raise DiagnosticError([_violation(checked, assumption, facts)], {checked.source.path: checked.source})
+
+
+def _violation(checked: CheckedProtocol, assumption, facts: dict[str, Any]):
+    from eligib.diagnostics import error
+    from eligib.explain import show_value
+
+    known = [f"{name} = {show_value(checked, name, facts[name])}"
+             for name in sorted(checked.facts_of(assumption.body)) if name in facts]
+    return error("assumption-violated", f"the patient's facts contradict assumption `{assumption.id}`: "
+                 f"{assumption.label}", assumption.span, "the protocol assumes this of every patient",
+                 help="check these facts: " + ", ".join(known))
+
+
 class Analysis:
     """Z3 queries for one patient over the compiled protocol; only the needed facts are assumed."""
 
@@ -102,11 +135,24 @@ class Analysis:
         return sorted(name for name in names if name not in self.facts)
 
     def assumptions(self, names) -> list:
+        """Literals fixing the known facts among `names` and every fact an assumption links to them."""
         literals: list = []
-        for name in names:
+        for name in self.linked(names):
             if name in self.facts:
                 literals.extend(self.compiled.fact_assumptions(name, self.facts[name]))
         return literals
+
+    def linked(self, names) -> frozenset[str]:
+        """`names` closed over the protocol's assumptions: facts an assumption relates stand together."""
+        groups = [self.compiled.checked.facts_of(a.body) for a in self.compiled.checked.assumptions.values()]
+        closed, grew = set(names), bool(groups)
+        while grew:
+            grew = False
+            for group in groups:
+                if closed & group and not group <= closed:
+                    closed |= group
+                    grew = True
+        return frozenset(closed)
 
     def sat(self, names, *formulas) -> bool:
         import z3
@@ -154,7 +200,7 @@ class Analysis:
 
         owner: dict[str, str] = {}
         for cid in criteria:
-            for fact in self.unknown_facts(self.compiled.criterion_facts[cid]):
+            for fact in self.unknown_facts(self.linked(self.compiled.criterion_facts[cid])):
                 if fact in owner:
                     parent[root(cid)] = root(owner[fact])
                 else:
@@ -209,7 +255,10 @@ class Analysis:
         """Two completions differing only in `fact` that disagree on `formula`."""
         import z3
 
-        return self.sat(names, formula, z3.Not(self.compiled.with_copy(formula, fact, cache_key)))
+        extra = []
+        if self.compiled.assumed is not None:  # the other completion must be a possible patient too
+            extra.append(self.compiled.with_copy(self.compiled.assumed, fact, cache_key="assumptions"))
+        return self.sat(names, formula, z3.Not(self.compiled.with_copy(formula, fact, cache_key)), *extra)
 
 
 def decide_by_solver(compiled, facts: dict[str, Any]) -> tuple[str, dict[str, bool | None]]:

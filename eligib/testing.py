@@ -2,7 +2,9 @@
 
 Values respect declared ranges, enumerations, `or none` and units; numbers lean towards the
 protocol's own thresholds, where verdicts change. Complete patients know every fact; partial
-patients leave a random subset unknown.
+patients leave a random subset unknown. Patients that break one of the protocol's `assume`
+statements are filtered out (rejection sampling works for any protocol but discards many draws
+when assumptions order dates: suppress HealthCheck.filter_too_much in such suites).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import datetime as dt
 from fractions import Fraction
 from typing import Any
 
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from eligib import ast
@@ -70,10 +73,20 @@ def _numbers(info: FactInfo, kind: NumType, constants) -> st.SearchStrategy:
     return st.one_of(spread, st.sampled_from(nearby)) if nearby else spread
 
 
+def satisfies_assumptions(checked: CheckedProtocol, patient: dict[str, Any]) -> bool:
+    """Does a complete patient satisfy every `assume` of the protocol (a possible patient)?"""
+    from eligib.evaluate import Evaluator
+
+    evaluator = Evaluator(checked, patient)
+    return all(evaluator.truth(evaluator.eval(a.body)) is not False for a in checked.assumptions.values())
+
+
 @st.composite
 def complete_patients(draw, checked: CheckedProtocol) -> dict[str, Any]:
     constants = protocol_constants(checked)
-    return {name: draw(fact_values(info, constants)) for name, info in checked.facts.items()}
+    patient = {name: draw(fact_values(info, constants)) for name, info in checked.facts.items()}
+    assume(satisfies_assumptions(checked, patient))
+    return patient
 
 
 @st.composite
@@ -93,6 +106,7 @@ def completions(draw, checked: CheckedProtocol, partial: dict[str, Any]) -> dict
     for name, info in checked.facts.items():
         if name not in filled:
             filled[name] = draw(fact_values(info, constants))
+    assume(satisfies_assumptions(checked, filled))
     return filled
 
 
@@ -128,7 +142,10 @@ def relevance_completions(engine, facts: dict[str, Any], fact: str) -> tuple[dic
     compiled = engine.compiled()
     eligible = compiled.eligible()
     changed = compiled.with_copy(eligible, fact)
-    model = exact_model(compiled.solver, [compiled], _known(compiled, facts) + [eligible, z3.Not(changed)])
+    formulas = _known(compiled, facts) + [eligible, z3.Not(changed)]
+    if compiled.assumed is not None:
+        formulas.append(compiled.with_copy(compiled.assumed, fact))
+    model = exact_model(compiled.solver, [compiled], formulas)
     if model is None:
         return None
     first = {**canonical_values(compiled, model), **facts}

@@ -95,7 +95,8 @@ def test_bad_bindings_are_reported():
     from eligib.checker import load_text
     from eligib.diagnostics import DiagnosticError
 
-    text = CD7.read_text() + ('    lvfe: observation "10230-1"\n'  # unknown fact
+    text = CD7.read_text() + ('\nbindings:\n'
+                              '    lvfe: observation "10230-1"\n'  # unknown fact
                               '    ecog: observation "89247-1"\n'  # bound twice
                               '    hsct_received: procedure "234336002" date\n')  # a date for a boolean fact
     with pytest.raises(DiagnosticError) as caught:

@@ -146,3 +146,43 @@ def test_a_none_condition_is_false_so_not_of_it_is_true(flag, other, verdict):
     engine = Engine.from_text(OPTIONAL_BOOLEAN, "t.elig")
     facts = {"other": other} if flag is None else {"flag": flag, "other": other}
     assert engine.check(facts).verdict == verdict
+
+
+ASSUMING = '''protocol t:
+    title: "t"
+    version: "1"
+facts:
+    screening: date, from 2026-01-01 to 2026-12-31
+    transplant: date, or none
+    score: integer, from 0 to 10
+assume transplant_first "A transplant precedes screening":
+    transplant is none or transplant <= screening
+inclusion recent "No transplant in the 30 days before screening":
+    record: "r"
+    not (transplant within 30 days before screening)
+inclusion score "Score":
+    record: "r"
+    score >= 3
+'''
+
+
+def test_facts_that_contradict_an_assumption_are_refused():
+    from eligib.diagnostics import DiagnosticError
+
+    engine = Engine.from_text(ASSUMING, "t.elig")
+    with pytest.raises(DiagnosticError) as caught:
+        engine.check({"screening": "2026-06-01", "transplant": "2026-07-01", "score": 5})
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.code == "assumption-violated" and "transplant_first" in diagnostic.message
+    assert "screening = 2026-06-01" in diagnostic.help and "transplant = 2026-07-01" in diagnostic.help
+    # impossible for every value of the missing screening date (its range ends in 2026)
+    with pytest.raises(DiagnosticError):
+        engine.check({"transplant": "2027-03-01", "score": 5})
+
+
+def test_assumptions_shape_verdicts_over_missing_facts():
+    engine = Engine.from_text(ASSUMING, "t.elig")
+    # screening unknown but after a 2026-12-20 transplant: it can only be 12-20..12-31, always within 30 days
+    result = engine.check({"transplant": "2026-12-20", "score": 5})
+    assert result.verdict == "ineligible" and result.blocking == ["recent"]
+    assert engine.check({"transplant": "2025-01-01", "score": 5}).verdict == "eligible"
