@@ -55,6 +55,11 @@ def load_cases(path: str) -> list[Case]:
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise DiagnosticError([error("bad-case-file", "a case file needs a list `cases`", source.span_at(1, 1),
                                      help="see docs/cli.md, `eligib test`")], {path: source})
+    unknown = set(data) - {"protocol", "base", "cases"}
+    if unknown:
+        raise DiagnosticError([error("bad-case-file", f"unknown top-level key `{sorted(unknown)[0]}`",
+                                     source.span_at(1, 1), help="a case file has `protocol`, `base` and `cases`")],
+                              {path: source})
     base = data.get("base") or {}
     cases, problems = [], []
     for index, entry in enumerate(data["cases"]):
@@ -103,6 +108,8 @@ def _case(entry: Any, base: dict[str, Any], directory: str, line: int | None) ->
     if entry.get("verdict") is not None and entry["verdict"] not in VERDICTS:
         raise ValueError(f"case `{case_id}`: verdict must be one of {', '.join(VERDICTS)}")
     file = entry.get("file")
+    if file is not None and {"facts", "set", "unset"} & set(entry):
+        raise ValueError(f"case `{case_id}`: `file` cannot be combined with `facts`, `set` or `unset`")
     facts = None
     if file is None:
         facts = dict(base) if "facts" not in entry else dict(entry["facts"] or {})

@@ -328,6 +328,11 @@ class _Checker:
                 continue
             sides = [(conversion.left, dims[0]), (conversion.right, dims[1])]
             (own, _), (other, other_dims) = sorted(sides, key=lambda side: side[1] != fact_type.dims)
+            if other_dims in found:
+                self.report(error("duplicate-option", f"fact `{fact.name}` has two conversions for "
+                                  f"{dimension_name(other_dims)}", conversion.span, "second conversion",
+                                  help="keep one"))
+                continue
             found[other_dims] = (own.value * parse_unit(own.unit).factor) / (other.value * parse_unit(other.unit).factor)
         return found
 
@@ -398,9 +403,13 @@ class _Checker:
                 continue
             self.bindings[binding.fact] = binding
             anchor = self.facts.get(binding.anchor) if binding.anchor else None
+            if binding.anchor:
+                self.used_facts.add(binding.anchor)
             if binding.anchor and (anchor is None or not isinstance(anchor.type, DateType)):
+                dates = [name for name, f in self.facts.items() if isinstance(f.type, DateType)]
                 self.report(error("type-mismatch", f"`{binding.anchor}` must be a date fact", binding.span,
-                                  "anchor of this binding", help=suggest(binding.anchor, self.facts)))
+                                  "anchor of this binding", help=suggest(binding.anchor, dates)
+                                  or f"date facts: {', '.join(dates)}"))
             problem = _binding_problem(binding, info)
             if problem:
                 self.report(error("bad-binding", f"binding for `{binding.fact}`: {problem}", binding.span,
@@ -799,6 +808,11 @@ def _binding_problem(binding: ast.Binding, info: FactInfo) -> str:
         return f"`age at` needs a fact in years, but `{info.name}` is {kind}"
     if binding.source == "gender" and not isinstance(kind, EnumType):
         return f"`gender` needs an enumeration fact, but `{info.name}` is {kind}"
+    if binding.part in ("value", "reference_high", "reference_low") and binding.source in (
+            "procedure", "immunization", "condition"):
+        return f"a {binding.source} gives a `date` or `exists`, not a value"
+    if binding.anchor == binding.fact:
+        return "a fact cannot be counted back from itself"
     if binding.window is not None and binding.anchor is None:
         return "`within` needs `before ANCHOR` to count back from"
     if binding.window is not None and canonical_code(binding.window.unit or "") not in ("d", "wk", "mo", "a"):

@@ -19,14 +19,11 @@ from eligib import ast
 from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
 from eligib.evaluate import literal_value
 from eligib.units import canonical_code, parse_unit
-from eligib.values import DAY_SECONDS, NONE, shift_date
+from eligib.values import DAY_SECONDS, NONE, month_shift_bounds, shift_date
 
 # Dates without a declared range lie in these years, so that every model is a calendar date.
 EARLIEST_DATE = dt.date(1900, 1, 1).toordinal()
 LATEST_DATE = dt.date(2200, 12, 31).toordinal()
-
-# Sound bounds on the length of N calendar months, in days, for an anchor the solver does not know.
-MONTH_MIN_DAYS, MONTH_MAX_DAYS = 28, 31
 
 
 RELATIONS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
@@ -246,7 +243,7 @@ class _Compiler:
         if key not in self.shifts:
             fact = self.facts[fact_name]
             var, copy = z3.Int(f"{fact_name}{months:+d}mo"), z3.Int(f"{fact_name}'{months:+d}mo")
-            low, high = (MONTH_MIN_DAYS * abs(months), MONTH_MAX_DAYS * abs(months))
+            low, high = month_shift_bounds(months)
             for shifted, base, flag in ((var, fact.value, fact.present), (copy, fact.copy_value, fact.copy_present)):
                 offset = shifted - base if months > 0 else base - shifted
                 bound = z3.And(offset >= low, offset <= high)

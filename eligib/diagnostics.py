@@ -78,8 +78,6 @@ def render(diagnostic: Diagnostic, sources: Mapping[str, SourceFile]) -> str:
                 lines.append(f"{gutter} |")
                 lines.append(f"{gutter} = help: {diagnostic.help}")
             return "\n".join(lines)
-    elif diagnostic.label:
-        lines.append(f"  {diagnostic.label}")
     if diagnostic.help:
         lines.append(f"  = help: {diagnostic.help}")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from eligib.units import canonical_code
 from eligib.values import shift_date
 
 LOCAL_FACT_SYSTEM = "urn:eligib:fact"
+IGNORED_STATUSES = ("entered-in-error", "cancelled", "not-done")
 CODE_ELEMENT = {"observation": "code", "procedure": "code", "immunization": "vaccineCode", "condition": "code"}
 RESOURCE_TYPE = {"observation": "Observation", "procedure": "Procedure", "immunization": "Immunization",
                  "condition": "Condition"}
@@ -97,13 +98,15 @@ class _BundleReader:
         query = (f"Bundle.entry.resource.ofType({RESOURCE_TYPE[kind]})"
                  f".where({element}.coding.where({' or '.join(conditions)}).exists())")
         found = self.evaluate(self.bundle, query)
-        return [r for r in found if r.get("status") not in ("entered-in-error", "cancelled", "not-done")]
+        return [r for r in found if r.get("status") not in IGNORED_STATUSES]
 
     def local_facts(self, names: set[str]) -> dict[str, Any]:
         found = {}
         query = (f"Bundle.entry.resource.ofType(Observation)"
                  f".where(code.coding.where(system = '{LOCAL_FACT_SYSTEM}').exists())")
         for resource in self.evaluate(self.bundle, query):
+            if resource.get("status") in IGNORED_STATUSES:
+                continue
             for coding in resource.get("code", {}).get("coding", []):
                 if coding.get("system") == LOCAL_FACT_SYSTEM and coding.get("code") in names:
                     value = _observation_value(resource)
@@ -115,6 +118,8 @@ class _BundleReader:
         """(raw value, or None for unknown; a note about it, or None)."""
         if binding.source == "gender":
             genders = self.evaluate(self.bundle, "Bundle.entry.resource.ofType(Patient).gender")
+            if genders and genders[0] in ("unknown", "other"):  # valid FHIR, but no value of the enumeration
+                return None, ("fhir-note", f"Patient.gender is `{genders[0]}`; taken as unknown")
             return (genders[0] if genders else None), None
         if binding.source == "age":
             return self.age(binding, known)
@@ -146,8 +151,6 @@ class _BundleReader:
             return _absent(binding), None
         found.sort(key=lambda pair: pair[0] or dt.date.min, reverse=True)
         when, resource = found[0]
-        if binding.part == "exists":
-            return True, None
         if binding.window is not None and anchor is not None:
             code = canonical_code(binding.window.unit or "")
             oldest = dt.date.fromordinal(shift_date(anchor.toordinal(), -binding.window.value, code))
@@ -156,6 +159,8 @@ class _BundleReader:
                 return None, ("stale-observation", f"the latest {RESOURCE_TYPE[binding.source]} is {age}, older "
                               f"than {binding.window.text} before {binding.anchor} ({anchor.isoformat()}); "
                               "taken as unknown")
+        if binding.part == "exists":
+            return True, None
         if binding.part == "date":
             return (when.isoformat(), None) if when else (None, ("fhir-note", "the latest resource has no date"))
         if binding.part in ("reference_high", "reference_low"):
@@ -179,17 +184,18 @@ def _observation_value(resource: dict) -> Any:
         quantity = resource["valueQuantity"]
         unit = quantity.get("code") if quantity.get("system") == "http://unitsofmeasure.org" else None
         return {"value": quantity.get("value"), "unit": unit or quantity.get("unit")}
-    for key in ("valueBoolean", "valueInteger", "valueString", "valueDateTime"):
+    if "valueDateTime" in resource:
+        return str(resource["valueDateTime"])[:10]  # facts are dates; a time of day does not count
+    for key in ("valueBoolean", "valueInteger", "valueString"):
         if key in resource:
             return resource[key]
     if "valueCodeableConcept" in resource:
-        for coding in resource["valueCodeableConcept"].get("coding", []):
-            code = str(coding.get("code", ""))
-            if code in POSITIVE_CODES:
-                return True
-            if code in NEGATIVE_CODES:
-                return False
-            return code
+        codes = [str(c.get("code", "")) for c in resource["valueCodeableConcept"].get("coding", [])]
+        if any(code in POSITIVE_CODES for code in codes):
+            return True
+        if any(code in NEGATIVE_CODES for code in codes):
+            return False
+        return codes[0] if codes else None
     return None
 
 

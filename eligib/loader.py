@@ -24,7 +24,7 @@ from eligib.source import SourceFile, Span
 
 MAX_SOURCE_BYTES = 1_000_000
 
-FORMAT = 6
+FORMAT = 7
 MAX_CACHE_FILES = 256  # oldest entries go first beyond this
 _CLASSES = {cls.__name__: cls for cls in vars(ast).values()
             if isinstance(cls, type) and dataclasses.is_dataclass(cls)} | {"Span": Span}

@@ -326,6 +326,11 @@ class _Builder(Transformer):
         name, source, *options = children
         fields = dict(source)
         for option in options:
+            repeated = set(option) & set(fields)
+            if repeated:
+                raise DiagnosticError([error("duplicate-option", f"the binding for `{name}` sets "
+                                             f"`{sorted(repeated)[0]}` twice", self._tok(name), "this binding",
+                                             help="give each option once")])
             fields.update(option)
         return ast.Binding(str(name), span=self._tok(name), **fields)
 

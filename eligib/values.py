@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from functools import lru_cache
 from fractions import Fraction
 from typing import Union
 
@@ -64,3 +65,41 @@ def shift_date(day_number: int, amount: Fraction, unit_code: str) -> int:
 
 def format_date(day_number: int) -> str:
     return dt.date.fromordinal(day_number).isoformat()
+
+
+_CYCLE_MONTHS = 4800  # the Gregorian calendar repeats every 400 years
+_CYCLE_DAYS = 146097
+
+
+@lru_cache(maxsize=None)
+def _month_lengths() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    lengths = tuple(calendar.monthrange(2000 + i // 12, i % 12 + 1)[1] for i in range(_CYCLE_MONTHS))
+    starts = [0]
+    for length in lengths:
+        starts.append(starts[-1] + length)
+    return lengths, tuple(starts)
+
+
+def _day_of_month_index(index: int) -> int:
+    """Days from the start of the cycle to the first of month `index` (any integer)."""
+    lengths, starts = _month_lengths()
+    cycles, rest = divmod(index, _CYCLE_MONTHS)
+    return cycles * _CYCLE_DAYS + starts[rest]
+
+
+@lru_cache(maxsize=None)
+def month_shift_bounds(months: int) -> tuple[int, int]:
+    """The fewest and most days that a shift by `months` calendar months can span, over every start date.
+
+    Exact (the hull of all cases, day-of-month clamping included), from one 400-year cycle: the solver
+    uses it when the anchor date is unknown, so its answers stay sound and as tight as the calendar."""
+    lengths, _ = _month_lengths()
+    spans = []
+    for index in range(_CYCLE_MONTHS):
+        target = index + months
+        target_length = lengths[target % _CYCLE_MONTHS]
+        whole = _day_of_month_index(target) - _day_of_month_index(index)
+        for day in (1, 29, 30, 31):
+            if day <= lengths[index]:
+                spans.append(abs(whole + min(day, target_length) - day))
+    return min(spans), max(spans)

@@ -21,7 +21,7 @@ import z3
 
 from eligib.api import Engine
 from eligib.source import Span
-from eligib.witness import exact_model, patient_from_model
+from eligib.witness import WitnessError, exact_model, patient_from_model
 
 # Witnesses read better with recent dates; the preference is dropped when it cannot be met.
 PREFERRED_DATES = (dt.date(2020, 1, 1).toordinal(), dt.date(2030, 12, 31).toordinal())
@@ -111,15 +111,27 @@ def preferences(compiled) -> list:
 def verify(engine: Engine) -> list[Finding]:
     """Every finding about a protocol; when nobody can be eligible, only what pinpoints why."""
     prover = Prover(engine)
-    findings = [Finding(d.severity, d.code, d.message, d.span, help=d.help) for d in engine.checked.warnings]
-    admitted = admits(prover)
-    findings += admitted + inclusions(prover) + exclusions(prover)
-    if admitted[0].severity == "error":
+    findings = [Finding(d.severity, d.code, d.message, d.span, help=d.help, subject="protocol")
+                for d in engine.checked.warnings]
+    admitted = _guarded(prover, admits)
+    findings += admitted + _guarded(prover, inclusions) + _guarded(prover, exclusions)
+    if admitted and admitted[0].code == "no-eligible-patient":
         findings.append(Finding("error", "not-checked", "paths, redundancy and assertions were not checked: no "
                                 "patient is eligible, so every claim about eligible patients would hold vacuously",
-                                prover.checked.protocol.header.span))
+                                prover.checked.protocol.header.span, subject="protocol"))
         return findings
-    return findings + paths(prover) + redundancy(prover) + assertions(prover)
+    return findings + _guarded(prover, paths) + _guarded(prover, redundancy) + _guarded(prover, assertions)
+
+
+def _guarded(prover: Prover, check) -> list[Finding]:
+    """One group of checks; a witness no exact calendar date can give is a finding, never a crash."""
+    try:
+        return check(prover)
+    except WitnessError as exc:
+        return [Finding("warning", "calendar-undecided", f"the {check.__name__} checks could not be settled "
+                        f"exactly: {exc}", prover.checked.protocol.header.span, subject="protocol",
+                        help="a month or year window with an unknown anchor needs more calendar cases than "
+                             "the solver tried; please report this protocol")]
 
 
 def admits(prover: Prover) -> list[Finding]:

@@ -104,3 +104,36 @@ def test_bad_bindings_are_reported():
     found = sorted((d.code, d.span.line) for d in caught.value.diagnostics if d.severity == "error")
     last = len(text.splitlines())
     assert found == [("bad-binding", last), ("duplicate-binding", last - 1), ("unknown-fact", last - 2)]
+
+
+def test_fhir_edge_cases(cd7, tmp_path):
+    data = base_bundle()
+    patient = resource(data, "p")
+    patient["gender"] = "unknown"  # valid FHIR, no value of `sex`: unknown, with a note
+    local = resource(data, "screening-date")
+    local["valueDateTime"] = "2026-11-20T09:30:00+01:00"  # a time of day does not count
+    hcv = resource(data, "hcv-antibody-positive")
+    hcv.pop("valueBoolean")
+    hcv["valueCodeableConcept"] = {"coding": [{"system": "http://example.org/local", "code": "N1"},
+                                              {"system": "http://snomed.info/sct", "code": "260385009"}]}
+    ignored = resource(data, "severe-mental-illness")
+    ignored["status"] = "entered-in-error"  # ignored: the fact becomes unknown
+    result = cd7.check(write(tmp_path, data))
+    # sex is unknown, so the female-only facts matter too; hcv is read from the second coding (negative)
+    assert sorted(m.name for m in result.missing_facts) == ["lactating", "plans_pregnancy_within_2_years", "pregnant",
+                                                            "severe_mental_illness", "sex"]
+    assert any(w.code == "fhir-note" and "gender" in w.message for w in result.warnings)
+
+
+def test_a_window_also_limits_existence(cd7, tmp_path):
+    from eligib.checker import load_text
+
+    text = CD7.read_text() + '\nbindings:\n    unhealed_surgical_wound: procedure "123" exists, before screening_date, within 14 days\n'
+    text = text.replace('    unhealed_surgical_wound: boolean,', '    unhealed_surgical_wound: boolean,', 1)
+    engine = type(cd7)(load_text(text, "cd7.elig"))
+    data = base_bundle()
+    data["entry"] = [e for e in data["entry"] if e["resource"].get("id") != "unhealed-surgical-wound"]
+    data["entry"].append({"resource": {"resourceType": "Procedure", "status": "completed", "subject": {"reference": "Patient/p"},
+                                       "code": {"coding": [{"code": "123"}]}, "performedDateTime": "2024-01-01"}})
+    result = engine.check(write(tmp_path, data))
+    assert "unhealed_surgical_wound" in [m.name for m in result.missing_facts]  # too old: unknown, not true

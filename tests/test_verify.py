@@ -61,7 +61,7 @@ def test_contradictory_inclusion_and_unsatisfiable_protocol(tmp_path):
     engine = engine_from(SOURCE.replace("    lvef >= 45 %\n", "    lvef >= 145 %\n"), tmp_path)
     findings = verify(engine)
     errors = [(f.code, f.subject) for f in findings if f.severity == "error"]
-    assert errors == [("no-eligible-patient", "protocol"), ("contradictory-inclusion", "lvef"), ("not-checked", "")]
+    assert errors == [("no-eligible-patient", "protocol"), ("contradictory-inclusion", "lvef"), ("not-checked", "protocol")]
     assert not any(f.code in ("assertion-proved", "path-taken") for f in findings)  # nothing vacuous
 
 
@@ -181,3 +181,12 @@ def test_diff_cli_json(tmp_path):
     assert {"patient", "old_verdict", "new_verdict", "criteria"} <= set(data["witnesses"][0])
     same = CliRunner().invoke(main, ["diff", str(CD7), str(CD7)])
     assert same.exit_code == 0 and "equivalent" in same.output
+
+
+def test_calendar_age_against_julian_years_is_settled_exactly(tmp_path):
+    # 18 calendar years span 6573 to 6575 days; 18 Julian years are 6574.5 days: one implies the other
+    text = ('protocol t:\n    title: "t"\n    version: "1"\nfacts:\n    birth_date: date\n    screening_date: date\n'
+            'inclusion calendar "c":\n    record: "r"\n    birth_date + 18 years <= screening_date\n'
+            'inclusion elapsed "e":\n    record: "r"\n    screening_date - birth_date >= 18 years\n')
+    findings = verify(engine_from(text, tmp_path))
+    assert [(f.code, f.subject) for f in findings if f.severity != "ok"] == [("redundant-criterion", "calendar")]

@@ -55,3 +55,12 @@ def test_bad_case_files_are_clean_errors(tmp_path):
     result = CliRunner().invoke(main, ["test", str(CD7), str(bad)])
     assert result.exit_code == 2 and "error[bad-case]: case `one`: unknown key `verdikt`" in result.output
     assert f"{bad}:2:1" in result.output
+
+
+def test_case_file_typos_are_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("bsae: {}\ncases:\n  - id: one\n")
+    result = CliRunner().invoke(main, ["test", str(CD7), str(bad)])
+    assert result.exit_code == 2 and "unknown top-level key `bsae`" in result.output
+    bad.write_text('cases:\n  - id: one\n    file: x.json\n    set: {age: 3}\n')
+    assert "cannot be combined" in CliRunner().invoke(main, ["test", str(CD7), str(bad)]).output
