@@ -107,6 +107,7 @@ class CompiledProtocol:
     terms: dict[int, Any] = field(repr=False)
     presence: dict[int, Any] = field(repr=False)
     assumed: Any = None  # the conjunction of the protocol's assumptions, or None
+    assumption_groups: list[frozenset[str]] = field(default_factory=list)  # the facts each assumption relates
     _equalities: dict[tuple[str, Any], list] = field(default_factory=dict, repr=False)
     _copies: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
@@ -200,8 +201,9 @@ class _Compiler:
         assumptions = [self.boolean(a.body) for a in self.checked.assumptions.values()]
         for assumption in assumptions:
             self.solver.add(assumption)  # every patient satisfies it: part of the domain
+        groups = [self.checked.facts_of(a.body) for a in self.checked.assumptions.values()]
         return CompiledProtocol(self.checked, self.solver, self.facts, self.shifts, passes, criterion_facts,
-                                self.terms, self.presence, z3.And(assumptions) if assumptions else None)
+                                self.terms, self.presence, z3.And(assumptions) if assumptions else None, groups)
 
     # ------------------------------------------------------------- facts
     def declare(self, info: FactInfo) -> FactVars:

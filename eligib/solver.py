@@ -130,6 +130,7 @@ class Analysis:
         self.facts = facts
         self.solver = compiled.solver
         self.solver.set("timeout", Z3_TIMEOUT_MS)
+        self._linked: dict[frozenset[str], frozenset[str]] = {}
 
     def unknown_facts(self, names) -> list[str]:
         return sorted(name for name in names if name not in self.facts)
@@ -144,15 +145,18 @@ class Analysis:
 
     def linked(self, names) -> frozenset[str]:
         """`names` closed over the protocol's assumptions: facts an assumption relates stand together."""
-        groups = [self.compiled.checked.facts_of(a.body) for a in self.compiled.checked.assumptions.values()]
-        closed, grew = set(names), bool(groups)
-        while grew:
-            grew = False
-            for group in groups:
-                if closed & group and not group <= closed:
-                    closed |= group
-                    grew = True
-        return frozenset(closed)
+        key = frozenset(names)
+        closed = self._linked.get(key)
+        if closed is None:
+            grown, grew = set(key), True
+            while grew:
+                grew = False
+                for group in self.compiled.assumption_groups:
+                    if grown & group and not group <= grown:
+                        grown |= group
+                        grew = True
+            closed = self._linked[key] = frozenset(grown)
+        return closed
 
     def sat(self, names, *formulas) -> bool:
         import z3
