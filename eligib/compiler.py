@@ -107,7 +107,8 @@ class CompiledProtocol:
     terms: dict[int, Any] = field(repr=False)
     presence: dict[int, Any] = field(repr=False)
     assumed: Any = None  # the conjunction of the protocol's assumptions, or None
-    assumption_groups: list[frozenset[str]] = field(default_factory=list)  # the facts each assumption relates
+    # each assumption with the facts it relates
+    assumptions: list[tuple[frozenset[str], Any]] = field(default_factory=list)
     _equalities: dict[tuple[str, Any], list] = field(default_factory=dict, repr=False)
     _copies: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
@@ -198,12 +199,13 @@ class _Compiler:
                 self.checked.facts_of(criterion.guard) if criterion.guard is not None else frozenset())
         for assertion in self.checked.assertions.values():
             self.boolean(assertion.body)
-        assumptions = [self.boolean(a.body) for a in self.checked.assumptions.values()]
-        for assumption in assumptions:
-            self.solver.add(assumption)  # every patient satisfies it: part of the domain
-        groups = [self.checked.facts_of(a.body) for a in self.checked.assumptions.values()]
+        # Assumptions are not added to the shared solver: a query takes those linked to its facts,
+        # so small checks stay small; whole-protocol analyses add `assumed` themselves.
+        assumptions = [(self.checked.facts_of(a.body), self.boolean(a.body))
+                       for a in self.checked.assumptions.values()]
         return CompiledProtocol(self.checked, self.solver, self.facts, self.shifts, passes, criterion_facts,
-                                self.terms, self.presence, z3.And(assumptions) if assumptions else None, groups)
+                                self.terms, self.presence,
+                                z3.And([term for _, term in assumptions]) if assumptions else None, assumptions)
 
     # ------------------------------------------------------------- facts
     def declare(self, info: FactInfo) -> FactVars:

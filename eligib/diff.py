@@ -42,6 +42,9 @@ def diff(old: Engine, new: Engine) -> Difference:
     solver.set("timeout", 30_000)
     solver.add(old_compiled.solver.assertions())
     solver.add(new_compiled.solver.assertions())
+    for compiled in (old_compiled, new_compiled):
+        if compiled.assumed is not None:
+            solver.add(compiled.assumed)
     old_eligible, new_eligible = old_compiled.eligible(), new_compiled.eligible()
     result = Difference(equivalent=True, **_changes(old, new))
     for admits, rejects, old_verdict, new_verdict in ((old_eligible, new_eligible, "eligible", "ineligible"),

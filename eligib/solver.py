@@ -151,7 +151,7 @@ class Analysis:
             grown, grew = set(key), True
             while grew:
                 grew = False
-                for group in self.compiled.assumption_groups:
+                for group, _ in self.compiled.assumptions:
                     if grown & group and not group <= grown:
                         grown |= group
                         grew = True
@@ -161,7 +161,9 @@ class Analysis:
     def sat(self, names, *formulas) -> bool:
         import z3
 
-        result = self.solver.check(*self.assumptions(names), *formulas)
+        linked = self.linked(names)
+        relevant = [term for group, term in self.compiled.assumptions if group & linked]
+        result = self.solver.check(*self.assumptions(names), *relevant, *formulas)
         if result == z3.unknown:
             raise SolverTimeout(self.solver.reason_unknown())
         return result == z3.sat

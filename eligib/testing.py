@@ -127,8 +127,9 @@ def outcome_completions(engine, facts: dict[str, Any]) -> dict[str, dict[str, An
     compiled = engine.compiled()
     eligible = compiled.eligible()
     found: dict[str, dict[str, Any] | None] = {}
+    possible = [compiled.assumed] if compiled.assumed is not None else []
     for verdict, formula in (("eligible", eligible), ("ineligible", z3.Not(eligible))):
-        model = exact_model(compiled.solver, [compiled], _known(compiled, facts) + [formula])
+        model = exact_model(compiled.solver, [compiled], _known(compiled, facts) + possible + [formula])
         found[verdict] = None if model is None else {**canonical_values(compiled, model), **facts}
     return found
 
@@ -144,7 +145,7 @@ def relevance_completions(engine, facts: dict[str, Any], fact: str) -> tuple[dic
     changed = compiled.with_copy(eligible, fact)
     formulas = _known(compiled, facts) + [eligible, z3.Not(changed)]
     if compiled.assumed is not None:
-        formulas.append(compiled.with_copy(compiled.assumed, fact))
+        formulas += [compiled.assumed, compiled.with_copy(compiled.assumed, fact)]
     model = exact_model(compiled.solver, [compiled], formulas)
     if model is None:
         return None

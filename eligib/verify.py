@@ -49,6 +49,8 @@ class Prover:
         self.compiled = engine.compiled()
         self.solver = z3.Solver()
         self.solver.add(self.compiled.solver.assertions())
+        if self.compiled.assumed is not None:
+            self.solver.add(self.compiled.assumed)  # only possible patients are considered
         self.solver.set("timeout", 30_000)
         self.track = {cid: z3.Bool(f"track:{cid}") for cid in self.compiled.passes}
         for cid, literal in self.track.items():
