@@ -14,7 +14,7 @@ from typing import assert_never
 from eligib import ast
 from eligib.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
 from eligib.source import SourceFile
-from eligib.units import DIMENSIONLESS, TIME, Dims, UnitError, canonical_code, dimension_name, parse_unit
+from eligib.units import DURATION, PLAIN, Kind, UnitError, canonical_code, dimension_name, parse_unit
 
 HEADER_KEYS = ("title", "version", "registry")
 FUNCTIONS = ("min", "max")
@@ -31,16 +31,16 @@ class BoolType:
 
 @dataclass(frozen=True)
 class NumType:
-    dims: Dims
+    kind: Kind  # values of one kind convert into each other (units.Kind)
     unit: str | None  # a unit as written, for messages; None for a plain number
     integer: bool = False
 
     def __str__(self) -> str:
         if self.unit is None:
             return "a plain number"
-        if self.dims == DIMENSIONLESS:
+        if self.kind == PLAIN:
             return f"a percentage or ratio (`{self.unit}`)"
-        return f"{dimension_name(self.dims)} (`{self.unit}`)"
+        return f"{dimension_name(self.kind)} (`{self.unit}`)"
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class FactInfo:
     low: Fraction | int | None  # canonical units, or a day number for dates
     high: Fraction | int | None
     # declared substance-specific conversions: other kind of unit -> canonical value per canonical unit
-    conversions: dict[Dims, Fraction] = field(default_factory=dict)
+    conversions: dict[Kind, Fraction] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -266,16 +266,16 @@ class _Checker:
                                       declared.span))
                 seen.add(value)
             return EnumType(fact.name, tuple(dict.fromkeys(declared.values)))
-        dims = self.unit_dims(declared.unit, declared.span) if declared.unit else DIMENSIONLESS
-        return NumType(dims, declared.unit, integer=(kind == "integer"))
+        unit_kind = self.unit_kind(declared.unit, declared.span) if declared.unit else PLAIN
+        return NumType(unit_kind, declared.unit, integer=(kind == "integer"))
 
-    def unit_dims(self, unit: str, span) -> Dims:
+    def unit_kind(self, unit: str, span) -> Kind:
         try:
-            return parse_unit(unit).dims
+            return parse_unit(unit).kind
         except UnitError as exc:
             self.report(error("unknown-unit", f"unknown unit `{unit}`", span, "not a unit",
                               help=f"{exc}; use a UCUM code such as U/L, g/L, umol/L, mL/min, %, or years"))
-            return DIMENSIONLESS
+            return PLAIN
 
     def bound(self, fact: ast.FactDecl, bound: ast.Bound | None, fact_type: Type) -> Fraction | int | None:
         if bound is None:
@@ -299,16 +299,16 @@ class _Checker:
             except UnitError:
                 self.report(error("unknown-unit", f"unknown unit `{bound.unit}`", bound.span, "not a unit"))
                 return None
-            if unit.dims != fact_type.dims:
+            if unit.kind != fact_type.kind:
                 self.report(error("unit-mismatch", f"`{bound.text}` cannot bound `{fact.name}`, which is {fact_type}",
                                   bound.span, "incompatible unit", help=f"give the bound in `{fact_type.unit}`"))
                 return None
             return bound.value * unit.factor
         return bound.value
 
-    def check_conversions(self, fact: ast.FactDecl, fact_type: Type) -> dict[Dims, Fraction]:
+    def check_conversions(self, fact: ast.FactDecl, fact_type: Type) -> dict[Kind, Fraction]:
         """`where 1 mg/dL = 88.4 umol/L`: one side in the fact's kind of unit, the other in another kind."""
-        found: dict[Dims, Fraction] = {}
+        found: dict[Kind, Fraction] = {}
         for conversion in fact.conversions:
             units = [conversion.left.unit, conversion.right.unit]
             if not isinstance(fact_type, NumType) or fact_type.unit is None or None in units:
@@ -317,23 +317,23 @@ class _Checker:
                                   help="write e.g. `where 1 mg/dL = 88.4 umol/L`"))
                 continue
             try:
-                dims = [parse_unit(u).dims for u in units]
+                kinds = [parse_unit(u).kind for u in units]
             except UnitError as exc:
                 self.report(error("unknown-unit", f"unknown unit in conversion: {exc}", conversion.span))
                 continue
-            if fact_type.dims not in dims or dims[0] == dims[1] or 0 in (conversion.left.value, conversion.right.value):
+            if fact_type.kind not in kinds or kinds[0] == kinds[1] or 0 in (conversion.left.value, conversion.right.value):
                 self.report(error("bad-conversion", f"this conversion does not relate `{fact_type.unit}` to "
                                   "another kind of unit", conversion.span, "not a conversion for this fact",
                                   help=f"one side in a unit like `{fact_type.unit}`, the other in the unit to accept"))
                 continue
-            sides = [(conversion.left, dims[0]), (conversion.right, dims[1])]
-            (own, _), (other, other_dims) = sorted(sides, key=lambda side: side[1] != fact_type.dims)
-            if other_dims in found:
+            sides = [(conversion.left, kinds[0]), (conversion.right, kinds[1])]
+            (own, _), (other, other_kind) = sorted(sides, key=lambda side: side[1] != fact_type.kind)
+            if other_kind in found:
                 self.report(error("duplicate-option", f"fact `{fact.name}` has two conversions for "
-                                  f"{dimension_name(other_dims)}", conversion.span, "second conversion",
+                                  f"{dimension_name(other_kind)}", conversion.span, "second conversion",
                                   help="keep one"))
                 continue
-            found[other_dims] = (own.value * parse_unit(own.unit).factor) / (other.value * parse_unit(other.unit).factor)
+            found[other_kind] = (own.value * parse_unit(own.unit).factor) / (other.value * parse_unit(other.unit).factor)
         return found
 
     def unit_presence_error(self, text: str, fact_type: NumType, span) -> Diagnostic:
@@ -529,14 +529,14 @@ class _Checker:
                 self.report(self.mismatch(first, found, arg, "<="))
                 return None
         if isinstance(first, NumType):
-            return NumType(first.dims, first.unit, all(isinstance(t, NumType) and t.integer for t in types))
+            return NumType(first.kind, first.unit, all(isinstance(t, NumType) and t.integer for t in types))
         return first
 
     def literal_type(self, literal: ast.QuantityLiteral) -> Type | None:
         if literal.unit is None:
-            return NumType(DIMENSIONLESS, None, integer=literal.value.denominator == 1)
+            return NumType(PLAIN, None, integer=literal.value.denominator == 1)
         try:
-            return NumType(parse_unit(literal.unit).dims, literal.unit)
+            return NumType(parse_unit(literal.unit).kind, literal.unit)
         except UnitError as exc:
             self.report(error("unknown-unit", f"unknown unit `{literal.unit}`", literal.span, "not a unit",
                               help=f"{exc}; use a UCUM code such as U/L, g/L, umol/L, mL/min, %, or years"))
@@ -582,7 +582,7 @@ class _Checker:
 
     def same_kind(self, left: Type, right: Type) -> bool:
         if isinstance(left, NumType) and isinstance(right, NumType):
-            return left.dims == right.dims and (left.unit is None) == (right.unit is None)
+            return left.kind == right.kind and (left.unit is None) == (right.unit is None)
         if isinstance(left, EnumType) and isinstance(right, EnumType):
             return left.fact == right.fact
         return type(left) is type(right)
@@ -627,7 +627,7 @@ class _Checker:
             if not self.same_kind(left, right):
                 self.report(self.mismatch(left, right, right_node, operator))
                 return None
-            return NumType(left.dims, left.unit, left.integer and right.integer)
+            return NumType(left.kind, left.unit, left.integer and right.integer)
         left_constant = all(self.is_constant(node) for node in left_nodes)
         right_constant = self.is_constant(right_node)
         if not left_constant and not right_constant or operator == "/" and not right_constant:
@@ -640,14 +640,14 @@ class _Checker:
                               f"by {right}", whole.span, "both sides have units",
                               help="multiply or divide by a plain number"))
             return None
-        return NumType(other.dims, other.unit)
+        return NumType(other.kind, other.unit)
 
     def date_arithmetic(self, left, operator, right, right_node, whole, step) -> Type | None:
         if isinstance(left, DateType) and isinstance(right, DateType) and operator == "-":
-            return NumType(TIME, "d", integer=True)
+            return NumType(DURATION, "d", integer=True)
         duration = right if isinstance(left, DateType) else left
         if operator in "+-" and isinstance(left, DateType) and isinstance(duration, NumType) \
-                and duration.dims == TIME and isinstance(right_node, ast.QuantityLiteral) \
+                and duration.kind == DURATION and isinstance(right_node, ast.QuantityLiteral) \
                 and canonical_code(right_node.unit or "") in ("d", "wk", "mo", "a"):
             self.calendar_step(whole.operands[0] if step == 0 else None, right_node)
             return DATE
@@ -706,7 +706,7 @@ class _Checker:
                               "needs days, weeks, months or years", help="write e.g. `within 6 months before`"))
         else:
             self.calendar_step(expr.anchor, amount)
-        self.types[id(amount)] = NumType(TIME, amount.unit)
+        self.types[id(amount)] = NumType(DURATION, amount.unit)
 
     def calendar_step(self, anchor: ast.Expr | None, amount: ast.QuantityLiteral) -> None:
         """Dates move by whole days; months and years are calendar steps taken first from a date fact."""
@@ -804,7 +804,7 @@ def _binding_problem(binding: ast.Binding, info: FactInfo) -> str:
         return f"an `exists` source needs a boolean fact, but `{info.name}` is {kind}"
     if binding.part.startswith("reference") and not (isinstance(kind, NumType) and kind.unit):
         return f"a reference limit needs a quantity fact, but `{info.name}` is {kind}"
-    if binding.source == "age" and not (isinstance(kind, NumType) and kind.dims == TIME):
+    if binding.source == "age" and not (isinstance(kind, NumType) and kind.kind == DURATION):
         return f"`age at` needs a fact in years, but `{info.name}` is {kind}"
     if binding.source == "gender" and not isinstance(kind, EnumType):
         return f"`gender` needs an enumeration fact, but `{info.name}` is {kind}"

@@ -12,6 +12,8 @@ from typing import Any
 import z3
 
 from eligib.api import Engine
+from eligib.compiler import compile_protocol
+from eligib.solver import Budget
 from eligib.diagnostics import DiagnosticError, error
 from eligib.witness import exact_model, patient_from_model
 
@@ -33,13 +35,13 @@ class Difference:
     changed: list[str] = field(default_factory=list)
 
 
-def diff(old: Engine, new: Engine) -> Difference:
+def diff(old: Engine, new: Engine, budget: Budget | None = None) -> Difference:
     from eligib.verify import preferences
 
     _check_compatible(old, new)
-    old_compiled, new_compiled = old.compiled(), new.compiled()
-    solver = z3.Solver()
-    solver.set("timeout", 30_000)
+    ctx = z3.Context()  # both versions in one context: a fact is one variable for both
+    old_compiled, new_compiled = compile_protocol(old.checked, ctx), compile_protocol(new.checked, ctx)
+    solver = z3.Solver(ctx=ctx)
     solver.add(old_compiled.solver.assertions())
     solver.add(new_compiled.solver.assertions())
     for compiled in (old_compiled, new_compiled):
@@ -50,19 +52,19 @@ def diff(old: Engine, new: Engine) -> Difference:
     for admits, rejects, old_verdict, new_verdict in ((old_eligible, new_eligible, "eligible", "ineligible"),
                                                       (new_eligible, old_eligible, "ineligible", "eligible")):
         wishes = preferences(old_compiled) + preferences(new_compiled)
-        model = exact_model(solver, [old_compiled, new_compiled], [admits, z3.Not(rejects)], wishes)
+        model = exact_model(solver, [old_compiled, new_compiled], [admits, z3.Not(rejects)], wishes, budget)
         if model is not None:
             result.equivalent = False
-            result.witnesses.append(_witness(old, new, model, old_verdict, new_verdict))
+            result.witnesses.append(_witness(old, new, (old_compiled, new_compiled), model, old_verdict,
+                                             new_verdict))
     return result
 
 
-def _witness(old: Engine, new: Engine, model, old_verdict: str, new_verdict: str) -> Witness:
-    rejecting = new if new_verdict == "ineligible" else old
-    facts = patient_from_model(rejecting.compiled(), model)
+def _witness(old: Engine, new: Engine, compiled: tuple, model, old_verdict: str, new_verdict: str) -> Witness:
+    rejecting, other = (compiled[1], compiled[0]) if new_verdict == "ineligible" else compiled
+    facts = patient_from_model(rejecting, model)
     # a fact only the other version declares is left out; add it from the model for that version
-    other = old if rejecting is new else new
-    facts = {**patient_from_model(other.compiled(), model), **facts}
+    facts = {**patient_from_model(other, model), **facts}
     old_result = old.check({k: v for k, v in facts.items() if k in old.checked.facts})
     new_result = new.check({k: v for k, v in facts.items() if k in new.checked.facts})
     if (old_result.verdict, new_result.verdict) != (old_verdict, new_verdict):
@@ -83,8 +85,8 @@ def _changes(old: Engine, new: Engine) -> dict[str, list[str]]:
 
 def _shape(info) -> tuple:
     """What must agree for a fact to mean the same in both versions (units may differ if convertible)."""
-    dims = getattr(info.type, "dims", None)
-    return (info.decl.type.kind, info.decl.type.values, info.optional, dims, info.unit is None)
+    unit_kind = getattr(info.type, "kind", None)
+    return (info.decl.type.kind, info.decl.type.values, info.optional, unit_kind, info.unit is None)
 
 
 def _check_compatible(old: Engine, new: Engine) -> None:

@@ -272,9 +272,9 @@ def _number(info: FactInfo, kind: NumType, raw: Any) -> Fraction:
             given = parse_unit(unit)
         except UnitError:
             raise _PatientError(f"unknown unit `{unit}`", help=_accepted(kind, info)) from None
-        if declared is not None and given.dims in info.conversions:
-            canonical = number * given.factor * info.conversions[given.dims]
-        elif declared is None or given.dims != parse_unit(declared).dims:
+        if declared is not None and given.kind in info.conversions:
+            canonical = number * given.factor * info.conversions[given.kind]
+        elif declared is None or given.kind != parse_unit(declared).kind:
             raise _PatientError(f"unit `{unit}` cannot be converted to `{declared or 'a plain number'}`",
                                 help=_accepted(kind, info))
         else:
@@ -330,7 +330,7 @@ def _show(value: Fraction, unit: str | None) -> str:
 def _accepted(kind: NumType, info: FactInfo | None = None) -> str:
     if kind.unit is None:
         return "give a plain number"
-    accepted = f"units accepted: `{kind.unit}` or any unit of {dimension_name(kind.dims)}"
+    accepted = f"units accepted: `{kind.unit}` or any unit of {dimension_name(kind.kind)}"
     for conversion in (info.decl.conversions if info is not None else ()):
         accepted += f", or via `{conversion.left.text} = {conversion.right.text}`"
     return f"{accepted}; e.g. \"12 {kind.unit}\""

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from eligib import ast
 from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
 from eligib.evaluate import literal_value
-from eligib.units import parse_unit
+from eligib.units import PLAIN, parse_unit
 from eligib.values import NONE
 
 DEFAULT_DATE_SPAN = (dt.date(2015, 1, 1).toordinal(), dt.date(2030, 12, 31).toordinal())
@@ -33,8 +33,8 @@ def protocol_constants(checked: CheckedProtocol) -> dict[tuple, list[Fraction]]:
     while stack:
         node = stack.pop()
         if isinstance(node, ast.QuantityLiteral):
-            dims = parse_unit(node.unit).dims if node.unit else (0, 0, 0, 0)
-            found.setdefault((dims, node.unit is None), set()).add(literal_value(node))
+            kind = parse_unit(node.unit).kind if node.unit else PLAIN
+            found.setdefault((kind, node.unit is None), set()).add(literal_value(node))
         stack.extend(ast.children(node))
     return {key: sorted(values) for key, values in found.items()}
 
@@ -68,7 +68,7 @@ def _numbers(info: FactInfo, kind: NumType, constants) -> st.SearchStrategy:
     step = Fraction(1) if kind.integer else Fraction(1, 10)
     count = int((high - low) / step)
     spread = st.integers(0, count).map(lambda i: (low + i * step) * factor)
-    nearby = [c for c in constants.get((kind.dims, kind.unit is None), []) if low * factor <= c <= high * factor
+    nearby = [c for c in constants.get((kind.kind, kind.unit is None), []) if low * factor <= c <= high * factor
               and (not kind.integer or (c / factor).denominator == 1)]
     return st.one_of(spread, st.sampled_from(nearby)) if nearby else spread
 

@@ -12,6 +12,13 @@ Two deliberate departures from UCUM, both for clinical safety and both documente
 - `[iU]`/`[IU]` equal the enzyme unit `U` (umol/min): labs report enzyme activity in IU/L and
   U/L interchangeably. UCUM keeps international units arbitrary.
 Special (non-ratio) units such as `Cel` or `[pH]` are refused.
+
+Units convert only within one *kind*: the same dimension, and the same units cancelled in the
+written unit. `mmol/mol` (amount over amount) and `%` are both dimensionless, but HbA1c in
+mmol/mol (IFCC) and in % (NGSP) are different measures, so they never convert into each other;
+nor does a dose per kilogram per day (`mg/kg/d`) convert into a frequency (`/d`). Cancellation
+is counted between the atoms as written, not inside an atom's own definition, so `[in_i'Hg]`
+still converts to `mm[Hg]`.
 """
 
 from __future__ import annotations
@@ -21,12 +28,18 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
+from eligib.limits import MAX_UNIT_EXPONENT, MAX_UNIT_LENGTH
+
 # dimension vector: mass (g), length (m), time (s), amount (mol), angle (rad), temperature (K),
 # charge (C), luminous intensity (cd)
 Dims = tuple[int, int, int, int, int, int, int, int]
 BASES = ("g", "m", "s", "mol", "rad", "K", "C", "cd")
 DIMENSIONLESS: Dims = (0,) * 8  # type: ignore[assignment]
 TIME: Dims = (0, 0, 1, 0, 0, 0, 0, 0)
+# A unit's kind: its dimension and the base dimensions cancelled between its written atoms.
+Kind = tuple[Dims, Dims]
+PLAIN: Kind = (DIMENSIONLESS, DIMENSIONLESS)
+DURATION: Kind = (TIME, DIMENSIONLESS)
 
 
 def _dims(**powers: int) -> Dims:
@@ -37,12 +50,27 @@ def _dims(**powers: int) -> Dims:
 class Unit:
     dims: Dims
     factor: Fraction  # canonical value of 1 of this unit
+    cancelled: Dims = DIMENSIONLESS  # base dimensions cancelled between written atoms (mol in mmol/mol)
+
+    @property
+    def kind(self) -> Kind:
+        """What must agree for two units to convert into each other."""
+        return self.dims, self.cancelled
 
     def __mul__(self, other: Unit) -> Unit:
-        return Unit(tuple(a + b for a, b in zip(self.dims, other.dims)), self.factor * other.factor)  # type: ignore[arg-type]
+        met = tuple(min(abs(a), abs(b)) if a * b < 0 else 0 for a, b in zip(self.dims, other.dims))
+        return Unit(tuple(a + b for a, b in zip(self.dims, other.dims)), self.factor * other.factor,  # type: ignore[arg-type]
+                    tuple(a + b + c for a, b, c in zip(self.cancelled, other.cancelled, met)))  # type: ignore[arg-type]
 
     def __pow__(self, exponent: int) -> Unit:
-        return Unit(tuple(a * exponent for a in self.dims), self.factor ** exponent)  # type: ignore[arg-type]
+        if self.factor == 0 and exponent < 0:
+            raise UnitError("a unit cannot divide by zero")
+        return Unit(tuple(a * exponent for a in self.dims), self.factor ** exponent,  # type: ignore[arg-type]
+                    tuple(a * abs(exponent) for a in self.cancelled))  # type: ignore[arg-type]
+
+    def as_atom(self) -> Unit:
+        """The same unit with its internal cancellations forgotten (an atom counts as written)."""
+        return Unit(self.dims, self.factor)
 
 
 class UnitError(ValueError):
@@ -103,6 +131,8 @@ def parse_unit(text: str) -> Unit:
     code = canonical_code(text)
     if not code:
         raise UnitError("empty unit")
+    if len(code) > MAX_UNIT_LENGTH:
+        raise UnitError(f"a unit is at most {MAX_UNIT_LENGTH} characters long")
     parser = _Parser(code)
     unit = parser.term()
     if parser.position != len(code):
@@ -149,15 +179,23 @@ class _Parser:
         if match:
             self.position = match.end()
             if match.group(1) is not None:
-                return Unit(DIMENSIONLESS, Fraction(10) ** int(match.group(1)))
+                return Unit(DIMENSIONLESS, Fraction(10) ** self.exponent(match.group(1)))
+            if int(match.group(2)) == 0:
+                raise UnitError(f"a factor of zero in `{self.text}` is not a unit")
             return Unit(DIMENSIONLESS, Fraction(int(match.group(2))))
         symbol = self.symbol()
         exponent = re.compile(r"[+-]?\d+").match(self.text, self.position)
         power = 1
         if exponent:
             self.position = exponent.end()
-            power = int(exponent.group(0))
-        return resolve_symbol(symbol, self.text) ** power * self.annotation()
+            power = self.exponent(exponent.group(0))
+        return resolve_symbol(symbol, self.text).as_atom() ** power * self.annotation()
+
+    def exponent(self, written: str) -> int:
+        power = int(written)
+        if abs(power) > MAX_UNIT_EXPONENT:
+            raise UnitError(f"the exponent {written} in `{self.text}` is beyond ±{MAX_UNIT_EXPONENT}")
+        return power
 
     def symbol(self) -> str:
         start, depth = self.position, 0
@@ -222,13 +260,29 @@ def from_canonical(value: Fraction, unit: str | None) -> Fraction:
     return value if unit is None else value / parse_unit(unit).factor
 
 
-def dimension_name(dims: Dims) -> str:
+def dimension_name(kind: Kind) -> str:
+    """`a mass concentration`; a kind with cancelled units says so (`a plain number, as a ratio of amounts`)."""
+    dims, cancelled = kind
+    name = _dimension_name(dims)
+    if any(cancelled):
+        ratios = [_RATIO_WORDS.get((base, power), f"{base}^{power} quantities")
+                  for base, power in zip(BASES, cancelled) if power]
+        name += f", as a ratio of {' and of '.join(ratios)}"
+    return name
+
+
+_RATIO_WORDS = {("g", 1): "masses", ("m", 1): "lengths", ("m", 2): "areas", ("m", 3): "volumes",
+                ("s", 1): "durations", ("mol", 1): "amounts of substance", ("K", 1): "temperatures"}
+
+
+def _dimension_name(dims: Dims) -> str:
     names = {
         DIMENSIONLESS: "a plain number", TIME: "a duration", _dims(g=1, m=-3): "a mass concentration",
         _dims(m=-3, mol=1): "a substance concentration", _dims(m=-3, s=-1, mol=1): "a catalytic activity concentration",
         _dims(m=3, s=-1): "a volume flow rate", _dims(g=1): "a mass", _dims(m=1): "a length",
         _dims(g=1, m=-1, s=-2): "a pressure", _dims(m=-3): "a number concentration", _dims(m=2): "an area",
-        _dims(m=3): "a volume", _dims(K=1): "a temperature",
+        _dims(m=3): "a volume", _dims(K=1): "a temperature", _dims(mol=1): "an amount of substance",
+        _dims(s=-1): "a rate per unit of time",
     }
     return names.get(dims, "a quantity")
 

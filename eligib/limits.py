@@ -1,0 +1,37 @@
+"""Every resource limit, in one place (documented in docs/limits.md).
+
+Each limit guards against input that would otherwise exhaust memory or time (or crash a library
+underneath); going past one is a located `limit-exceeded`-style error with exit code 2, never a
+hang, a traceback or a guess. The values are far beyond what a real protocol or patient needs.
+"""
+
+from __future__ import annotations
+
+# files
+MAX_PROTOCOL_BYTES = 1_000_000
+MAX_PATIENT_BYTES = 1_000_000
+MAX_CASE_FILE_BYTES = 1_000_000
+MAX_CACHE_ENTRY_BYTES = 20_000_000  # a parsed protocol in the cache (JSON of its AST)
+
+# numbers, in protocols and patient files alike
+MAX_NUMBER_DIGITS = 50  # significant digits
+MAX_NUMBER_EXPONENT = 50  # a value lies between 1e-50 and 1e50 (in the unit it is written in)
+
+# units
+MAX_UNIT_LENGTH = 100  # characters in one unit, such as `mL/min/{1.73_m2}`
+MAX_UNIT_EXPONENT = 24  # |n| in `m2`, `10*9`, `10^-6`
+
+# structure
+MAX_NESTING = 64  # indented blocks and parentheses in a protocol
+MAX_EXPRESSION_DEPTH = 4 * MAX_NESTING  # operators nested inside each other in one expression
+MAX_OPERANDS = 1_000  # operands of one `and`/`or` chain, comparison chain, sum or block
+MAX_INPUT_NESTING = 32  # objects and lists inside each other in a patient, case or FHIR file
+MAX_CASES = 10_000  # cases in one case file
+
+# reporting
+MAX_DIAGNOSTICS = 50  # errors reported for one file; the rest are counted
+MAX_QUOTED_LINE = 120  # characters of a source line quoted under a diagnostic
+
+# time
+CHECK_SECONDS = 30.0  # solver time for one `eligib check` (`--timeout`)
+QUERY_SECONDS = 10.0  # solver time for any one query of a check
