@@ -7,7 +7,6 @@ node of it (so every named path), has its own Z3 term.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -19,11 +18,8 @@ from eligib import ast
 from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
 from eligib.evaluate import literal_value
 from eligib.units import canonical_code, parse_unit
-from eligib.values import DAY_SECONDS, NONE, month_shift_bounds, shift_date
-
-# Dates without a declared range lie in these years, so that every model is a calendar date.
-EARLIEST_DATE = dt.date(1900, 1, 1).toordinal()
-LATEST_DATE = dt.date(2200, 12, 31).toordinal()
+from eligib.values import (DAY_SECONDS, EARLIEST_DATE, LATEST_DATE, NONE, month_shift_bounds, shift_date,
+                           shift_months, shift_pieces)
 
 
 RELATIONS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
@@ -36,7 +32,7 @@ def relate(operator: str, left: Any, right: Any) -> Any:
     Z3 decides mixed integer/real constraints such as 28 < x < 29 (x an integer) poorly, often
     not at all; `x > 28.5` is `x > 28` for an integer x, and the solver answers at once."""
     for term, constant, op in ((left, right, operator), (right, left, FLIPPED[operator])):
-        if term.sort() == z3.IntSort() and constant.sort() == z3.RealSort():
+        if z3.is_int(term) and z3.is_real(constant):
             value = z3.simplify(constant)
             if z3.is_rational_value(value):
                 return _integer_bound(op, term, value.as_fraction())
@@ -58,13 +54,22 @@ def _integer_bound(operator: str, term: Any, bound: Fraction) -> Any:
         return term >= ceiling
     whole = bound.denominator == 1
     if operator == "==":
-        return term == floor if whole else z3.BoolVal(False)
-    return term != floor if whole else z3.BoolVal(True)
+        return term == floor if whole else z3.BoolVal(False, term.ctx)
+    return term != floor if whole else z3.BoolVal(True, term.ctx)
 
 
-def rational(value: Fraction | int) -> z3.ArithRef:
+def rational(value: Fraction | int, ctx: z3.Context) -> z3.ArithRef:
     value = Fraction(value)
-    return z3.RealVal(f"{value.numerator}/{value.denominator}")
+    return z3.RealVal(f"{value.numerator}/{value.denominator}", ctx)
+
+
+def conjunction(terms: list, ctx: z3.Context) -> Any:
+    """`z3.And` of a list that may be empty, in the given context (never Z3's shared main context)."""
+    return z3.And(*terms, ctx)
+
+
+def disjunction(terms: list, ctx: z3.Context) -> Any:
+    return z3.Or(*terms, ctx)
 
 
 @dataclass
@@ -80,10 +85,10 @@ class FactVars:
 
     def canonical(self, var: Any) -> Any:
         """A numeric variable in canonical units; an integer stays an Int term when its factor is whole."""
-        if var.sort() == z3.IntSort() and self.factor.denominator == 1:
-            return var if self.factor == 1 else var * z3.IntVal(self.factor.numerator)
-        real = z3.ToReal(var) if var.sort() == z3.IntSort() else var
-        return real if self.factor == 1 else real * rational(self.factor)
+        if z3.is_int(var) and self.factor.denominator == 1:
+            return var if self.factor == 1 else var * z3.IntVal(self.factor.numerator, var.ctx)
+        real = z3.ToReal(var) if z3.is_int(var) else var
+        return real if self.factor == 1 else real * rational(self.factor, var.ctx)
 
 
 @dataclass
@@ -98,7 +103,11 @@ class Shift:
 
 @dataclass
 class CompiledProtocol:
+    """One protocol in its own Z3 context: a thread uses its own compilation (Z3 contexts are not
+    thread-safe), and nothing here touches Z3's shared main context."""
+
     checked: CheckedProtocol
+    ctx: Any
     solver: Any
     facts: dict[str, FactVars]
     shifts: dict[tuple[str, int], Shift]
@@ -122,7 +131,7 @@ class CompiledProtocol:
         return term if presence is None else z3.And(presence, term)
 
     def eligible(self) -> Any:
-        return z3.And(list(self.passes.values()))
+        return conjunction(list(self.passes.values()), self.ctx)
 
     def with_copy(self, formula: Any, fact: str, cache_key: str | None = None) -> Any:
         """The formula with one fact (and its month shifts) replaced by its second copy.
@@ -140,6 +149,30 @@ class CompiledProtocol:
             self._copies[(cache_key, fact)] = copied
         return copied
 
+    def calendar_lemmas(self, model: Any, names: Any = None) -> list:
+        """True calendar facts that rule out this model's inexact month shifts; [] when it has none.
+
+        An unknown anchor's month shift is bounded soundly (the calendar hull), so a model may put
+        it on a day the calendar does not give. Each lemma states the exact shift over the anchor's
+        whole month, so a query refined this way converges in a few rounds; `names` limits the check
+        to the shifts of those facts (the ones a query is about)."""
+        lemmas: list = []
+        for shift in self.shifts.values():
+            if names is not None and shift.fact not in names:
+                continue
+            fact = self.facts[shift.fact]
+            for value, present, var in ((fact.value, fact.present, shift.var),
+                                        (fact.copy_value, fact.copy_present, shift.copy_var)):
+                if present is not None and not z3.is_true(model.eval(present, model_completion=True)):
+                    continue
+                anchor = model.eval(value, model_completion=True).as_long()
+                if model.eval(var, model_completion=True).as_long() == shift_months(anchor, shift.months):
+                    continue
+                for low, high, slope, intercept in shift_pieces(anchor, shift.months):
+                    exact = var == (value + intercept if slope else z3.IntVal(intercept, self.ctx))
+                    lemmas.append(z3.Implies(z3.And(value >= low, value <= high), exact))
+        return lemmas
+
     def fact_assumptions(self, name: str, value: Any) -> list:
         """Z3 literals fixing one known fact (cached: building terms is most of a check's cost)."""
         key = (name, value)
@@ -156,7 +189,7 @@ class CompiledProtocol:
         literals = [fact.present] if fact.present is not None else []
         kind = fact.info.type
         if isinstance(kind, BoolType):
-            literals.append(fact.value == z3.BoolVal(bool(value)))
+            literals.append(fact.value == z3.BoolVal(bool(value), self.ctx))
         elif isinstance(kind, EnumType):
             literals.append(fact.value == kind.values.index(value))
         elif isinstance(kind, DateType):
@@ -166,18 +199,21 @@ class CompiledProtocol:
                     literals.append(shift.var == shift_date(int(value), Fraction(shift.months), "mo"))
         else:
             declared = Fraction(value) / fact.factor
-            literals.append(fact.value == (z3.IntVal(int(declared)) if kind.integer else rational(declared)))
+            literals.append(fact.value == (z3.IntVal(int(declared), self.ctx) if kind.integer
+                                           else rational(declared, self.ctx)))
         return literals
 
 
-def compile_protocol(checked: CheckedProtocol) -> CompiledProtocol:
-    return _Compiler(checked).run()
+def compile_protocol(checked: CheckedProtocol, ctx: z3.Context | None = None) -> CompiledProtocol:
+    """Compile into `ctx`, or into a new Z3 context of its own (never the shared main context)."""
+    return _Compiler(checked, ctx if ctx is not None else z3.Context()).run()
 
 
 class _Compiler:
-    def __init__(self, checked: CheckedProtocol) -> None:
+    def __init__(self, checked: CheckedProtocol, ctx: z3.Context) -> None:
         self.checked = checked
-        self.solver = z3.Solver()
+        self.ctx = ctx
+        self.solver = z3.Solver(ctx=ctx)
         self.facts: dict[str, FactVars] = {}
         self.shifts: dict[tuple[str, int], Shift] = {}
         self.terms: dict[int, Any] = {}
@@ -190,7 +226,7 @@ class _Compiler:
         for cid, criterion in self.checked.criteria.items():
             body = self.boolean(criterion.body)
             if criterion.guard is None:
-                applies = z3.BoolVal(True)
+                applies = z3.BoolVal(True, self.ctx)
             else:
                 applies = self.boolean(criterion.guard)
             passes[cid] = z3.Or(z3.Not(applies), body) if criterion.kind == "inclusion" \
@@ -203,9 +239,10 @@ class _Compiler:
         # so small checks stay small; whole-protocol analyses add `assumed` themselves.
         assumptions = [(self.checked.facts_of(a.body), self.boolean(a.body))
                        for a in self.checked.assumptions.values()]
-        return CompiledProtocol(self.checked, self.solver, self.facts, self.shifts, passes, criterion_facts,
+        return CompiledProtocol(self.checked, self.ctx, self.solver, self.facts, self.shifts, passes, criterion_facts,
                                 self.terms, self.presence,
-                                z3.And([term for _, term in assumptions]) if assumptions else None, assumptions)
+                                conjunction([term for _, term in assumptions], self.ctx) if assumptions else None,
+                                assumptions)
 
     # ------------------------------------------------------------- facts
     def declare(self, info: FactInfo) -> FactVars:
@@ -218,9 +255,9 @@ class _Compiler:
         else:
             make = z3.Int if kind.integer else z3.Real
             factor = parse_unit(kind.unit).factor if kind.unit else Fraction(1)
-        value, copy = make(info.name), make(f"{info.name}'")
-        present = z3.Bool(f"{info.name}?") if info.optional else None
-        copy_present = z3.Bool(f"{info.name}'?") if info.optional else None
+        value, copy = make(info.name, self.ctx), make(f"{info.name}'", self.ctx)
+        present = z3.Bool(f"{info.name}?", self.ctx) if info.optional else None
+        copy_present = z3.Bool(f"{info.name}'?", self.ctx) if info.optional else None
         fact = FactVars(info, value, present, copy, copy_present, factor)
         for var, flag in ((value, present), (copy, copy_present)):
             for constraint in self.domain(fact, var):
@@ -238,15 +275,15 @@ class _Compiler:
             constraints += [var >= low, var <= high]
         elif isinstance(kind, NumType):
             canonical = fact.canonical(var)
-            constraints += [relate(">=", canonical, rational(info.low))] if info.low is not None else []
-            constraints += [relate("<=", canonical, rational(info.high))] if info.high is not None else []
+            constraints += [relate(">=", canonical, rational(info.low, self.ctx))] if info.low is not None else []
+            constraints += [relate("<=", canonical, rational(info.high, self.ctx))] if info.high is not None else []
         return constraints
 
     def shift(self, fact_name: str, months: int) -> Any:
         key = (fact_name, months)
         if key not in self.shifts:
             fact = self.facts[fact_name]
-            var, copy = z3.Int(f"{fact_name}{months:+d}mo"), z3.Int(f"{fact_name}'{months:+d}mo")
+            var, copy = z3.Int(f"{fact_name}{months:+d}mo", self.ctx), z3.Int(f"{fact_name}'{months:+d}mo", self.ctx)
             low, high = month_shift_bounds(months)
             for shifted, base, flag in ((var, fact.value, fact.present), (copy, fact.copy_value, fact.copy_present)):
                 offset = shifted - base if months > 0 else base - shifted
@@ -265,7 +302,7 @@ class _Compiler:
     def value(self, node: ast.Expr) -> tuple[Any, Any]:
         """A value's term and the condition that it exists (no `none` inside)."""
         term = self.compile(node)
-        return term, self.presence.get(id(node), z3.BoolVal(True))
+        return term, self.presence.get(id(node), z3.BoolVal(True, self.ctx))
 
     def compile(self, node: ast.Expr) -> Any:
         key = id(node)
@@ -281,11 +318,11 @@ class _Compiler:
     def _compile(self, node: ast.Expr) -> Any:
         match node:
             case ast.BoolLiteral():
-                return z3.BoolVal(node.value)
+                return z3.BoolVal(node.value, self.ctx)
             case ast.QuantityLiteral():
-                return rational(literal_value(node))
+                return rational(literal_value(node), self.ctx)
             case ast.DateLiteral():
-                return z3.IntVal(node.value.toordinal())
+                return z3.IntVal(node.value.toordinal(), self.ctx)
             case ast.NameRef():
                 return self.name(node)
             case ast.Call():
@@ -374,7 +411,7 @@ class _Compiler:
             return current + sign * days
         months = sign * int(amount.value) * (12 if code == "a" else 1)
         if isinstance(base, ast.DateLiteral):
-            return z3.IntVal(shift_date(base.value.toordinal(), Fraction(months), "mo"))
+            return z3.IntVal(shift_date(base.value.toordinal(), Fraction(months), "mo"), self.ctx)
         assert isinstance(base, ast.NameRef), "checker guarantees a date fact anchor"
         return self.shift(base.name, months)
 

@@ -166,7 +166,7 @@ class _Reasons:
                 found.extend(self.paths(item.body, prefix, decided))
                 continue
             dotted = f"{prefix}{item.name}"
-            status = self.status(item.body, refine=decided is None)
+            status = self.status(item.body, refine=decided is None, subject=f"path `{dotted}`")
             if status is None and decided is not None:
                 reasons = [f"open, but it cannot change the result: {decided}"]
             else:
@@ -187,11 +187,11 @@ class _Reasons:
         items = self.checked.named_items(node)
         return bool(items) and all(item.name is not None for item in items)
 
-    def status(self, node: ast.Expr, refine: bool) -> bool | None:
+    def status(self, node: ast.Expr, refine: bool, subject: str) -> bool | None:
         value = self.evaluator.truth(self.evaluator.eval(node))
         analysis = self.decision.analysis
         if value is None and refine and analysis is not None:
-            value = analysis.node_status(node, self.checked.facts_of(node))
+            value = analysis.node_status(node, self.checked.facts_of(node), subject)
         return value
 
     # ------------------------------------------------------------- reasons

@@ -10,18 +10,70 @@ only in that fact get different verdicts.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from eligib import ast
 from eligib.checker import CheckedProtocol
 from eligib.evaluate import Evaluator, criterion_outcome
+from eligib.limits import CHECK_SECONDS, QUERY_SECONDS
 
-Z3_TIMEOUT_MS = 10_000
+Z3_TIMEOUT_MS = int(QUERY_SECONDS * 1000)  # at most this long for any one query, whatever the budget left
 
 
 class SolverTimeout(Exception):
-    """Z3 gave up within its time limit."""
+    """The solver could not answer within the time left; no verdict may be given."""
+
+    def __init__(self, reason: str, subject: str = "", seconds: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.subject, self.seconds = reason, subject, seconds
+
+    def __str__(self) -> str:
+        within = f" within {self.seconds:g} s" if self.seconds is not None else ""
+        about = f" deciding {self.subject}" if self.subject else ""
+        return f"the solver gave up{about}{within} ({self.reason})"
+
+
+class Budget:
+    """The time one piece of solver work may take in all (a check, a verify); each query gets what is left."""
+
+    def __init__(self, seconds: float | None = CHECK_SECONDS) -> None:
+        self.seconds = seconds
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+
+    def query_ms(self, subject: str) -> int:
+        """Milliseconds the next query may take; SolverTimeout when the budget is spent."""
+        if self.deadline is None:
+            return Z3_TIMEOUT_MS
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise SolverTimeout("time budget spent", subject, self.seconds)
+        return max(1, min(Z3_TIMEOUT_MS, int(left * 1000)))
+
+
+def solve(solver: Any, formulas: list, budget: Budget, subject: str, protocols: tuple = (),
+          names: Any = None, query_ms: int | None = None) -> Any:
+    """A calendar-exact model of `formulas`, or None when there is none. Raises SolverTimeout.
+
+    A `sat` answer is only believed once the model's month shifts match the calendar (see
+    CompiledProtocol.calendar_lemmas): until then the true lemmas it breaks are added and the
+    solver asked again. An `unsat` answer needs no repair: the bounds the solver starts with are sound."""
+    import z3
+
+    while True:
+        limit = budget.query_ms(subject)
+        solver.set("timeout", limit if query_ms is None else min(limit, query_ms))
+        result = solver.check(*formulas)
+        if result == z3.unknown:
+            raise SolverTimeout(solver.reason_unknown(), subject, budget.seconds)
+        if result == z3.unsat:
+            return None
+        model = solver.model()
+        lemmas = [lemma for compiled in protocols for lemma in compiled.calendar_lemmas(model, names)]
+        if not lemmas:
+            return model
+        solver.add(*lemmas)
 
 
 @dataclass
@@ -54,13 +106,16 @@ class Decision:
     analysis: Any = field(default=None, repr=False)
 
 
-def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None) -> Decision:
-    """Decide one patient. `compiled_source()` returns the (cached) Z3 compilation, built on first need.
+def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None,
+           budget: Budget | None = None) -> Decision:
+    """Decide one patient. `compiled_source()` returns the (cached) Z3 compilation, built on first need;
+    `budget` bounds the solver's time in all (SolverTimeout when it runs out: no verdict).
 
     Raises DiagnosticError when the known facts contradict one of the protocol's assumptions:
     such a patient has no completion at all, so no verdict would mean anything."""
+    budget = budget if budget is not None else Budget()
     evaluator = Evaluator(checked, facts)
-    _check_assumptions(checked, facts, evaluator, compiled_source)
+    _check_assumptions(checked, facts, evaluator, compiled_source, budget)
     results: dict[str, CriterionResult] = {}
     for cid, criterion in checked.criteria.items():
         applies, _, passes = criterion_outcome(evaluator, criterion)
@@ -70,7 +125,7 @@ def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None
     if not unknown:
         verdict = "ineligible" if blocking else "eligible"
         return Decision(verdict, results, blocking, [], {}, evaluator)
-    analysis = Analysis(compiled_source(), facts)
+    analysis = Analysis(compiled_source(), facts, budget)
     jointly_possible = analysis.satisfiable(unknown)  # one model shows every open criterion can pass
     for cid in unknown:
         analysis.refine(results[cid], can_pass=True if jointly_possible else None)
@@ -94,7 +149,7 @@ def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None
 
 
 def _check_assumptions(checked: CheckedProtocol, facts: dict[str, Any], evaluator: Evaluator,
-                       compiled_source) -> None:
+                       compiled_source, budget: Budget) -> None:
     from eligib.diagnostics import DiagnosticError
 
     open_assumptions = []
@@ -105,9 +160,9 @@ def _check_assumptions(checked: CheckedProtocol, facts: dict[str, Any], evaluato
         elif holds is False:
             raise DiagnosticError([_violation(checked, assumption, facts)], {checked.source.path: checked.source})
     if open_assumptions and compiled_source is not None:
-        analysis = Analysis(compiled_source(), facts)
+        analysis = Analysis(compiled_source(), facts, budget)
         for assumption in open_assumptions:  # possible for some value of the missing facts?
-            if not analysis.sat(checked.facts_of(assumption.body)):
+            if not analysis.sat(checked.facts_of(assumption.body), subject=f"assumption `{assumption.id}`"):
                 raise DiagnosticError([_violation(checked, assumption, facts)], {checked.source.path: checked.source})
 
 
@@ -125,11 +180,11 @@ def _violation(checked: CheckedProtocol, assumption, facts: dict[str, Any]):
 class Analysis:
     """Z3 queries for one patient over the compiled protocol; only the needed facts are assumed."""
 
-    def __init__(self, compiled, facts: dict[str, Any]) -> None:
+    def __init__(self, compiled, facts: dict[str, Any], budget: Budget | None = None) -> None:
         self.compiled = compiled
         self.facts = facts
         self.solver = compiled.solver
-        self.solver.set("timeout", Z3_TIMEOUT_MS)
+        self.budget = budget if budget is not None else Budget()
         self._linked: dict[frozenset[str], frozenset[str]] = {}
 
     def unknown_facts(self, names) -> list[str]:
@@ -158,15 +213,12 @@ class Analysis:
             closed = self._linked[key] = frozenset(grown)
         return closed
 
-    def sat(self, names, *formulas) -> bool:
-        import z3
-
+    def sat(self, names, *formulas, subject: str = "the patient") -> bool:
+        """Is there a possible patient, agreeing with the known facts among `names`, where `formulas` hold?"""
         linked = self.linked(names)
         relevant = [term for group, term in self.compiled.assumptions if group & linked]
-        result = self.solver.check(*self.assumptions(names), *relevant, *formulas)
-        if result == z3.unknown:
-            raise SolverTimeout(self.solver.reason_unknown())
-        return result == z3.sat
+        query = [*self.assumptions(names), *relevant, *formulas]
+        return solve(self.solver, query, self.budget, subject, (self.compiled,), linked) is not None
 
     def refine(self, result: CriterionResult, can_pass: bool | None = None) -> None:
         """Decide a criterion that the known facts leave open: can it pass? can it fail?"""
@@ -174,22 +226,22 @@ class Analysis:
 
         names = self.compiled.criterion_facts[result.id]
         passes = self.compiled.passes[result.id]
+        subject = f"criterion `{result.id}`"
         if can_pass is None:
-            can_pass = self.sat(names, passes)
-        can_fail = self.sat(names, z3.Not(passes))
+            can_pass = self.sat(names, passes, subject=subject)
+        can_fail = self.sat(names, z3.Not(passes), subject=subject)
         result.missing = tuple(self.unknown_facts(names))
         result.decided_by = "solver"
         if not (can_pass and can_fail):
             result.passes = can_pass
 
-    def node_status(self, node: ast.Expr, names) -> bool | None:
+    def node_status(self, node: ast.Expr, names, subject: str = "a path") -> bool | None:
         """Can this condition (a named path) be true, and can it be false, under the known facts?"""
         import z3
 
-        term = self.compiled.term(node)
-        presence = self.compiled.presence.get(id(node))
-        condition = term if presence is None else z3.And(presence, term)
-        can_hold, can_fail = self.sat(names, condition), self.sat(names, z3.Not(condition))
+        condition = self.compiled.condition(node)
+        can_hold = self.sat(names, condition, subject=subject)
+        can_fail = self.sat(names, z3.Not(condition), subject=subject)
         if can_hold and can_fail:
             return None
         return can_hold
@@ -221,7 +273,10 @@ class Analysis:
 
     def satisfiable(self, criteria: list[str]) -> bool:
         """Can these criteria all pass together under the known facts?"""
-        return self.sat(self.names_of(criteria), self._conjunction(criteria))
+        subject = f"criterion `{criteria[0]}`" if len(criteria) == 1 else \
+            "whether criteria " + ", ".join(f"`{c}`" for c in criteria[:5]) + (", ..." if len(criteria) > 5 else "") \
+            + " can pass together"
+        return self.sat(self.names_of(criteria), self._conjunction(criteria), subject=subject)
 
     def minimal_conflict(self, criteria: list[str]) -> list[str]:
         """A smallest-by-deletion set of criteria that cannot all pass together."""
@@ -247,9 +302,9 @@ class Analysis:
         return decisive
 
     def _conjunction(self, criteria: list[str]):
-        import z3
+        from eligib.compiler import conjunction
 
-        return z3.And([self.compiled.passes[c] for c in criteria])
+        return conjunction([self.compiled.passes[c] for c in criteria], self.compiled.ctx)
 
     def _decides(self, cid: str, fact: str) -> bool:
         names = self.compiled.criterion_facts[cid]
@@ -264,7 +319,8 @@ class Analysis:
         extra = []
         if self.compiled.assumed is not None:  # the other completion must be a possible patient too
             extra.append(self.compiled.with_copy(self.compiled.assumed, fact, cache_key="assumptions"))
-        return self.sat(names, formula, z3.Not(self.compiled.with_copy(formula, fact, cache_key)), *extra)
+        return self.sat(names, formula, z3.Not(self.compiled.with_copy(formula, fact, cache_key)), *extra,
+                        subject=f"whether `{fact}` matters")
 
 
 def decide_by_solver(compiled, facts: dict[str, Any]) -> tuple[str, dict[str, bool | None]]:
@@ -274,13 +330,13 @@ def decide_by_solver(compiled, facts: dict[str, Any]) -> tuple[str, dict[str, bo
     reference evaluator, and as the plain statement of the semantics."""
     import z3
 
-    analysis = Analysis(compiled, facts)
+    analysis = Analysis(compiled, facts, Budget(None))
     every = frozenset(compiled.facts)
     passes: dict[str, bool | None] = {}
     for cid, formula in compiled.passes.items():
         can_pass, can_fail = analysis.sat(every, formula), analysis.sat(every, z3.Not(formula))
         passes[cid] = None if can_pass and can_fail else can_pass
-    all_pass = z3.And(list(compiled.passes.values()))
+    all_pass = compiled.eligible()
     can_be_eligible, can_be_ineligible = analysis.sat(every, all_pass), analysis.sat(every, z3.Not(all_pass))
     verdict = "undetermined" if can_be_eligible and can_be_ineligible else (
         "eligible" if can_be_eligible else "ineligible")

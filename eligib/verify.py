@@ -20,9 +20,12 @@ from typing import Any
 import z3
 
 from eligib.api import Engine
+from eligib.compiler import conjunction
+from eligib.solver import Budget, solve
 from eligib.source import Span
 from eligib.witness import WitnessError, exact_model, patient_from_model
 
+VERIFY_QUERY_MS = 30_000  # one verify query may take this long (whole-protocol questions are larger)
 # Witnesses read better with recent dates; the preference is dropped when it cannot be met.
 PREFERRED_DATES = (dt.date(2020, 1, 1).toordinal(), dt.date(2030, 12, 31).toordinal())
 
@@ -43,33 +46,32 @@ class Finding:
 class Prover:
     """Z3 questions about one compiled protocol, with per-criterion tracking for minimal cores."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, budget: Budget | None = None) -> None:
         self.engine = engine
         self.checked = engine.checked
         self.compiled = engine.compiled()
-        self.solver = z3.Solver()
+        self.budget = budget if budget is not None else Budget(None)
+        ctx = self.compiled.ctx
+        self.solver = z3.Solver(ctx=ctx)
         self.solver.add(self.compiled.solver.assertions())
         if self.compiled.assumed is not None:
             self.solver.add(self.compiled.assumed)  # only possible patients are considered
-        self.solver.set("timeout", 30_000)
-        self.track = {cid: z3.Bool(f"track:{cid}") for cid in self.compiled.passes}
+        self.track = {cid: z3.Bool(f"track:{cid}", ctx) for cid in self.compiled.passes}
         for cid, literal in self.track.items():
             self.solver.add(z3.Implies(literal, self.compiled.passes[cid]))
         self.preferences = preferences(self.compiled)
         self.inclusions = [cid for cid, c in self.checked.criteria.items() if c.kind == "inclusion"]
-        self.meets_inclusions = z3.And([self.compiled.passes[c] for c in self.inclusions])
+        self.meets_inclusions = conjunction([self.compiled.passes[c] for c in self.inclusions], ctx)
 
-    def check(self, *formulas) -> z3.CheckSatResult:
-        result = self.solver.check(*formulas)
-        if result == z3.unknown:
-            from eligib.solver import SolverTimeout
-
-            raise SolverTimeout(self.solver.reason_unknown())
-        return result
+    def satisfiable(self, *formulas) -> bool:
+        """Does a possible patient meet the formulas (calendar-exact)? After False, the solver's
+        unsat core is that of this query."""
+        return solve(self.solver, list(formulas), self.budget, "the protocol", (self.compiled,),
+                     query_ms=VERIFY_QUERY_MS) is not None
 
     def model(self, *formulas):
         """A calendar-exact model of the formulas, preferring recent dates; None when unsatisfiable."""
-        return exact_model(self.solver, [self.compiled], formulas, self.preferences)
+        return exact_model(self.solver, [self.compiled], formulas, self.preferences, self.budget)
 
     def witness(self, model, expected: str, path: str | None = None, blocked_by: str | None = None) -> dict[str, Any]:
         """The model as a facts file, checked to give the expected verdict (to take `path`, to be
@@ -85,13 +87,13 @@ class Prover:
     def core(self, formula, among: list[str] | None = None) -> list[str] | None:
         """The smallest-by-deletion set of criteria that, with `formula`, admit no patient; None if some do."""
         candidates = list(among if among is not None else self.track)
-        if self.check(formula, *[self.track[c] for c in candidates]) == z3.sat:
+        if self.satisfiable(formula, *[self.track[c] for c in candidates]):
             return None
         core = [str(lit).removeprefix("track:") for lit in self.solver.unsat_core()
                 if str(lit).startswith("track:")]
         for cid in list(core):
             trial = [c for c in core if c != cid]
-            if self.check(formula, *[self.track[c] for c in trial]) == z3.unsat:
+            if not self.satisfiable(formula, *[self.track[c] for c in trial]):
                 core = trial
         return core
 
@@ -99,7 +101,7 @@ class Prover:
         return self.compiled.condition(node)
 
     def applies(self, criterion) -> Any:
-        return z3.BoolVal(True) if criterion.guard is None else self.condition(criterion.guard)
+        return z3.BoolVal(True, self.compiled.ctx) if criterion.guard is None else self.condition(criterion.guard)
 
 
 def preferences(compiled) -> list:
@@ -110,9 +112,10 @@ def preferences(compiled) -> list:
     return [d >= PREFERRED_DATES[0] for d in dates] + [d <= PREFERRED_DATES[1] for d in dates]
 
 
-def verify(engine: Engine) -> list[Finding]:
-    """Every finding about a protocol; when nobody can be eligible, only what pinpoints why."""
-    prover = Prover(engine)
+def verify(engine: Engine, budget: Budget | None = None) -> list[Finding]:
+    """Every finding about a protocol; when nobody can be eligible, only what pinpoints why.
+    `budget` bounds the solver's time in all (SolverTimeout when it runs out)."""
+    prover = Prover(engine, budget)
     findings = [Finding(d.severity, d.code, d.message, d.span, help=d.help, subject="protocol")
                 for d in engine.checked.warnings]
     admitted = _guarded(prover, admits)
@@ -126,14 +129,14 @@ def verify(engine: Engine) -> list[Finding]:
 
 
 def _guarded(prover: Prover, check) -> list[Finding]:
-    """One group of checks; a witness no exact calendar date can give is a finding, never a crash."""
+    """One group of checks; a witness no patient file can state exactly is a finding, never a crash."""
     try:
         return check(prover)
     except WitnessError as exc:
-        return [Finding("warning", "calendar-undecided", f"the {check.__name__} checks could not be settled "
-                        f"exactly: {exc}", prover.checked.protocol.header.span, subject="protocol",
-                        help="a month or year window with an unknown anchor needs more calendar cases than "
-                             "the solver tried; please report this protocol")]
+        return [Finding("warning", "inexact-witness", f"the {check.__name__} checks found a witness patient that "
+                        f"no facts file can state exactly: {exc}", prover.checked.protocol.header.span,
+                        subject="protocol", help="a criterion forces a value with no finite decimal form (such as "
+                        "1/3); restate it so that thresholds are decimals")]
 
 
 def admits(prover: Prover) -> list[Finding]:
@@ -141,7 +144,7 @@ def admits(prover: Prover) -> list[Finding]:
     model = prover.model(eligible)
     span = prover.checked.protocol.header.span
     if model is None:
-        core = prover.core(z3.BoolVal(True)) or []
+        core = prover.core(z3.BoolVal(True, prover.compiled.ctx)) or []
         return [Finding("error", "no-eligible-patient", "no patient can meet this protocol", span, core,
                         help="these criteria contradict each other: " + ", ".join(f"`{c}`" for c in core),
                         subject="protocol")]
@@ -304,11 +307,12 @@ class NoSuchPatient(Exception):
         self.core = core
 
 
-def example(engine: Engine, path: str | None = None, failing: tuple[str, ...] = ()) -> dict[str, Any]:
+def example(engine: Engine, path: str | None = None, failing: tuple[str, ...] = (),
+            budget: Budget | None = None) -> dict[str, Any]:
     """A facts file eligible through `path`, or ineligible exactly because of the `failing` criteria."""
     from eligib.diagnostics import DiagnosticError, error, suggest
 
-    prover = Prover(engine)
+    prover = Prover(engine, budget)
     checked, compiled = prover.checked, prover.compiled
     unknown = [cid for cid in failing if cid not in compiled.passes]
     if unknown:
@@ -324,11 +328,11 @@ def example(engine: Engine, path: str | None = None, failing: tuple[str, ...] = 
                                          help=suggest(path, every) or "paths are written criterion.path.subpath")])
         criterion = checked.criteria[path.partition(".")[0]]
         formulas.append(z3.And([prover.applies(criterion)] + [prover.condition(body) for body in chain]))
-    request = z3.And(formulas)
+    request = conjunction(formulas, compiled.ctx)
     model = prover.model(request)
     if model is None:
-        core = prover.core(z3.And([z3.Not(compiled.passes[c]) for c in failing] +
-                                  ([formulas[-1]] if path is not None else [])),
+        core = prover.core(conjunction([z3.Not(compiled.passes[c]) for c in failing] +
+                                       ([formulas[-1]] if path is not None else []), compiled.ctx),
                            [c for c in compiled.passes if c not in failing]) or []
         raise NoSuchPatient("no patient meets this request", core)
     facts = prover.witness(model, expected, path if path is not None and not failing else None)

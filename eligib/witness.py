@@ -20,76 +20,36 @@ from eligib.values import NONE
 
 
 class WitnessError(Exception):
-    """A model could not be written as an exact facts file (a bug of ours, reported plainly)."""
+    """A model cannot be written as an exact facts file (a value with no finite decimal form)."""
 
 
-MAX_REFINEMENTS = 100
-
-
-def exact_model(solver, compiled_protocols, formulas, preferences=()):
+def exact_model(solver, compiled_protocols, formulas, preferences=(), budget=None):
     """A model of `formulas` that a patient file can state exactly, or None if no model exists.
 
-    Two repairs on what the solver returns. Month shifts (`anchor - 6 months`) are known to the
-    solver only within sound bounds, so a model may pick a day the calendar does not give: the
-    anchors are then pinned with their exact shifts, and if that fails a true calendar lemma is
-    added and the solver asked again. Numbers forced just past a strict threshold (3 months plus a
-    sliver) are moved to short decimals where the formulas allow it. Unsatisfiable answers need
-    neither repair: the bounds are sound."""
-    pinned = list(formulas)
-    for _ in range(MAX_REFINEMENTS):
-        model = _solve(solver, pinned, preferences)
-        if model is None:
-            if len(pinned) == len(formulas):
-                return None
-            pinned = list(formulas)  # the pinned anchors admit no exact model: lemmas now exclude them
-            continue
-        shifts = _shift_values(compiled_protocols, model)
-        wrong = [(anchor, var, exact) for anchor, value, var, shifted, exact in shifts if shifted != exact]
-        if not wrong:
-            return _short_decimals(solver, compiled_protocols, model, pinned, preferences)
-        solver.add(*[z3.Implies(anchor == value, var == exact) for anchor, value, var, _, exact in shifts
-                     if (anchor, var, exact) in wrong])
-        pinned = list(formulas) + [c for anchor, value, var, _, exact in shifts
-                                   for c in (anchor == value, var == exact)]
-    raise WitnessError("calendar refinement did not converge")
+    Month shifts are exact in every model `solve` returns (it refines the solver's calendar bounds
+    until the model agrees with the calendar). Preferences (recent dates) are tried first and
+    dropped when they cannot be met. Numbers forced just past a strict threshold (3 months plus a
+    sliver) are then moved to short decimals where the formulas allow it."""
+    from eligib.solver import Budget, solve
+
+    budget = budget if budget is not None else Budget(None)
+    protocols = tuple(compiled_protocols)
+    model = solve(solver, [*formulas, *preferences], budget, "a witness patient", protocols) if preferences else None
+    if model is None:
+        model = solve(solver, list(formulas), budget, "a witness patient", protocols)
+    if model is None:
+        return None
+    return _short_decimals(solver, protocols, model, list(formulas), list(preferences), budget)
 
 
-def _solve(solver, formulas, preferences):
-    from eligib.solver import SolverTimeout
-
-    result = solver.check(*formulas, *preferences) if preferences else z3.unknown
-    if result != z3.sat:
-        result = solver.check(*formulas)
-    if result == z3.unknown:
-        raise SolverTimeout(solver.reason_unknown())
-    return solver.model() if result == z3.sat else None
-
-
-def _shift_values(compiled_protocols, model):
-    """(anchor var, anchor value, shift var, shift value, exact shift) for each present anchor."""
-    from eligib.values import shift_date
-
-    found = []
-    for compiled in compiled_protocols:
-        for shift in compiled.shifts.values():
-            fact = compiled.facts[shift.fact]
-            for value, present, var in ((fact.value, fact.present, shift.var),
-                                        (fact.copy_value, fact.copy_present, shift.copy_var)):
-                if present is not None and not z3.is_true(model.eval(present, model_completion=True)):
-                    continue
-                anchor = model.eval(value, model_completion=True).as_long()
-                shifted = model.eval(var, model_completion=True).as_long()
-                found.append((value, anchor, var, shifted, shift_date(anchor, Fraction(shift.months), "mo")))
-    return found
-
-
-def _short_decimals(solver, compiled_protocols, model, formulas, preferences=()):
+def _short_decimals(solver, protocols, model, formulas, preferences, budget):
     """Move real-valued facts with long or endless decimals to short ones, where the formulas allow.
 
     Pinning one value lets the solver move others, so this repeats until every value is short."""
+    from eligib.solver import solve
+
     fixed: list = []
-    reals = [fact.value for compiled in compiled_protocols for fact in compiled.facts.values()
-             if z3.is_real(fact.value)]
+    reals = [fact.value for compiled in protocols for fact in compiled.facts.values() if z3.is_real(fact.value)]
     for _ in range(len(reals) + 1):
         long_values = [(var, model.eval(var, model_completion=True).as_fraction()) for var in reals]
         long_values = [(var, value) for var, value in long_values if not _is_short(value)]
@@ -97,27 +57,30 @@ def _short_decimals(solver, compiled_protocols, model, formulas, preferences=())
             return model
         pinned_before = len(fixed)
         for var, value in long_values:
-            candidate = _shortest_allowed(solver, [*formulas, *fixed], var, value)
+            candidate = _shortest_allowed(solver, protocols, [*formulas, *fixed], var, value, budget)
             if candidate is not None:
                 fixed.append(candidate)
         if len(fixed) == pinned_before:
             return model  # nothing more can be shortened
-        if preferences and solver.check(*formulas, *fixed, *preferences) == z3.sat:
-            model = solver.model()
-        elif solver.check(*formulas, *fixed) == z3.sat:
-            model = solver.model()
-        else:
+        better = solve(solver, [*formulas, *fixed, *preferences], budget, "a witness patient", protocols) \
+            if preferences else None
+        if better is None:
+            better = solve(solver, [*formulas, *fixed], budget, "a witness patient", protocols)
+        if better is None:
             return model
+        model = better
     return model
 
 
-def _shortest_allowed(solver, formulas, var, value: Fraction):
+def _shortest_allowed(solver, protocols, formulas, var, value: Fraction, budget):
     """`var == d` for the shortest decimal d near `value` (rounded either way) the formulas allow."""
+    from eligib.solver import solve
+
     for places in range(0, 7):
         scale = 10**places
         for rounded in dict.fromkeys((math.floor(value * scale), math.ceil(value * scale))):
-            candidate = var == rational_term(Fraction(rounded, scale))
-            if solver.check(*formulas, candidate) == z3.sat:
+            candidate = var == rational_term(Fraction(rounded, scale), var.ctx)
+            if solve(solver, [*formulas, candidate], budget, "a witness patient", protocols) is not None:
                 return candidate
     return None
 
@@ -126,8 +89,8 @@ def _is_short(value: Fraction, places: int = 4) -> bool:
     return (value * 10**places).denominator == 1
 
 
-def rational_term(value: Fraction):
-    return z3.RealVal(f"{value.numerator}/{value.denominator}")
+def rational_term(value: Fraction, ctx: z3.Context):
+    return z3.RealVal(f"{value.numerator}/{value.denominator}", ctx)
 
 
 def canonical_values(compiled, model, use_copy: frozenset[str] = frozenset()) -> dict[str, Any]:

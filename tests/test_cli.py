@@ -117,7 +117,7 @@ def test_validate_and_facts(run):
 def test_solver_timeout_is_a_clean_error(run, monkeypatch):
     from eligib import solver
 
-    def give_up(self, names, *formulas):
+    def give_up(self, names, *formulas, subject=""):
         raise solver.SolverTimeout("timeout")
 
     monkeypatch.setattr(solver.Analysis, "sat", give_up)
