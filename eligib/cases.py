@@ -15,6 +15,10 @@ from typing import Any
 
 from eligib.api import Engine
 from eligib.diagnostics import DiagnosticError, error
+from eligib.documents import decimal_or_bad, nesting, yaml_document
+from eligib.facts import Patient, patient_from_source
+from eligib.limits import CHECK_SECONDS, MAX_CASE_FILE_BYTES, MAX_CASES, MAX_INPUT_NESTING, MAX_PATIENT_BYTES
+from eligib.reading import read_source
 from eligib.source import SourceFile
 
 CASE_KEYS = {"id", "title", "facts", "set", "unset", "file", "verdict", "blocking", "missing", "paths"}
@@ -44,72 +48,83 @@ class CaseResult:
 
 def load_cases(path: str) -> list[Case]:
     """Read a YAML or TOML case file; raise DiagnosticError naming the file, line and case."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise DiagnosticError([error("io", f"cannot read case file `{path}`: {exc.strerror or exc}")]) from None
-    text = raw.decode("utf-8", errors="replace")
-    source = SourceFile(path, text)
-    data, lines = _parse(path, text, source)
+    source = read_source(path, "case file", MAX_CASE_FILE_BYTES)
+    data, lines = _parse(source)
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise DiagnosticError([error("bad-case-file", "a case file needs a list `cases`", source.span_at(1, 1),
-                                     help="see docs/cli.md, `eligib test`")], {path: source})
+                                     help="see docs/cli.md, `eligib test`")], {source.path: source})
     unknown = set(data) - {"protocol", "base", "cases"}
     if unknown:
-        raise DiagnosticError([error("bad-case-file", f"unknown top-level key `{sorted(unknown)[0]}`",
+        raise DiagnosticError([error("bad-case-file", f"unknown top-level key `{sorted(map(str, unknown))[0]}`",
                                      source.span_at(1, 1), help="a case file has `protocol`, `base` and `cases`")],
-                              {path: source})
+                              {source.path: source})
+    if len(data["cases"]) > MAX_CASES:
+        raise DiagnosticError([error("too-many", f"more than {MAX_CASES} cases in one file", source.span_at(1, 1),
+                                     help="split the file; see docs/limits.md")], {source.path: source})
     base = data.get("base") or {}
+    if not isinstance(base, dict):
+        raise DiagnosticError([error("bad-case-file", "`base` must be a mapping of fact names to values",
+                                     source.span_at(1, 1), help="see docs/cli.md, `eligib test`")],
+                              {source.path: source})
     cases, problems = [], []
     for index, entry in enumerate(data["cases"]):
         line = lines[index] if index < len(lines) else None
         span = source.span_at(line, 1) if line else None
         try:
-            cases.append(_case(entry, base, os.path.dirname(path), line))
+            cases.append(_case(entry, base, os.path.dirname(path) or ".", line))
         except ValueError as exc:
             problems.append(error("bad-case", str(exc), span, help="see docs/cli.md, `eligib test`"))
     if problems:
-        raise DiagnosticError(problems, {path: source})
+        raise DiagnosticError(problems, {source.path: source})
     return cases
 
 
-def _parse(path: str, text: str, source: SourceFile) -> tuple[Any, list[int]]:
-    if path.endswith(".toml"):
+def _parse(source: SourceFile) -> tuple[Any, list[int]]:
+    """The case file's data, and the line of each case (YAML only)."""
+    hint = "see docs/cli.md, `eligib test`"
+    if source.path.endswith(".toml"):
         try:
-            return tomllib.loads(text), []
-        except tomllib.TOMLDecodeError as exc:
-            raise DiagnosticError([error("bad-case-file", f"malformed TOML: {exc}")], {path: source}) from None
+            data = tomllib.loads(source.text, parse_float=decimal_or_bad)
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
+            problem = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise DiagnosticError([error("bad-case-file", f"malformed TOML: {problem}", help=hint)],
+                                  {source.path: source}) from None
+        if nesting(data) > MAX_INPUT_NESTING:
+            raise DiagnosticError([error("bad-case-file", f"tables and lists nest more than {MAX_INPUT_NESTING} deep",
+                                         help="see docs/limits.md")], {source.path: source})
+        return data, []
     import yaml
 
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        span = source.span_at(mark.line + 1, mark.column + 1) if mark else None
-        raise DiagnosticError([error("bad-case-file", f"malformed YAML: {getattr(exc, 'problem', exc)}", span)],
-                              {path: source}) from None
+    document = yaml_document(source, "case-file", hint)
+    node = yaml.compose(source.text, Loader=yaml.SafeLoader) if isinstance(document.data, dict) else None
     lines: list[int] = []
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if key.value == "cases" and isinstance(value, yaml.SequenceNode):
                 lines = [item.start_mark.line + 1 for item in value.value]
-    return data, lines
+    return document.data, lines
 
 
 def _case(entry: Any, base: dict[str, Any], directory: str, line: int | None) -> Case:
     if not isinstance(entry, dict) or "id" not in entry:
         raise ValueError("each case needs an `id`")
-    case_id = str(entry["id"])
+    case_id = _text(entry["id"], "id", "case")
+    where = f"case `{case_id}`"
     unknown = set(entry) - CASE_KEYS
     if unknown:
-        raise ValueError(f"case `{case_id}`: unknown key `{sorted(unknown)[0]}`")
+        raise ValueError(f"{where}: unknown key `{sorted(map(str, unknown))[0]}`")
     if entry.get("verdict") is not None and entry["verdict"] not in VERDICTS:
-        raise ValueError(f"case `{case_id}`: verdict must be one of {', '.join(VERDICTS)}")
+        raise ValueError(f"{where}: verdict must be one of {', '.join(VERDICTS)}")
+    for key in ("facts", "set"):
+        if entry.get(key) is not None and not isinstance(entry[key], dict):
+            raise ValueError(f"{where}: `{key}` must be a mapping of fact names to values")
+    for key in ("unset", "blocking", "missing", "paths"):
+        if entry.get(key) is not None and not (isinstance(entry[key], list)
+                                               and all(isinstance(item, str) for item in entry[key])):
+            raise ValueError(f"{where}: `{key}` must be a list of names, such as `[{key}_a, {key}_b]`")
     file = entry.get("file")
     if file is not None and {"facts", "set", "unset"} & set(entry):
-        raise ValueError(f"case `{case_id}`: `file` cannot be combined with `facts`, `set` or `unset`")
+        raise ValueError(f"{where}: `file` cannot be combined with `facts`, `set` or `unset`")
     facts = None
     if file is None:
         facts = dict(base) if "facts" not in entry else dict(entry["facts"] or {})
@@ -117,18 +132,42 @@ def _case(entry: Any, base: dict[str, Any], directory: str, line: int | None) ->
         for name in entry.get("unset") or []:
             facts.pop(name, None)
     else:
-        file = os.path.join(directory, file)
+        file = referenced_file(_text(file, "file", where), directory, where)
     expected = {key: entry[key] for key in ("verdict", "blocking", "missing", "paths") if key in entry}
-    return Case(case_id, str(entry.get("title", "")), facts, file, expected, line)
+    return Case(case_id, _text(entry.get("title", ""), "title", where), facts, file, expected, line)
 
 
-def run_case(engine: Engine, case: Case) -> CaseResult:
+def _text(value: Any, key: str, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{where}: `{key}` must be text")
+    return str(value)
+
+
+def referenced_file(name: str, directory: str, where: str) -> str:
+    """A patient file a case refers to: relative, inside the case file's folder, not hidden.
+
+    A case file is data that may come from someone else: it must not make `eligib test` read
+    /etc/passwd, a credentials file next to it, or a FIFO that never ends."""
+    if os.path.isabs(name) or name.startswith("~"):
+        raise ValueError(f"{where}: `file` must be a path relative to the case file's folder, not `{name}`")
+    parts = [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
+    if any(part.startswith(".") for part in parts):
+        raise ValueError(f"{where}: `file` may not use `..` or hidden files (`{name}`); it must lie in the case "
+                         "file's folder or below")
+    folder = os.path.realpath(directory)
+    target = os.path.realpath(os.path.join(folder, *parts))
+    if os.path.commonpath([folder, target]) != folder:
+        raise ValueError(f"{where}: `{name}` leads outside the case file's folder (through a link)")
+    return target
+
+
+def run_case(engine: Engine, case: Case, timeout: float | None = CHECK_SECONDS) -> CaseResult:
     try:
-        patient = engine.patient(case.file) if case.file else engine.patient(case.facts or {})
+        patient = _case_patient(engine, case)
     except DiagnosticError as exc:
         first = exc.diagnostics[0]
         return CaseResult(case, error=f"{first.message}" + (f" ({first.help})" if first.help else ""))
-    result = engine.check(patient)
+    result = engine.check(patient, timeout)
     outcome = CaseResult(case)
     expected = case.expected
     if "verdict" in expected and result.verdict != expected["verdict"]:
@@ -152,8 +191,14 @@ def _set_difference(key: str, expected: list[str], actual: list[str]) -> list[st
     return lines
 
 
-def run_files(engine: Engine, paths: list[str]) -> list[CaseResult]:
-    results = []
-    for path in paths:
-        results += [run_case(engine, case) for case in load_cases(path)]
-    return results
+def _case_patient(engine: Engine, case: Case) -> Patient:
+    if case.file is None:
+        return engine.patient(case.facts or {})
+    source = read_source(case.file, "patient file", MAX_PATIENT_BYTES, regular_only=True)
+    return patient_from_source(engine.checked, source)
+
+
+def run_files(engine: Engine, paths: list[str], timeout: float | None = CHECK_SECONDS) -> list[CaseResult]:
+    """Every case of every file; all files are read (and any bad one reported) before a case runs."""
+    loaded = [load_cases(path) for path in paths]
+    return [run_case(engine, case, timeout) for cases in loaded for case in cases]

@@ -13,6 +13,7 @@ from typing import assert_never
 
 from eligib import ast
 from eligib.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
+from eligib.limits import MAX_EXPANDED_DEPTH
 from eligib.source import SourceFile
 from eligib.units import DURATION, PLAIN, Kind, UnitError, canonical_code, dimension_name, parse_unit
 
@@ -202,6 +203,9 @@ class _Checker:
         self.check_header()
         self.declare_facts()
         self.declare_definitions()
+        if not self.check_depth():
+            self.diagnostics.sort(key=Diagnostic.sort_key)
+            return CheckedProtocol(self.protocol, self.source, self.facts, self.definitions, {}, self.types)
         for fact in self.protocol.facts:
             if fact.guard is not None:
                 self.expect_bool(fact.guard, f"the condition of fact `{fact.name}`")
@@ -217,6 +221,24 @@ class _Checker:
                                self.types, assertions=self.assertions, bindings=self.bindings,
                                assumptions=self.assumptions,
                                warnings=[d for d in self.diagnostics if d.severity == "warning"])
+
+    def check_depth(self) -> bool:
+        """Nesting counted through definitions stays within the limit: every later stage walks
+        expressions recursively, and a chain of definitions nests as deeply as one long expression."""
+        depths = _definition_depths(self.definitions)
+        roots: list[tuple[str, ast.Expr]] = [(f"criterion `{c.id}`", part) for c in self.protocol.criteria
+                                             for part in (c.guard, c.body) if part is not None]
+        roots += [(f"definition `{name}`", d.body) for name, d in self.definitions.items()]
+        roots += [(f"`{s.id}`", s.body) for s in self.protocol.assertions + self.protocol.assumptions]
+        roots += [(f"the condition of fact `{f.name}`", f.guard) for f in self.protocol.facts if f.guard is not None]
+        fine = True
+        for what, root in roots:
+            if _expanded_depth(root, depths) > MAX_EXPANDED_DEPTH:
+                fine = False
+                self.report(error("too-deep", f"{what} nests more than {MAX_EXPANDED_DEPTH} operators deep, counting "
+                                  "through the definitions it uses", root.span, "too deep",
+                                  help="flatten the chain of definitions; see docs/limits.md"))
+        return fine
 
     def check_header(self) -> None:
         header = self.protocol.header
@@ -634,6 +656,10 @@ class _Checker:
             self.report(error("nonlinear", "only constants may multiply or divide facts", whole.span,
                               "product of two facts", help="write thresholds like `3 * alt_uln`"))
             return None
+        if operator == "/" and self.constant_value(right_node) == 0:
+            self.report(error("division-by-zero", f"division by zero: `{self.source_text(right_node)}` is 0", right_node.span,
+                              "divides by zero", help="divide by a number that is not zero"))
+            return None
         scalar, other = (left, right) if left.unit is None and operator == "*" else (right, left)
         if scalar.unit is not None:
             self.report(error("unit-mismatch", f"cannot {'multiply' if operator == '*' else 'divide'} {left} "
@@ -666,6 +692,30 @@ class _Checker:
                 return all(self.is_constant(operand) for operand in node.operands)
             case _:
                 return False
+
+    def constant_value(self, node: ast.Expr) -> Fraction | None:
+        """The exact value of a constant expression, in canonical units; None if it divides by zero."""
+        from eligib.evaluate import literal_value
+
+        match node:
+            case ast.QuantityLiteral():
+                return literal_value(node) if self.types.get(id(node)) is not None else None
+            case ast.Negate():
+                inner = self.constant_value(node.operand)
+                return None if inner is None else -inner
+            case ast.Arithmetic():
+                values = [self.constant_value(operand) for operand in node.operands]
+                if any(value is None for value in values):
+                    return None
+                result = values[0]
+                for operator, value in zip(node.operators, values[1:]):
+                    if operator == "/" and value == 0:
+                        return None
+                    result = {"+": result + value, "-": result - value, "*": result * value}.get(operator) \
+                        if operator != "/" else result / value
+                return result
+            case _:
+                return None
 
     def enum_values(self, subject: ast.Expr, values: tuple[str, ...], span) -> None:
         subject_type = self.infer(subject)
@@ -793,6 +843,41 @@ class _Checker:
 
 
 CALENDAR = {"d": "days", "wk": "weeks", "mo": "months", "a": "years"}
+
+
+def _levels(root: ast.Expr) -> Iterator[tuple[int, ast.Expr]]:
+    """Every node under `root` with its depth (1 for the root), without recursion."""
+    stack = [(1, root)]
+    while stack:
+        level, node = stack.pop()
+        yield level, node
+        stack.extend((level + 1, child) for child in ast.children(node))
+
+
+def _expanded_depth(root: ast.Expr, depths: dict[str, int]) -> int:
+    """The depth of an expression with every definition it names written out in place."""
+    return max(level + (depths.get(node.name, 0) if isinstance(node, ast.NameRef) else 0)
+               for level, node in _levels(root))
+
+
+def _definition_depths(definitions: dict[str, ast.Definition]) -> dict[str, int]:
+    """Each definition's depth written out in full, in dependency order (a cycle counts once; the
+    checker reports it as `definition-cycle`)."""
+    uses = {name: {node.name for _, node in _levels(d.body) if isinstance(node, ast.NameRef)
+                   and node.name in definitions} for name, d in definitions.items()}
+    depths: dict[str, int] = {}
+    for start in definitions:
+        stack, visiting = [start], {start}
+        while stack:
+            name = stack[-1]
+            waiting = [used for used in uses[name] if used not in depths and used not in visiting]
+            if waiting:
+                stack.append(waiting[0])
+                visiting.add(waiting[0])
+                continue
+            stack.pop()
+            depths[name] = _expanded_depth(definitions[name].body, depths)
+    return depths
 
 
 def _binding_problem(binding: ast.Binding, info: FactInfo) -> str:

@@ -1,19 +1,35 @@
 """The `eligib` command: a thin shell over eligib.api. Exit codes: 0 eligible, 1 ineligible,
-3 undetermined, 2 usage or input error, 4 internal error, 5 the solver gave up (time limit)."""
+3 undetermined, 2 usage or input error, 4 internal error, 5 the solver gave up (time limit).
+
+Each command computes its exit code and its output first; `_guarded` then writes the output. So
+the exit code always reports the result: a reader that stops early (`| head`, `| true`) does not
+turn an ineligible patient into exit 0, and output that cannot be written (a full disk) is an error.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 
 import click
 
 from eligib.diagnostics import DiagnosticError
+from eligib.limits import CHECK_SECONDS, VERIFY_SECONDS
 
 EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3}
 EXIT_INPUT_ERROR = 2
 EXIT_INTERNAL = 4
 EXIT_SOLVER_GAVE_UP = 5
+
+Outcome = tuple[int, str]  # (exit code, text for standard output)
+
+
+def _timeout_option(default: float | None, what: str) -> Callable:
+    shown = f"{default:g} s" if default is not None else "none"
+    return click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=default,
+                        help=f"Seconds of solver time for {what} in all (default {shown}); past it, exit 5.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,16 +44,16 @@ def main() -> None:
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Readable text, or JSON with a stable schema.")
 @click.option("-v", "--verbose", is_flag=True, help="Give the reasons for every criterion, not only the open ones.")
-def check(protocol: str, patient: str, output: str, verbose: bool) -> None:
+@_timeout_option(CHECK_SECONDS, "the check")
+def check(protocol: str, patient: str, output: str, verbose: bool, timeout: float) -> None:
     """Check PATIENT (a JSON or YAML facts file, `-` for stdin) against PROTOCOL."""
-    def run() -> int:
+    def run() -> Outcome:
         from eligib.api import Engine
         from eligib.render import to_json, to_text
 
         engine = Engine.from_file(protocol)
-        explanation = engine.check(patient)
-        click.echo(to_json(explanation) if output == "json" else to_text(explanation, verbose), nl=False)
-        return EXIT[explanation.verdict]
+        explanation = engine.check(patient, timeout=timeout)
+        return EXIT[explanation.verdict], to_json(explanation) if output == "json" else to_text(explanation, verbose)
 
     sys.exit(_guarded(run))
 
@@ -46,16 +62,15 @@ def check(protocol: str, patient: str, output: str, verbose: bool) -> None:
 @click.argument("protocol", type=click.Path(dir_okay=False))
 def validate(protocol: str) -> None:
     """Check PROTOCOL for errors (names, types, units, duplicates) without a patient."""
-    def run() -> int:
+    def run() -> Outcome:
         from eligib.checker import load
         from eligib.render import diagnostics_text
 
         checked = load(protocol)
         if checked.warnings:
             click.echo(diagnostics_text(checked.warnings, {checked.source.path: checked.source}), err=True, nl=False)
-        click.echo(f"{protocol}: ok ({len(checked.facts)} facts, {len(checked.criteria)} criteria, "
-                   f"{len(checked.assertions)} assertions, {len(checked.bindings)} FHIR bindings)")
-        return 0
+        return 0, (f"{protocol}: ok ({len(checked.facts)} facts, {len(checked.criteria)} criteria, "
+                   f"{len(checked.assertions)} assertions, {len(checked.bindings)} FHIR bindings)\n")
 
     sys.exit(_guarded(run))
 
@@ -64,10 +79,11 @@ def validate(protocol: str) -> None:
 @click.argument("protocol", type=click.Path(dir_okay=False))
 def facts(protocol: str) -> None:
     """List the facts PROTOCOL declares, with types, units, ranges and descriptions."""
-    def run() -> int:
+    def run() -> Outcome:
         from eligib.checker import load
 
         checked = load(protocol)
+        lines = []
         for name, info in checked.facts.items():
             declared = info.decl
             kind = declared.type.kind if declared.type.kind != "enum" else f"one of ({', '.join(declared.type.values)})"
@@ -79,10 +95,10 @@ def facts(protocol: str) -> None:
             if declared.optional:
                 parts.append("or none")
             if declared.guard is not None:
-                parts.append(f"only if {checked.source.line_text(declared.guard.span.line)[declared.guard.span.column - 1:declared.guard.span.end_column - 1]}")
+                parts.append(f"only if {checked.text(declared.guard)}")
             description = f"  # {declared.description}" if declared.description else ""
-            click.echo(f"{name}: {', '.join(parts)}{description}")
-        return 0
+            lines.append(f"{name}: {', '.join(parts)}{description}\n")
+        return 0, "".join(lines)
 
     sys.exit(_guarded(run))
 
@@ -93,56 +109,76 @@ def facts(protocol: str) -> None:
 @click.option("--strict", is_flag=True, help="Fail on warnings (redundant criteria, dead exclusions) too.")
 @click.option("--witness-dir", type=click.Path(file_okay=False),
               help="Write every witness patient there as a facts file `eligib check` accepts.")
-def verify(protocol: str, output: str, strict: bool, witness_dir: str | None) -> None:
+@_timeout_option(VERIFY_SECONDS, "the whole verification")
+def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, timeout: float) -> None:
     """Prove PROTOCOL consistent: satisfiable, no dead paths, assertions proved; a witness for each finding."""
-    def run() -> int:
+    def run() -> Outcome:
         from eligib.api import Engine
         from eligib.render import verify_data, verify_text
+        from eligib.solver import Budget
         from eligib.verify import verify as prove
 
         engine = Engine.from_file(protocol)
-        findings = prove(engine)
+        findings = prove(engine, Budget(timeout))
         if witness_dir:
             _write_witnesses(witness_dir, findings)
         sources = {engine.checked.source.path: engine.checked.source}
         text = json.dumps(verify_data(protocol, findings), indent=2) + "\n" if output == "json" \
             else verify_text(protocol, findings, sources)
-        click.echo(text, nl=False)
         failing = {"error", "warning"} if strict else {"error"}
-        return 1 if any(f.severity in failing for f in findings) else 0
+        return (1 if any(f.severity in failing for f in findings) else 0), text
 
     sys.exit(_guarded(run))
 
 
 def _write_witnesses(directory: str, findings) -> None:
-    from pathlib import Path
+    """Write each witness into `directory` without following links planted there: a file is written
+    under a fresh name (never an existing path) and then renamed over its final name."""
+    import secrets
 
-    target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
-    for index, finding in enumerate(f for f in findings if f.witness is not None):
-        name = f"{index:03d}-{finding.code}-{finding.subject or 'protocol'}"[:120] + ".json"
-        (target / name).write_text(json.dumps(finding.witness, indent=2) + "\n", encoding="utf-8")
+    from eligib.diagnostics import error
+
+    try:
+        os.makedirs(directory, exist_ok=True)
+        folder = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        raise DiagnosticError([error("io", f"cannot write witnesses to `{directory}`: {exc.strerror or exc}")]) \
+            from None
+    try:
+        for index, finding in enumerate(f for f in findings if f.witness is not None):
+            name = f"{index:03d}-{finding.code}-{finding.subject or 'protocol'}"[:120] + ".json"
+            temporary = f".{name}.{secrets.token_hex(8)}.tmp"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            with os.fdopen(os.open(temporary, flags, 0o644, dir_fd=folder), "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(finding.witness, indent=2) + "\n")
+            os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except OSError as exc:
+        raise DiagnosticError([error("io", f"cannot write witnesses to `{directory}`: {exc.strerror or exc}")]) \
+            from None
+    finally:
+        os.close(folder)
 
 
 @main.command()
 @click.argument("protocol", type=click.Path(dir_okay=False))
 @click.option("--path", "path", help="A named path the patient must qualify through, e.g. disease.aml.refractory.")
 @click.option("--failing", multiple=True, help="A criterion the patient must fail (repeatable); all others pass.")
-def example(protocol: str, path: str | None, failing: tuple[str, ...]) -> None:
+@_timeout_option(VERIFY_SECONDS, "finding the patient")
+def example(protocol: str, path: str | None, failing: tuple[str, ...], timeout: float) -> None:
     """Print a patient facts file for PROTOCOL: eligible through --path, or ineligible exactly by --failing."""
-    def run() -> int:
+    def run() -> Outcome:
         from eligib.api import Engine
+        from eligib.solver import Budget
         from eligib.verify import NoSuchPatient, example as make_example
 
         engine = Engine.from_file(protocol)
         try:
-            facts = make_example(engine, path, failing)
+            facts = make_example(engine, path, failing, Budget(timeout))
         except NoSuchPatient as exc:
             because = f"; ruled out by {', '.join(f'`{c}`' for c in exc.core)}" if exc.core else ""
             click.echo(f"error[no-such-patient]: no patient meets this request{because}", err=True)
-            return 1
-        click.echo(json.dumps(facts, indent=2))
-        return 0
+            return 1, ""
+        return 0, json.dumps(facts, indent=2) + "\n"
 
     sys.exit(_guarded(run))
 
@@ -151,18 +187,19 @@ def example(protocol: str, path: str | None, failing: tuple[str, ...]) -> None:
 @click.argument("old", type=click.Path(dir_okay=False))
 @click.argument("new", type=click.Path(dir_okay=False))
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def diff(old: str, new: str, output: str) -> None:
+@_timeout_option(VERIFY_SECONDS, "the comparison")
+def diff(old: str, new: str, output: str, timeout: float) -> None:
     """Compare two versions of a protocol: proven equivalent, or patients one admits and the other rejects."""
-    def run() -> int:
+    def run() -> Outcome:
         from eligib.api import Engine
         from eligib.diff import diff as compare
         from eligib.render import diff_data, diff_text
+        from eligib.solver import Budget
 
-        difference = compare(Engine.from_file(old), Engine.from_file(new))
+        difference = compare(Engine.from_file(old), Engine.from_file(new), Budget(timeout))
         text = json.dumps(diff_data(old, new, difference), indent=2) + "\n" if output == "json" \
             else diff_text(old, new, difference)
-        click.echo(text, nl=False)
-        return 0 if difference.equivalent else 1
+        return (0 if difference.equivalent else 1), text
 
     sys.exit(_guarded(run))
 
@@ -171,12 +208,11 @@ def diff(old: str, new: str, output: str) -> None:
 @click.argument("protocol", type=click.Path(dir_okay=False))
 def schema(protocol: str) -> None:
     """Print the JSON Schema (2020-12) of PROTOCOL's patient facts files."""
-    def run() -> int:
+    def run() -> Outcome:
         from eligib.checker import load
         from eligib.schema import patient_schema
 
-        click.echo(json.dumps(patient_schema(load(protocol)), indent=2))
-        return 0
+        return 0, json.dumps(patient_schema(load(protocol)), indent=2) + "\n"
 
     sys.exit(_guarded(run))
 
@@ -184,48 +220,71 @@ def schema(protocol: str) -> None:
 @main.command("test")
 @click.argument("protocol", type=click.Path(dir_okay=False))
 @click.argument("cases", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def test_cases(protocol: str, cases: tuple[str, ...]) -> None:
+@_timeout_option(CHECK_SECONDS, "each case")
+def test_cases(protocol: str, cases: tuple[str, ...], timeout: float) -> None:
     """Run the CASES files (YAML or TOML: patients with expected outcomes) against PROTOCOL."""
-    def run() -> int:
+    def run() -> Outcome:
         from eligib.api import Engine
         from eligib.cases import run_files
         from eligib.render import test_report
 
-        results = run_files(Engine.from_file(protocol), list(cases))
-        click.echo(test_report(results), nl=False)
-        return 0 if all(r.passed for r in results) else 1
+        results = run_files(Engine.from_file(protocol), list(cases), timeout)
+        return (0 if all(r.passed for r in results) else 1), test_report(results)
 
     sys.exit(_guarded(run))
 
 
-def _guarded(run) -> int:
-    """Run a command, turning every user error into a rendered diagnostic and an exit code."""
+def _guarded(run: Callable[[], Outcome]) -> int:
+    """Run a command, turning every user error into a rendered diagnostic and an exit code; then write
+    its output (see the module docstring)."""
     from eligib.solver import SolverTimeout
 
     try:
-        return run()
+        code, text = run()
     except DiagnosticError as exc:
         from eligib.render import diagnostics_text
 
-        click.echo(diagnostics_text(exc.diagnostics, exc.sources), err=True, nl=False)
+        _say(diagnostics_text(exc.diagnostics, exc.sources, exc.omitted))
         return EXIT_INPUT_ERROR
     except SolverTimeout as exc:
-        click.echo(f"error[solver-timeout]: the solver gave up ({exc}); no answer is given", err=True)
+        _say(f"error[solver-timeout]: {exc}; no answer is given\n"
+             "  = help: give it more time with --timeout, or split the criterion (see docs/limits.md)\n")
         return EXIT_SOLVER_GAVE_UP
-    except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except RecursionError:
-        click.echo("error[too-deep]: the input is nested too deeply to process", err=True)
-        return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug of ours: say so plainly, without a traceback
-        click.echo(f"internal error: {type(exc).__name__}: {exc}\nplease report this with the input files",
-                   err=True)
+        _say(f"internal error: {type(exc).__name__}: {exc}\nplease report this with the input files\n")
         return EXIT_INTERNAL
+    return _write(text, code)
+
+
+def _write(text: str, code: int) -> int:
+    try:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early (`| head`): the result stands, and so does its code
+        _discard_stdout()
+        return code
+    except OSError as exc:
+        _discard_stdout()
+        _say(f"error[io]: cannot write the output: {exc.strerror or exc}\n")
+        return EXIT_INPUT_ERROR
+    return code
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's final flush cannot fail (and change the code)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _say(text: str) -> None:
+    try:
+        click.echo(text, err=True, nl=False)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

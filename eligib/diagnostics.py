@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from eligib.limits import MAX_DIAGNOSTICS, MAX_QUOTED_LINE
 from eligib.source import SourceFile, Span
 
 
@@ -28,13 +29,15 @@ class Diagnostic:
 
 @dataclass
 class DiagnosticError(Exception):
-    """Raised by a stage when user input is wrong; carries every error it found."""
+    """Raised by a stage when user input is wrong; carries every error it found (up to a limit:
+    `omitted` counts the errors past it, found but not described)."""
 
     diagnostics: list[Diagnostic]
     sources: Mapping[str, SourceFile] = field(default_factory=dict)
+    omitted: int = 0
 
     def __str__(self) -> str:
-        return render_all(self.diagnostics, self.sources)
+        return render_all(self.diagnostics, self.sources, self.omitted)
 
 
 def error(code: str, message: str, span: Span | None = None, label: str = "", help: str = "") -> Diagnostic:
@@ -71,8 +74,9 @@ def render(diagnostic: Diagnostic, sources: Mapping[str, SourceFile]) -> str:
         if source is not None:
             gutter = " " * len(str(span.line))
             width = (span.end_column - span.column) if span.end_line == span.line else len(quoted) - span.column + 1
-            caret = "^" * max(width, 1)
-            pointer = " " * (span.column - 1) + caret + (f" {diagnostic.label}" if diagnostic.label else "")
+            quoted, column, width = _clip_line(quoted, span.column, max(width, 1))
+            caret = "^" * width
+            pointer = " " * (column - 1) + caret + (f" {diagnostic.label}" if diagnostic.label else "")
             lines += [f"{gutter} |", f"{span.line} | {quoted}", f"{gutter} | {pointer}".rstrip()]
             if diagnostic.help:
                 lines.append(f"{gutter} |")
@@ -83,10 +87,26 @@ def render(diagnostic: Diagnostic, sources: Mapping[str, SourceFile]) -> str:
     return "\n".join(lines)
 
 
-def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, SourceFile]) -> str:
+def _clip_line(line: str, column: int, width: int) -> tuple[str, int, int]:
+    """At most MAX_QUOTED_LINE characters of a long line around the span: (text, new column, new width)."""
+    if len(line) <= MAX_QUOTED_LINE:
+        return line, column, width
+    width = min(width, MAX_QUOTED_LINE // 2)
+    start = max(0, min(column - 1 - MAX_QUOTED_LINE // 4, len(line) - MAX_QUOTED_LINE))
+    end = start + MAX_QUOTED_LINE
+    prefix, suffix = ("..." if start > 0 else ""), ("..." if end < len(line) else "")
+    return prefix + line[start:end] + suffix, column - start + len(prefix), width
+
+
+def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, SourceFile], omitted: int = 0) -> str:
     ordered = sorted_diagnostics(diagnostics)
+    if len(ordered) > MAX_DIAGNOSTICS:
+        omitted += sum(1 for d in ordered[MAX_DIAGNOSTICS:] if d.severity == "error")
+        ordered = ordered[:MAX_DIAGNOSTICS]
     body = "\n\n".join(render(d, sources) for d in ordered)
-    errors = sum(1 for d in ordered if d.severity == "error")
+    if omitted:
+        body += f"\n\n... and {omitted} more error{'s' if omitted != 1 else ''}, not shown"
+    errors = sum(1 for d in ordered if d.severity == "error") + omitted
     warnings = len(ordered) - errors
     summary = []
     if errors:

@@ -10,22 +10,24 @@ with the fact's name and its position in the file; nothing is dropped or guessed
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import sys
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
 from eligib.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
+from eligib.documents import BadNumber, Document, decimal_or_bad, json_document, within_limits, yaml_document
+from eligib.limits import MAX_DIAGNOSTICS, MAX_PATIENT_BYTES
+from eligib.reading import read_source
 from eligib.source import SourceFile, Span
 from eligib.units import UnitError, dimension_name, format_decimal, from_canonical, parse_unit
-from eligib.values import NONE, Value
+from eligib.values import EARLIEST_DATE, LATEST_DATE, NONE, Value, format_date
 
-MAX_PATIENT_BYTES = 1_000_000
-_NUMBER_WITH_UNIT = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)(?:\s*(\S.*?))?\s*$")
+_NUMBER_WITH_UNIT = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)(?:\s*(\S(?:.*\S)?))?\s*")
+MAX_VALUE_TEXT = 200  # a value written as text (a number with its unit, a date, a name) is never longer
+FILE_HINT = "a patient file is one mapping of fact names to values: {\"fact\": value, ...}"
 
 
 @dataclass
@@ -46,17 +48,24 @@ class _PatientError(Exception):
 
 def load_patient(checked: CheckedProtocol, path: str) -> Patient:
     """Read a facts file or a FHIR R4 Bundle (`-` for stdin) and validate it."""
-    text, display = _read(path)
-    source = SourceFile(display, text)
-    data, positions = _parse(text, source, display)
-    if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+    return patient_from_source(checked, read_source(path, "patient file", MAX_PATIENT_BYTES))
+
+
+def patient_from_source(checked: CheckedProtocol, source: SourceFile) -> Patient:
+    """A facts file or a FHIR R4 Bundle, already read, validated against the protocol."""
+    document = _parse(source)
+    if isinstance(document.data, dict) and document.data.get("resourceType") == "Bundle":
         from eligib.fhir import facts_from_bundle  # imports the FHIR libraries only for bundles
 
-        data, notes = facts_from_bundle(checked, text, source)
+        if not _looks_like_json(source):
+            raise DiagnosticError([error("bad-fhir-bundle", "a FHIR bundle must be written in JSON",
+                                         source.span_at(1, 1) if source.text else None,
+                                         help="FHIR R4 bundles are read in their JSON form")], {source.path: source})
+        data, notes = facts_from_bundle(checked, document.data, source)
         patient = validate(checked, data, source, {})
         patient.warnings = notes + patient.warnings
         return patient
-    return validate(checked, data, source, positions)
+    return validate(checked, document.data, source, document.key_spans)
 
 
 def patient_from_mapping(checked: CheckedProtocol, data: dict[str, Any], path: str = "<patient>") -> Patient:
@@ -64,115 +73,15 @@ def patient_from_mapping(checked: CheckedProtocol, data: dict[str, Any], path: s
     return validate(checked, data, SourceFile(path, ""), {})
 
 
-def _read(path: str) -> tuple[str, str]:
-    if path == "-":
-        data = sys.stdin.buffer.read(MAX_PATIENT_BYTES + 1)
-        display = "<stdin>"
-    else:
-        display = path
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_PATIENT_BYTES + 1)
-        except OSError as exc:
-            raise DiagnosticError([error("io", f"cannot read patient file `{path}`: {exc.strerror or exc}")]) \
-                from None
-    if len(data) > MAX_PATIENT_BYTES:
-        raise DiagnosticError([error("too-large", f"patient file `{display}` is larger than {MAX_PATIENT_BYTES} "
-                                                  "bytes")])
-    try:
-        return data.decode("utf-8"), display
-    except UnicodeDecodeError as exc:
-        raise DiagnosticError([error("encoding", f"patient file `{display}` is not UTF-8 (byte {exc.start})")]) \
-            from None
+def _looks_like_json(source: SourceFile) -> bool:
+    stripped = source.text.lstrip()
+    return source.path.endswith(".json") or stripped.startswith("{") or stripped.startswith("[")
 
 
-def _parse(text: str, source: SourceFile, display: str) -> tuple[Any, dict[str, Span]]:
-    stripped = text.lstrip()
-    if display.endswith(".json") or stripped.startswith("{") or stripped.startswith("["):
-        return _parse_json(text, source, display)
-    return _parse_yaml(text, source, display)
-
-
-def _parse_json(text: str, source: SourceFile, display: str) -> tuple[Any, dict[str, Span]]:
-    def no_duplicates(pairs):
-        seen: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen[key] = value
-        return seen
-
-    try:
-        data = json.loads(text, parse_float=Decimal, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as exc:
-        raise DiagnosticError([error("bad-patient-file", f"malformed JSON: {exc.msg.lower()}",
-                                     source.span_at(exc.lineno, exc.colno), "here",
-                                     help="a patient file is one JSON object: {\"fact\": value, ...}")],
-                              {display: source}) from None
-    except _DuplicateKey as exc:
-        raise DiagnosticError([error("duplicate-fact-value", f"fact `{exc.key}` is given twice",
-                                     _json_key_span(text, source, exc.key, last=True), "given again here",
-                                     help="keep one value per fact")], {display: source}) from None
-    positions = {key: _json_key_span(text, source, key) for key in data} if isinstance(data, dict) else {}
-    return data, positions
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-def _json_key_span(text: str, source: SourceFile, key: str, last: bool = False) -> Span | None:
-    matches = list(re.finditer(r'"' + re.escape(json.dumps(key)[1:-1]) + r'"\s*:', text))
-    if not matches:
-        return None
-    match = matches[-1] if last else matches[0]
-    line = text.count("\n", 0, match.start()) + 1
-    column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
-    return source.span_at(line, column, len(key) + 2)
-
-
-def _parse_yaml(text: str, source: SourceFile, display: str) -> tuple[Any, dict[str, Span]]:
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def decimal_float(loader, node):
-        value = loader.construct_scalar(node).replace("_", "")
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            return value
-
-    Loader.add_constructor("tag:yaml.org,2002:float", decimal_float)
-    try:
-        loader = Loader(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        span = source.span_at(mark.line + 1, mark.column + 1) if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DiagnosticError([error("bad-patient-file", f"malformed YAML: {problem}", span, "here",
-                                     help="a patient file is a mapping of fact names to values")],
-                              {display: source}) from None
-    positions: dict[str, Span] = {}
-    if node is not None and isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            key = str(key_node.value)
-            span = source.span_at(key_node.start_mark.line + 1, key_node.start_mark.column + 1, len(key))
-            if key in seen:
-                raise DiagnosticError([error("duplicate-fact-value", f"fact `{key}` is given twice", span,
-                                             "given again here", help="keep one value per fact")],
-                                      {display: source})
-            seen.add(key)
-            positions[key] = span
-    return data, positions
+def _parse(source: SourceFile) -> Document:
+    if _looks_like_json(source):
+        return json_document(source, "patient-file", FILE_HINT)
+    return yaml_document(source, "patient-file", FILE_HINT)
 
 
 def validate(checked: CheckedProtocol, data: Any, source: SourceFile,
@@ -184,12 +93,16 @@ def validate(checked: CheckedProtocol, data: Any, source: SourceFile,
                                      help='write e.g. {"age": 45, "lvef": "60 %"}')], {display: source})
     diagnostics: list[Diagnostic] = []
     values: dict[str, Value] = {}
+    omitted = 0
     for key, raw in data.items():
+        if len(diagnostics) >= MAX_DIAGNOSTICS:  # report the first ones; count the rest cheaply
+            omitted += key not in checked.facts or raw is not None and _fails(checked.facts[key], raw)
+            continue
         name = str(key)
         span = positions.get(name)
         info = checked.facts.get(name)
         if info is None:
-            diagnostics.append(error("unknown-fact", f"unknown fact `{name}`", span,
+            diagnostics.append(error("unknown-fact", f"unknown fact `{_clip(name)}`", span,
                                      "not declared in the protocol",
                                      help=suggest(name, checked.facts) or f"see `eligib facts {checked.source.path}`"
                                      " for the declared facts"))
@@ -202,9 +115,21 @@ def validate(checked: CheckedProtocol, data: Any, source: SourceFile,
             diagnostics.append(error("bad-patient-value", f"fact `{name}`: {exc.message}", span, "this value",
                                      help=exc.help))
     if any(d.severity == "error" for d in diagnostics):
-        raise DiagnosticError(diagnostics, {display: source})
+        raise DiagnosticError(diagnostics, {display: source}, omitted=omitted)
     diagnostics += _outside_subgroup(checked, values, positions)
     return Patient(values, display, source, diagnostics)
+
+
+def _fails(info: FactInfo, raw: Any) -> bool:
+    try:
+        convert(info, raw)
+    except _PatientError:
+        return True
+    return False
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _outside_subgroup(checked: CheckedProtocol, values: dict[str, Value], positions) -> list[Diagnostic]:
@@ -225,6 +150,10 @@ def _outside_subgroup(checked: CheckedProtocol, values: dict[str, Value], positi
 
 def convert(info: FactInfo, raw: Any) -> Value:
     """One raw value from a patient file -> an exact canonical value, or _PatientError."""
+    if isinstance(raw, str) and len(raw) > MAX_VALUE_TEXT:
+        raise _PatientError(f"the text is longer than {MAX_VALUE_TEXT} characters", help="see docs/limits.md")
+    if isinstance(raw, BadNumber):
+        raise _PatientError(f"`{raw}` {raw.reason}", help="see docs/limits.md")
     if isinstance(raw, str) and raw.strip().lower() == "none":
         if not info.optional:
             raise _PatientError("`none` is not allowed", help=f"`{info.name}` is not declared `or none`; leave it "
@@ -258,20 +187,24 @@ def _date(info: FactInfo, raw: Any) -> int:
             raise _PatientError(f"`{raw}` is not a calendar date", help="check the month and day") from None
     else:
         raise _PatientError(f"expected a date (YYYY-MM-DD), got {_describe(raw)}", help="write ISO 8601: 2026-11-20")
-    _check_range(info, day, lambda v: dt.date.fromordinal(v).isoformat())
+    if info.low is None and info.high is None and not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise _PatientError(f"{format_date(day)} is outside the dates accepted ({format_date(EARLIEST_DATE)} to "
+                            f"{format_date(LATEST_DATE)})", help="check the year; a protocol that needs other dates "
+                            "declares a range on the fact (docs/limits.md)")
+    _check_range(info, day, format_date)
     return day
 
 
 def _number(info: FactInfo, kind: NumType, raw: Any) -> Fraction:
-    number, unit = _split_quantity(info, kind, raw)
+    number, unit = _split_quantity(kind, raw)
     declared = kind.unit
     if unit is None or (declared is not None and unit == declared):
         canonical = number * (parse_unit(declared).factor if declared else 1)
     else:
         try:
             given = parse_unit(unit)
-        except UnitError:
-            raise _PatientError(f"unknown unit `{unit}`", help=_accepted(kind, info)) from None
+        except UnitError as exc:
+            raise _PatientError(f"unknown unit `{_clip(unit)}`: {exc}", help=_accepted(kind, info)) from None
         if declared is not None and given.kind in info.conversions:
             canonical = number * given.factor * info.conversions[given.kind]
         elif declared is None or given.kind != parse_unit(declared).kind:
@@ -286,33 +219,45 @@ def _number(info: FactInfo, kind: NumType, raw: Any) -> Fraction:
     return canonical
 
 
-def _split_quantity(info: FactInfo, kind: NumType, raw: Any) -> tuple[Fraction, str | None]:
+def _split_quantity(kind: NumType, raw: Any) -> tuple[Fraction, str | None]:
+    """(number as written, unit as written or None) from a number, a text "6.5 g/dL" or a quantity object."""
     if isinstance(raw, dict):
         extra = set(raw) - {"value", "unit"}
         if "value" not in raw or extra:
             raise _PatientError('a quantity object needs exactly "value" and "unit"',
                                 help='write {"value": 6.5, "unit": "g/dL"}')
-        number, _ = _split_quantity(info, kind, raw["value"])
         unit = raw.get("unit")
         if unit is not None and not isinstance(unit, str):
             raise _PatientError(f"the unit must be text, got {_describe(unit)}")
+        value = raw["value"]
+        number, inner_unit = (Fraction(0), "") if isinstance(value, dict) else _split_quantity(kind, value)
+        if inner_unit is not None:
+            raise _PatientError('the "value" of a quantity object is a plain number', help='put the unit in "unit": '
+                                '{"value": 6.5, "unit": "g/dL"}')
         return number, unit
     if isinstance(raw, bool):
         raise _PatientError(f"expected a number, got {_describe(raw)}", help=_accepted(kind))
+    if isinstance(raw, BadNumber):
+        raise _PatientError(f"`{raw}` {raw.reason}", help="see docs/limits.md")
     if isinstance(raw, int):
-        return Fraction(raw), None
+        return _exact(within_limits(Decimal(raw)) if raw.bit_length() <= 256 else BadNumber(str(raw)[:40],
+                      "is beyond the number limits")), None
     if isinstance(raw, Decimal):
-        if not raw.is_finite():
-            raise _PatientError("expected a finite number")
-        return Fraction(raw), None
+        return _exact(within_limits(raw)), None
     if isinstance(raw, float):  # only from library callers; keep the decimal they wrote
-        return Fraction(repr(raw)), None
+        return _exact(decimal_or_bad(repr(raw))), None
     if isinstance(raw, str):
-        match = _NUMBER_WITH_UNIT.match(raw)
+        match = _NUMBER_WITH_UNIT.fullmatch(raw)
         if not match:
             raise _PatientError(f"`{raw}` is not a number with an optional unit", help=_accepted(kind))
-        return Fraction(match.group(1)), match.group(2)
+        return _exact(decimal_or_bad(match.group(1))), match.group(2)
     raise _PatientError(f"expected a number, got {_describe(raw)}", help=_accepted(kind))
+
+
+def _exact(number: Decimal | BadNumber) -> Fraction:
+    if isinstance(number, BadNumber):
+        raise _PatientError(f"`{number}` {number.reason}", help="see docs/limits.md")
+    return Fraction(number)
 
 
 def _check_range(info: FactInfo, value: Any, show) -> None:
@@ -340,7 +285,7 @@ def _describe(raw: Any) -> str:
     if isinstance(raw, bool):
         return "`true`" if raw else "`false`"
     if isinstance(raw, str):
-        return f'the text "{raw}"'
+        return f'the text "{_clip(raw)}"'
     if isinstance(raw, (list, dict)):
         return "a list" if isinstance(raw, list) else "an object"
     return f"`{raw}`"

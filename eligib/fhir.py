@@ -11,8 +11,6 @@ The facts found are then validated exactly like a facts file.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from decimal import Decimal
 from typing import Any
 
 from eligib import ast
@@ -40,15 +38,27 @@ POSITIVE_CODES = {"10828004", "260373001", "52101004", "POS", "DET", "Y"}
 NEGATIVE_CODES = {"260385009", "260415000", "2667000", "NEG", "ND", "N"}
 
 
-def is_bundle(data: Any) -> bool:
-    return isinstance(data, dict) and data.get("resourceType") == "Bundle"
-
-
-def facts_from_bundle(checked: CheckedProtocol, text: str, source: SourceFile) -> tuple[dict[str, Any], list[Diagnostic]]:
-    """The raw fact values a bundle gives (as a facts file would hold them) and notes about them."""
-    data = json.loads(text, parse_float=Decimal)
-    _validate(text, source)
+def facts_from_bundle(checked: CheckedProtocol, data: dict[str, Any],
+                      source: SourceFile) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """The raw fact values a bundle gives (as a facts file would hold them) and notes about them.
+    `data` is the bundle as read by eligib.documents (exact decimals)."""
+    _validate(data, source)
     reader = _BundleReader(data)
+    try:
+        return _read_facts(checked, reader)
+    except _BadExpression as exc:
+        raise DiagnosticError([error("bad-binding", f"the FHIRPath expression for `{exc.binding.fact}` cannot be "
+                                     "evaluated", exc.binding.span, "this binding",
+                                     help="check the expression's syntax (FHIRPath N1)")],
+                              {checked.source.path: checked.source}) from None
+
+
+class _BadExpression(Exception):
+    def __init__(self, binding: ast.Binding) -> None:
+        self.binding = binding
+
+
+def _read_facts(checked: CheckedProtocol, reader: _BundleReader) -> tuple[dict[str, Any], list[Diagnostic]]:
     raw: dict[str, Any] = reader.local_facts(set(checked.facts))
     notes: list[Diagnostic] = []
     pending = [b for b in checked.bindings.values() if b.fact not in raw]
@@ -68,12 +78,26 @@ def facts_from_bundle(checked: CheckedProtocol, text: str, source: SourceFile) -
     return raw, notes
 
 
-def _validate(text: str, source: SourceFile) -> None:
+def _validate(data: dict[str, Any], source: SourceFile) -> None:
+    from fhir.resources.R4B import get_fhir_model_class
     from fhir.resources.R4B.bundle import Bundle
     from pydantic import ValidationError
 
+    entries = data.get("entry")
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        kind = entry.get("resource", {}).get("resourceType") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance(entry.get("resource", {}), dict):
+            continue  # the model validation below names the malformed entry
+        try:
+            known = isinstance(kind, str) and kind.isidentifier() and get_fhir_model_class(kind) is not None
+        except (KeyError, ValueError):
+            known = False
+        if not known:
+            raise DiagnosticError([error("bad-fhir-bundle", f"entry {index}: `{kind}` is not a FHIR R4 resource type",
+                                         help="check the resourceType against the FHIR R4 specification")],
+                                  {source.path: source})
     try:
-        Bundle.model_validate(json.loads(text))
+        Bundle.model_validate(data)
     except ValidationError as exc:
         problems = [error("bad-fhir-bundle", f"not a valid FHIR R4 Bundle: {'.'.join(map(str, e['loc']))}: "
                           f"{e['msg'].lower()}", None, help="check the resource against the FHIR R4 specification")
@@ -124,7 +148,10 @@ class _BundleReader:
         if binding.source == "age":
             return self.age(binding, known)
         if binding.source == "fhirpath":
-            results = self.evaluate(self.bundle, binding.expression)
+            try:
+                results = self.evaluate(self.bundle, binding.expression)
+            except Exception:  # fhirpathpy reports a malformed expression with any exception (KeyError, ...)
+                raise _BadExpression(binding) from None
             return (results[0] if results else None), None
         return self.resource_value(binding, known)
 
@@ -211,8 +238,6 @@ def _reference(resource: dict, limit: str) -> Any:
 def _as_date(value: Any) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, int):
-        return dt.date.fromordinal(value)
     if isinstance(value, str) and len(value) >= 10:
         try:
             return dt.date.fromisoformat(value[:10])

@@ -23,7 +23,8 @@ MAX_UNIT_EXPONENT = 24  # |n| in `m2`, `10*9`, `10^-6`
 
 # structure
 MAX_NESTING = 64  # indented blocks and parentheses in a protocol
-MAX_EXPRESSION_DEPTH = 4 * MAX_NESTING  # operators nested inside each other in one expression
+MAX_EXPRESSION_DEPTH = 4 * MAX_NESTING  # grammar rules nested inside each other in one expression
+MAX_EXPANDED_DEPTH = 200  # operators nested inside each other, counting through the definitions used
 MAX_OPERANDS = 1_000  # operands of one `and`/`or` chain, comparison chain, sum or block
 MAX_INPUT_NESTING = 32  # objects and lists inside each other in a patient, case or FHIR file
 MAX_CASES = 10_000  # cases in one case file
@@ -35,3 +36,4 @@ MAX_QUOTED_LINE = 120  # characters of a source line quoted under a diagnostic
 # time
 CHECK_SECONDS = 30.0  # solver time for one `eligib check` (`--timeout`)
 QUERY_SECONDS = 10.0  # solver time for any one query of a check
+VERIFY_SECONDS = 600.0  # solver time for one `eligib verify`, `example` or `diff` (`--timeout`)

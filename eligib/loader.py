@@ -1,8 +1,14 @@
 """Read protocol files, through a cache of parsed protocols so a repeated check skips Lark entirely.
 
-The cache is like Python's .pyc files: keyed by a hash of the protocol text, the grammar and eligib's version;
-stored as plain JSON data (never pickle, so a cache file cannot run code); any problem reading
-or writing it means "parse again". Set ELIGIB_NO_CACHE=1 to bypass it.
+The cache is like Python's .pyc files, but it trusts nothing it reads back:
+- an entry is named by a hash of the protocol text, its path, the grammar and eligib's version;
+- its content is plain JSON data (never pickle, so an entry cannot run code), sealed with an
+  HMAC-SHA256 under a random key that only this user can read: an entry that was edited, copied
+  over another, or written by anyone else fails the check and is ignored (the protocol is parsed
+  again);
+- the folder must belong to this user and be writable by no one else, entries must be regular files
+  (a FIFO or a link planted there is not opened), and their size is bounded.
+Any problem reading or writing the cache means "parse again". Set ELIGIB_NO_CACHE=1 to bypass it.
 """
 
 from __future__ import annotations
@@ -10,8 +16,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
+import secrets
+import stat
 import tempfile
 from fractions import Fraction
 from importlib import resources
@@ -19,50 +28,87 @@ from pathlib import Path
 from typing import Any
 
 from eligib import ast
-from eligib.diagnostics import DiagnosticError, error
+from eligib.limits import MAX_CACHE_ENTRY_BYTES, MAX_PROTOCOL_BYTES
+from eligib.reading import read_source
 from eligib.source import SourceFile, Span
 
-MAX_SOURCE_BYTES = 1_000_000
-
-FORMAT = 7
+FORMAT = 8
 MAX_CACHE_FILES = 256  # oldest entries go first beyond this
+KEY_BYTES = 32
 _CLASSES = {cls.__name__: cls for cls in vars(ast).values()
             if isinstance(cls, type) and dataclasses.is_dataclass(cls)} | {"Span": Span}
 
 
 def load_protocol(path: str) -> tuple[ast.Protocol, SourceFile]:
     """Parse a protocol file, or take its parse from the cache when the text is unchanged."""
-    text = read_source(path)
-    protocol = load(text, path)
+    source = read_source(path, "protocol", MAX_PROTOCOL_BYTES)
+    protocol = load(source.text, path)
     if protocol is None:
         from eligib.parser import parse  # imports Lark: only for a new or changed protocol
 
-        protocol = parse(text, path)
-        store(text, path, protocol)
-    return protocol, SourceFile(path, text)
-
-
-def read_source(path: str) -> str:
-    """Read a protocol file, turning OS and encoding problems into diagnostics."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SOURCE_BYTES + 1)
-    except OSError as exc:
-        raise DiagnosticError([error("io", f"cannot read `{path}`: {exc.strerror or exc}")]) from None
-    if len(data) > MAX_SOURCE_BYTES:
-        raise DiagnosticError([error("too-large", f"`{path}` is larger than {MAX_SOURCE_BYTES} bytes",
-                                     help="split the protocol or check that this is the right file")])
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DiagnosticError([error("encoding", f"`{path}` is not UTF-8 text (byte {exc.start})")]) from None
+        protocol = parse(source.text, path)
+        store(source.text, path, protocol)
+    return protocol, SourceFile(path, source.text)
 
 
 def cache_dir() -> Path | None:
+    """The cache folder, or None when it is turned off or not safely this user's own."""
     if os.environ.get("ELIGIB_NO_CACHE"):
         return None
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "eligib"
+
+
+def _private_dir(create: bool) -> Path | None:
+    directory = cache_dir()
+    if directory is None:
+        return None
+    try:
+        if create:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(directory)
+    except OSError:
+        return None
+    owned = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+    if not stat.S_ISDIR(info.st_mode) or not owned or info.st_mode & 0o022:
+        return None  # a link, another user's folder, or one that others may write to: not trusted
+    return directory
+
+
+def _read_private(path: Path, limit: int, secret: bool = False) -> bytes | None:
+    """A regular file of this user's, opened without following links or blocking; None otherwise.
+    A `secret` file must also be unreadable to everyone else."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(descriptor)
+        owned = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+        if not stat.S_ISREG(info.st_mode) or not owned or info.st_size > limit or secret and info.st_mode & 0o077:
+            return None
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            return handle.read(limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+
+
+def _secret(directory: Path) -> bytes | None:
+    """This user's cache key, created on first use (readable by no one else)."""
+    path = directory / "key"
+    if os.path.lexists(path):
+        key = _read_private(path, KEY_BYTES, secret=True)  # a key others can read or write proves nothing
+        return key if key is not None and len(key) == KEY_BYTES else None
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        return None
+    key = secrets.token_bytes(KEY_BYTES)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(key)
+    return key
 
 
 def grammar_text() -> str:
@@ -79,34 +125,52 @@ def _key(text: str, path: str) -> str:
     grammar = grammar_text().encode("utf-8")
     digest = hashlib.sha256()
     for part in (str(FORMAT), __version__, path):
-        digest.update(part.encode() + b"\0")
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
     digest.update(grammar + b"\0" + text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 
+def _seal(key: bytes, name: str, payload: bytes) -> str:
+    return hmac.new(key, name.encode() + b"\0" + payload, hashlib.sha256).hexdigest()
+
+
 def load(text: str, path: str) -> ast.Protocol | None:
-    directory = cache_dir()
-    if directory is None:
+    """The cached parse of this text, if a sealed entry for exactly it exists; None means parse again."""
+    directory = _private_dir(create=False)
+    key = _secret(directory) if directory is not None else None
+    if directory is None or key is None:
+        return None
+    name = _key(text, path)
+    content = _read_private(directory / f"{name}.json", MAX_CACHE_ENTRY_BYTES)
+    if content is None:
+        return None
+    seal, _, payload = content.partition(b"\n")
+    if not hmac.compare_digest(seal, _seal(key, name, payload).encode()):
         return None
     try:
-        data = json.loads((directory / f"{_key(text, path)}.json").read_text(encoding="utf-8"))
-        node = _decode(data)
-    except (OSError, ValueError, KeyError, TypeError):
+        node = _decode(json.loads(payload))
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
     return node if isinstance(node, ast.Protocol) else None
 
 
 def store(text: str, path: str, protocol: ast.Protocol) -> None:
-    directory = cache_dir()
-    if directory is None:
+    directory = _private_dir(create=True)
+    key = _secret(directory) if directory is not None else None
+    if directory is None or key is None:
+        return
+    name = _key(text, path)
+    try:
+        payload = json.dumps(_encode(protocol), separators=(",", ":")).encode("utf-8")
+    except (ValueError, RecursionError):
+        return
+    if len(payload) > MAX_CACHE_ENTRY_BYTES:
         return
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(_encode(protocol), separators=(",", ":"))
         handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(payload)
-        os.replace(temporary, directory / f"{_key(text, path)}.json")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(_seal(key, name, payload).encode() + b"\n" + payload)
+        os.replace(temporary, directory / f"{name}.json")
         _prune(directory)
     except OSError:
         return

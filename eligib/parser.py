@@ -15,9 +15,8 @@ from eligib import ast
 from eligib.diagnostics import Diagnostic, DiagnosticError, error
 from eligib.source import SourceFile, Span
 
-from eligib.loader import MAX_SOURCE_BYTES, grammar_text
-
-MAX_NESTING = 64
+from eligib.limits import MAX_EXPRESSION_DEPTH, MAX_NESTING, MAX_NUMBER_DIGITS, MAX_OPERANDS, MAX_PROTOCOL_BYTES
+from eligib.loader import grammar_text
 
 TOKEN_NAMES = {
     "_NL": "end of line", "_INDENT": "an indented block", "_DEDENT": "the end of the block",
@@ -57,15 +56,17 @@ class _BadDedent(Exception):
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
+    # No `cache=`: Lark's cache is a pickle in a shared temporary folder, and unpickling a file another
+    # user planted there runs their code. Parsed protocols are cached by loader.py instead, as sealed JSON.
     return Lark(grammar_text(), parser="lalr", postlex=_ProtocolIndenter(), propagate_positions=True,
-                maybe_placeholders=False, cache=True)
+                maybe_placeholders=False)
 
 
 def parse(text: str, path: str = "<protocol>") -> ast.Protocol:
     """Parse one protocol; raise DiagnosticError with a located message on any syntax error."""
     source = SourceFile(path, text)
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
-        raise DiagnosticError([error("too-large", f"protocol file is larger than {MAX_SOURCE_BYTES} bytes",
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_PROTOCOL_BYTES:
+        raise DiagnosticError([error("too-large", f"protocol file is larger than {MAX_PROTOCOL_BYTES} bytes",
                                      help="split the protocol or check that this is the right file")],
                               {path: source})
     normalised = text if text.endswith("\n") else text + "\n"
@@ -74,10 +75,10 @@ def parse(text: str, path: str = "<protocol>") -> ast.Protocol:
     except (UnexpectedInput, _BadDedent, _NestingTooDeep) as exc:
         raise DiagnosticError([_syntax_diagnostic(exc, source)], {path: source}) from None
     depth, deepest = _depth(tree)
-    if depth > 4 * MAX_NESTING:
+    if depth > MAX_EXPRESSION_DEPTH:
         raise DiagnosticError([error("too-deep", "expression is nested too deeply", _tree_span(deepest, path),
                                      "nested too deeply here",
-                                     help=f"expressions nest at most {4 * MAX_NESTING} operators deep; "
+                                     help=f"expressions nest at most {MAX_EXPRESSION_DEPTH} operators deep; "
                                           "use definitions")],
                               {path: source})
     try:
@@ -210,6 +211,20 @@ class _Builder(Transformer):
         return Span(self.path, token.line, token.column, token.end_line or token.line,
                     token.end_column or token.column + len(token))
 
+    # limits ----------------------------------------------------------------
+    def _number(self, token: Token) -> Fraction:
+        """A numeric literal, exactly; one longer than the limit is an error (docs/limits.md)."""
+        digits = str(token).replace(".", "")
+        if len(digits) > MAX_NUMBER_DIGITS:
+            raise DiagnosticError([error("bad-number", f"this number has more than {MAX_NUMBER_DIGITS} digits",
+                                         self._tok(token), "too long", help="see docs/limits.md")])
+        return Fraction(str(token))
+
+    def _few_enough(self, operands: list[Any], meta: Any, what: str) -> None:
+        if len(operands) > MAX_OPERANDS:
+            raise DiagnosticError([error("too-many", f"more than {MAX_OPERANDS} {what}", self._span(meta),
+                                         "here", help="split it into definitions; see docs/limits.md")])
+
     # top level -----------------------------------------------------------
     def start(self, meta, children):
         header, *sections = children
@@ -290,7 +305,7 @@ class _Builder(Transformer):
     def signed_quantity(self, meta, children):
         negative = isinstance(children[0], Token) and children[0].type == "MINUS"
         number, *unit = children[1:] if negative else children
-        value = Fraction(str(number)) * (-1 if negative else 1)
+        value = self._number(number) * (-1 if negative else 1)
         unit_text = str(unit[0]) if unit else None
         text = ("-" if negative else "") + str(number) + (f" {unit_text}" if unit_text else "")
         return ast.Bound(value, unit_text, text, span=self._span(meta))
@@ -407,6 +422,7 @@ class _Builder(Transformer):
     # blocks --------------------------------------------------------------
     def block(self, meta, children):
         (kind, count), *items = children
+        self._few_enough(items, meta, "items in one block")
         return ast.Block(kind, tuple(items), count, span=self._span(meta))
 
     def any_of(self, meta, children):
@@ -416,7 +432,7 @@ class _Builder(Transformer):
         return ("all", 0)
 
     def at_least(self, meta, children):
-        return ("at_least", int(children[0]))
+        return ("at_least", int(self._number(children[0])))
 
     def named_item(self, meta, children):
         name, body = children
@@ -434,11 +450,13 @@ class _Builder(Transformer):
         return ast.Implies(children[0], children[1], span=self._span(meta))
 
     def or_(self, meta, children):
+        self._few_enough(children, meta, "operands of one `or`")
         if len(children) == 1:
             return children[0]
         return ast.Or(tuple(children), span=self._span(meta))
 
     def and_(self, meta, children):
+        self._few_enough(children, meta, "operands of one `and`")
         if len(children) == 1:
             return children[0]
         return ast.And(tuple(children), span=self._span(meta))
@@ -447,9 +465,11 @@ class _Builder(Transformer):
         return ast.Not(children[0], span=self._span(meta))
 
     def compare(self, meta, children):
+        self._few_enough(children[0::2], meta, "links in one comparison chain")
         return ast.Compare(tuple(children[0::2]), tuple(str(op) for op in children[1::2]), span=self._span(meta))
 
     def arithmetic(self, meta, children):
+        self._few_enough(children[0::2], meta, "terms in one sum or product")
         if len(children) == 1:
             return children[0]
         return ast.Arithmetic(tuple(children[0::2]), tuple(str(op) for op in children[1::2]),
@@ -471,9 +491,11 @@ class _Builder(Transformer):
         return ast.IsNone(children[0], True, span=self._span(meta))
 
     def in_set(self, meta, children):
+        self._few_enough(children[1:], meta, "values in one `in (...)`")
         return ast.InSet(children[0], tuple(str(c) for c in children[1:]), span=self._span(meta))
 
     def not_in_set(self, meta, children):
+        self._few_enough(children[1:], meta, "values in one `in (...)`")
         return ast.InSet(children[0], tuple(str(c) for c in children[1:]), True, span=self._span(meta))
 
     def within(self, meta, children):
@@ -490,7 +512,7 @@ class _Builder(Transformer):
         number, *unit = children
         unit_text = str(unit[0]) if unit else None
         text = str(number) + (f" {unit_text}" if unit_text else "")
-        return ast.QuantityLiteral(Fraction(str(number)), unit_text, text, span=self._span(meta))
+        return ast.QuantityLiteral(self._number(number), unit_text, text, span=self._span(meta))
 
     def date_literal(self, meta, children):
         token = children[0]

@@ -133,8 +133,8 @@ def _path_lines(path: PathFinding, depth: int) -> list[str]:
     return lines
 
 
-def diagnostics_text(diagnostics: list[Diagnostic], sources) -> str:
-    return render_all(diagnostics, sources) + "\n"
+def diagnostics_text(diagnostics: list[Diagnostic], sources, omitted: int = 0) -> str:
+    return render_all(diagnostics, sources, omitted) + "\n"
 
 
 # ---------------------------------------------------------------------- verify

@@ -41,9 +41,10 @@ def test_the_runner_fails_with_a_diff_on_a_wrong_expectation(tmp_path):
 
 
 def test_toml_case_file_and_fact_files(cd7, tmp_path):
-    example = (ROOT / "protocols" / "examples" / "ineligible-age.json").as_posix()
+    (tmp_path / "patients").mkdir()
+    (tmp_path / "patients" / "age.json").write_text((ROOT / "protocols" / "examples" / "ineligible-age.json").read_text())
     cases = tmp_path / "cases.toml"
-    cases.write_text(f'[[cases]]\nid = "age"\nfile = "{example}"\nverdict = "ineligible"\nblocking = ["age"]\n'
+    cases.write_text('[[cases]]\nid = "age"\nfile = "patients/age.json"\nverdict = "ineligible"\nblocking = ["age"]\n'
                      '[[cases]]\nid = "lvef"\nfacts = { lvef = "40 %" }\nverdict = "ineligible"\nmissing = []\n')
     results = run_files(cd7, [str(cases)])
     assert [r.passed for r in results] == [True, True]
