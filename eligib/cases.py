@@ -132,15 +132,16 @@ def _case(entry: Any, base: dict[str, Any], directory: str, line: int | None) ->
         for name in entry.get("unset") or []:
             facts.pop(name, None)
     else:
-        file = referenced_file(_text(file, "file", where), directory, where)
+        file = referenced_file(_text(file, "file", where, numbers=False), directory, where)
     expected = {key: entry[key] for key in ("verdict", "blocking", "missing", "paths") if key in entry}
-    return Case(case_id, _text(entry.get("title", ""), "title", where), facts, file, expected, line)
+    return Case(case_id, _text(entry.get("title", ""), "title", where, numbers=False), facts, file, expected, line)
 
 
-def _text(value: Any, key: str, where: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError(f"{where}: `{key}` must be text")
-    return str(value)
+def _text(value: Any, key: str, where: str, numbers: bool = True) -> str:
+    """A text field; `numbers` also takes a whole number (ids such as `12`)."""
+    if isinstance(value, str) or numbers and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"{where}: `{key}` must be text")
 
 
 def referenced_file(name: str, directory: str, where: str) -> str:

@@ -18,8 +18,8 @@ from eligib import ast
 from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
 from eligib.evaluate import literal_value
 from eligib.units import canonical_code, parse_unit
-from eligib.values import (DAY_SECONDS, EARLIEST_DATE, LATEST_DATE, NONE, month_shift_bounds, shift_date,
-                           shift_months, shift_pieces)
+from eligib.limits import EARLIEST_DATE, LATEST_DATE
+from eligib.values import DAY_SECONDS, NONE, month_shift_bounds, shift_date, shift_months, shift_pieces
 
 
 RELATIONS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,

@@ -40,18 +40,19 @@ def decimal_or_bad(text: str) -> Decimal | BadNumber:
         number = Decimal(text)
     except InvalidOperation:
         return BadNumber(text, "is not a number")
-    return within_limits(number)
+    return within_limits(number, text)
 
 
-def within_limits(number: Decimal) -> Decimal | BadNumber:
+def within_limits(number: Decimal, written: str | None = None) -> Decimal | BadNumber:
+    """The number itself, or a BadNumber (quoting it as `written`) when it is past the limits."""
+    shown = written if written is not None else str(number)
     if not number.is_finite():
-        return BadNumber(str(number), "is not a finite number")
+        return BadNumber(shown, "is not a finite number")
     digits = number.as_tuple().digits
     if len(digits) > MAX_NUMBER_DIGITS:
-        return BadNumber(str(number), f"has more than {MAX_NUMBER_DIGITS} significant digits")
+        return BadNumber(shown, f"has more than {MAX_NUMBER_DIGITS} significant digits")
     if number and not -MAX_NUMBER_EXPONENT <= number.adjusted() <= MAX_NUMBER_EXPONENT:
-        return BadNumber(str(number), f"is beyond the number limits (1e-{MAX_NUMBER_EXPONENT} to "
-                                      f"1e{MAX_NUMBER_EXPONENT})")
+        return BadNumber(shown, f"is beyond the number limits (1e-{MAX_NUMBER_EXPONENT} to 1e{MAX_NUMBER_EXPONENT})")
     return number if number else Decimal(0)
 
 
@@ -83,6 +84,18 @@ def nesting(data: Any) -> int:
                 return deepest
             stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
     return deepest
+
+
+def first_bad_number(data: Any) -> tuple[str, BadNumber] | None:
+    """The first BadNumber inside parsed data, with its path (`entry.0.resource.value`), or None."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, BadNumber):
+            return path, value
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack.extend((f"{path}.{key}" if path else str(key), item) for key, item in reversed(list(items)))
+    return None
 
 
 class _Positions:

@@ -19,11 +19,11 @@ from typing import Any
 from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
 from eligib.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
 from eligib.documents import BadNumber, Document, decimal_or_bad, json_document, within_limits, yaml_document
-from eligib.limits import MAX_DIAGNOSTICS, MAX_PATIENT_BYTES
+from eligib.limits import EARLIEST_DATE, LATEST_DATE, MAX_DIAGNOSTICS, MAX_PATIENT_BYTES
 from eligib.reading import read_source
 from eligib.source import SourceFile, Span
 from eligib.units import UnitError, dimension_name, format_decimal, from_canonical, parse_unit
-from eligib.values import EARLIEST_DATE, LATEST_DATE, NONE, Value, format_date
+from eligib.values import NONE, Value, format_date
 
 _NUMBER_WITH_UNIT = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)(?:\s*(\S(?:.*\S)?))?\s*")
 MAX_VALUE_TEXT = 200  # a value written as text (a number with its unit, a date, a name) is never longer

@@ -16,6 +16,7 @@ from typing import Any
 from eligib import ast
 from eligib.checker import CheckedProtocol
 from eligib.diagnostics import Diagnostic, DiagnosticError, error, warning
+from eligib.documents import first_bad_number
 from eligib.source import SourceFile
 from eligib.units import canonical_code
 from eligib.values import shift_date
@@ -83,6 +84,10 @@ def _validate(data: dict[str, Any], source: SourceFile) -> None:
     from fhir.resources.R4B.bundle import Bundle
     from pydantic import ValidationError
 
+    bad = first_bad_number(data)
+    if bad is not None:
+        raise DiagnosticError([error("bad-fhir-bundle", f"{bad[0]}: `{bad[1]}` {bad[1].reason}",
+                                     help="see docs/limits.md")], {source.path: source})
     entries = data.get("entry")
     for index, entry in enumerate(entries if isinstance(entries, list) else []):
         kind = entry.get("resource", {}).get("resourceType") if isinstance(entry, dict) else None

@@ -7,6 +7,8 @@ hang, a traceback or a guess. The values are far beyond what a real protocol or 
 
 from __future__ import annotations
 
+import datetime as dt
+
 # files
 MAX_PROTOCOL_BYTES = 1_000_000
 MAX_PATIENT_BYTES = 1_000_000
@@ -16,6 +18,10 @@ MAX_CACHE_ENTRY_BYTES = 20_000_000  # a parsed protocol in the cache (JSON of it
 # numbers, in protocols and patient files alike
 MAX_NUMBER_DIGITS = 50  # significant digits
 MAX_NUMBER_EXPONENT = 50  # a value lies between 1e-50 and 1e50 (in the unit it is written in)
+
+# dates a patient file may give, unless the fact declares a range of its own (as day numbers)
+EARLIEST_DATE = dt.date(1900, 1, 1).toordinal()
+LATEST_DATE = dt.date(2200, 12, 31).toordinal()
 
 # units
 MAX_UNIT_LENGTH = 100  # characters in one unit, such as `mL/min/{1.73_m2}`

@@ -273,9 +273,8 @@ class Analysis:
 
     def satisfiable(self, criteria: list[str]) -> bool:
         """Can these criteria all pass together under the known facts?"""
-        subject = f"criterion `{criteria[0]}`" if len(criteria) == 1 else \
-            "whether criteria " + ", ".join(f"`{c}`" for c in criteria[:5]) + (", ..." if len(criteria) > 5 else "") \
-            + " can pass together"
+        subject = f"whether {_criteria_words(criteria)} can pass together" if len(criteria) > 1 \
+            else f"criterion `{criteria[0]}`"
         return self.sat(self.names_of(criteria), self._conjunction(criteria), subject=subject)
 
     def minimal_conflict(self, criteria: list[str]) -> list[str]:
@@ -294,7 +293,7 @@ class Analysis:
         whole = self._conjunction(criteria) if len(unknown) > 1 else None
         decisive: dict[str, list[str]] = {}
         for fact in unknown:
-            if whole is not None and not self.can_change(names, whole, fact):
+            if whole is not None and not self.can_change(names, whole, fact, about=_criteria_words(criteria)):
                 continue
             decides = [c for c in criteria if fact in self.compiled.criterion_facts[c]
                        and self._decides(c, fact)]
@@ -310,17 +309,25 @@ class Analysis:
         names = self.compiled.criterion_facts[cid]
         if len(self.unknown_facts(names)) == 1:
             return True
-        return self.can_change(names, self.compiled.passes[cid], fact, cache_key=cid)
+        return self.can_change(names, self.compiled.passes[cid], fact, cache_key=cid, about=f"criterion `{cid}`")
 
-    def can_change(self, names, formula, fact: str, cache_key: str | None = None) -> bool:
-        """Two completions differing only in `fact` that disagree on `formula`."""
+    def can_change(self, names, formula, fact: str, cache_key: str | None = None, about: str = "the verdict") -> bool:
+        """Two completions differing only in `fact` that disagree on `formula` (`about` names it)."""
         import z3
 
         extra = []
         if self.compiled.assumed is not None:  # the other completion must be a possible patient too
             extra.append(self.compiled.with_copy(self.compiled.assumed, fact, cache_key="assumptions"))
         return self.sat(names, formula, z3.Not(self.compiled.with_copy(formula, fact, cache_key)), *extra,
-                        subject=f"whether `{fact}` matters")
+                        subject=f"whether `{fact}` can change {about}")
+
+
+def _criteria_words(criteria: list[str]) -> str:
+    """`criterion `a`` or `criteria `a`, `b`, ...`: what a query is about, for a time-out message."""
+    if len(criteria) == 1:
+        return f"criterion `{criteria[0]}`"
+    listed = ", ".join(f"`{c}`" for c in criteria[:5])
+    return f"criteria {listed}{', ...' if len(criteria) > 5 else ''}"
 
 
 def decide_by_solver(compiled, facts: dict[str, Any]) -> tuple[str, dict[str, bool | None]]:

@@ -42,9 +42,6 @@ DAY_SECONDS = 86400
 # a number like any other, never a crash; only display needs a real calendar date.
 _EPOCH_SHIFT = 719468 - 719163  # day numbers -> days since 0000-03-01 (a leap cycle starts there)
 
-# Dates a patient file may give when the fact declares no range of its own (docs/limits.md).
-EARLIEST_DATE = dt.date(1900, 1, 1).toordinal()
-LATEST_DATE = dt.date(2200, 12, 31).toordinal()
 
 
 def civil_from_day(day_number: int) -> tuple[int, int, int]:
