@@ -39,7 +39,8 @@ def test_no_pickle_from_the_shared_temporary_folder_is_loaded(tmp_path):
         "maybe_placeholders=False, cache=True)")], env=env, check=True, cwd=ROOT)
     [planted] = lark_cache_files(shared)
     marker = tmp_path / "code-ran"
-    planted.write_bytes(pickle.dumps(_Planted(str(marker))))  # what another local user could write there
+    # what another local user could write there: Lark reads one line, then unpickles the rest
+    planted.write_bytes(b"planted\n" + pickle.dumps(_Planted(str(marker))))
     ran = process("validate", CD7, env=env)
     assert ran.code == 0, ran.text
     assert not marker.exists(), "eligib unpickled a file from the shared temporary folder"
