@@ -68,8 +68,8 @@ def load_cases(path: str) -> list[Case]:
                               {source.path: source})
     cases, problems = [], []
     for index, entry in enumerate(data["cases"]):
-        line = lines[index] if index < len(lines) else None
-        span = source.span_at(line, 1) if line else None
+        line, column = lines[index] if index < len(lines) else (None, 1)
+        span = source.span_at(line, column, len(source.line_text(line)) - column + 1) if line else None
         try:
             cases.append(_case(entry, base, os.path.dirname(path) or ".", line))
         except ValueError as exc:
@@ -79,8 +79,8 @@ def load_cases(path: str) -> list[Case]:
     return cases
 
 
-def _parse(source: SourceFile) -> tuple[Any, list[int]]:
-    """The case file's data, and the line of each case (YAML only)."""
+def _parse(source: SourceFile) -> tuple[Any, list[tuple[int, int]]]:
+    """The case file's data, and the line and column where each case starts (YAML only)."""
     hint = "see docs/cli.md, `eligib test`"
     if source.path.endswith(".toml"):
         try:
@@ -97,11 +97,11 @@ def _parse(source: SourceFile) -> tuple[Any, list[int]]:
 
     document = yaml_document(source, "case-file", hint)
     node = yaml.compose(source.text, Loader=yaml.SafeLoader) if isinstance(document.data, dict) else None
-    lines: list[int] = []
+    lines: list[tuple[int, int]] = []
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if key.value == "cases" and isinstance(value, yaml.SequenceNode):
-                lines = [item.start_mark.line + 1 for item in value.value]
+                lines = [(item.start_mark.line + 1, item.start_mark.column + 1) for item in value.value]
     return document.data, lines
 
 

@@ -233,8 +233,12 @@ class _Checker:
         roots += [(f"the condition of fact `{f.name}`", f.guard) for f in self.protocol.facts if f.guard is not None]
         fine = True
         for what, root in roots:
+            uses_too_deep = any(depths.get(node.name, 0) > MAX_EXPANDED_DEPTH for _, node in _levels(root)
+                                if isinstance(node, ast.NameRef))
             if _expanded_depth(root, depths) > MAX_EXPANDED_DEPTH:
                 fine = False
+                if uses_too_deep:
+                    continue  # reported where the chain first grows too deep
                 self.report(error("too-deep", f"{what} nests more than {MAX_EXPANDED_DEPTH} operators deep, counting "
                                   "through the definitions it uses", root.span, "too deep",
                                   help="flatten the chain of definitions; see docs/limits.md"))

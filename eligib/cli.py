@@ -16,7 +16,7 @@ from collections.abc import Callable
 import click
 
 from eligib.diagnostics import DiagnosticError
-from eligib.limits import CHECK_SECONDS, VERIFY_SECONDS
+from eligib.limits import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 
 EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3}
 EXIT_INPUT_ERROR = 2
@@ -28,7 +28,7 @@ Outcome = tuple[int, str]  # (exit code, text for standard output)
 
 def _timeout_option(default: float | None, what: str) -> Callable:
     shown = f"{default:g} s" if default is not None else "none"
-    return click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=default,
+    return click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=default, metavar="SECONDS",
                         help=f"Seconds of solver time for {what} in all (default {shown}); past it, exit 5.")
 
 
@@ -119,7 +119,7 @@ def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, ti
         from eligib.verify import verify as prove
 
         engine = Engine.from_file(protocol)
-        findings = prove(engine, Budget(timeout))
+        findings = prove(engine, Budget(timeout, VERIFY_QUERY_SECONDS))
         if witness_dir:
             _write_witnesses(witness_dir, findings)
         sources = {engine.checked.source.path: engine.checked.source}
@@ -173,7 +173,7 @@ def example(protocol: str, path: str | None, failing: tuple[str, ...], timeout: 
 
         engine = Engine.from_file(protocol)
         try:
-            facts = make_example(engine, path, failing, Budget(timeout))
+            facts = make_example(engine, path, failing, Budget(timeout, VERIFY_QUERY_SECONDS))
         except NoSuchPatient as exc:
             because = f"; ruled out by {', '.join(f'`{c}`' for c in exc.core)}" if exc.core else ""
             click.echo(f"error[no-such-patient]: no patient meets this request{because}", err=True)
@@ -196,7 +196,7 @@ def diff(old: str, new: str, output: str, timeout: float) -> None:
         from eligib.render import diff_data, diff_text
         from eligib.solver import Budget
 
-        difference = compare(Engine.from_file(old), Engine.from_file(new), Budget(timeout))
+        difference = compare(Engine.from_file(old), Engine.from_file(new), Budget(timeout, VERIFY_QUERY_SECONDS))
         text = json.dumps(diff_data(old, new, difference), indent=2) + "\n" if output == "json" \
             else diff_text(old, new, difference)
         return (0 if difference.equivalent else 1), text

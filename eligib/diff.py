@@ -13,6 +13,7 @@ import z3
 
 from eligib.api import Engine
 from eligib.compiler import compile_protocol
+from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 from eligib.solver import Budget
 from eligib.diagnostics import DiagnosticError, error
 from eligib.witness import exact_model, patient_from_model
@@ -39,6 +40,7 @@ def diff(old: Engine, new: Engine, budget: Budget | None = None) -> Difference:
     from eligib.verify import preferences
 
     _check_compatible(old, new)
+    budget = budget if budget is not None else Budget(VERIFY_SECONDS, VERIFY_QUERY_SECONDS)
     ctx = z3.Context()  # both versions in one context: a fact is one variable for both
     old_compiled, new_compiled = compile_protocol(old.checked, ctx), compile_protocol(new.checked, ctx)
     solver = z3.Solver(ctx=ctx)

@@ -207,7 +207,12 @@ def _number(info: FactInfo, kind: NumType, raw: Any) -> Fraction:
             raise _PatientError(f"unknown unit `{_clip(unit)}`: {exc}", help=_accepted(kind, info)) from None
         if declared is not None and given.kind in info.conversions:
             canonical = number * given.factor * info.conversions[given.kind]
-        elif declared is None or given.kind != parse_unit(declared).kind:
+        elif declared is not None and given.dims == parse_unit(declared).dims and given.kind != kind.kind:
+            raise _PatientError(f"unit `{unit}` cannot be converted to `{declared}`: it measures "
+                                f"{dimension_name(given.kind)}, not {dimension_name(kind.kind)}",
+                                help=f"look-alike units are different measures (HbA1c in mmol/mol is not HbA1c in "
+                                     f"%); give the value in `{declared}`")
+        elif declared is None or given.kind != kind.kind:
             raise _PatientError(f"unit `{unit}` cannot be converted to `{declared or 'a plain number'}`",
                                 help=_accepted(kind, info))
         else:

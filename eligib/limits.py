@@ -43,3 +43,4 @@ MAX_QUOTED_LINE = 120  # characters of a source line quoted under a diagnostic
 CHECK_SECONDS = 30.0  # solver time for one `eligib check` (`--timeout`)
 QUERY_SECONDS = 10.0  # solver time for any one query of a check
 VERIFY_SECONDS = 600.0  # solver time for one `eligib verify`, `example` or `diff` (`--timeout`)
+VERIFY_QUERY_SECONDS = 30.0  # for any one question of those (whole-protocol questions are larger)

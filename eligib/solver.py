@@ -19,41 +19,47 @@ from eligib.checker import CheckedProtocol
 from eligib.evaluate import Evaluator, criterion_outcome
 from eligib.limits import CHECK_SECONDS, QUERY_SECONDS
 
-Z3_TIMEOUT_MS = int(QUERY_SECONDS * 1000)  # at most this long for any one query, whatever the budget left
 
 
 class SolverTimeout(Exception):
-    """The solver could not answer within the time left; no verdict may be given."""
+    """The solver could not answer in the time it had; no verdict may be given.
 
-    def __init__(self, reason: str, subject: str = "", seconds: float | None = None) -> None:
+    `seconds` is the limit that ran out: the whole budget, or (`per_query`) one question's share."""
+
+    def __init__(self, reason: str, subject: str = "", seconds: float | None = None, per_query: bool = False) -> None:
         super().__init__(reason)
-        self.reason, self.subject, self.seconds = reason, subject, seconds
+        self.reason, self.subject, self.seconds, self.per_query = reason, subject, seconds, per_query
 
     def __str__(self) -> str:
-        within = f" within {self.seconds:g} s" if self.seconds is not None else ""
         about = f" deciding {self.subject}" if self.subject else ""
-        return f"the solver gave up{about}{within} ({self.reason})"
+        if self.seconds is None:
+            return f"the solver gave up{about} ({self.reason})"
+        if self.per_query:
+            return f"the solver gave up{about} after {self.seconds:g} s, the limit for one question ({self.reason})"
+        return f"the solver gave up{about}: the time budget of {self.seconds:g} s ran out ({self.reason})"
 
 
 class Budget:
-    """The time one piece of solver work may take in all (a check, a verify); each query gets what is left."""
+    """The time one piece of solver work may take in all (a check, a verify), and at most per question."""
 
-    def __init__(self, seconds: float | None = CHECK_SECONDS) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float | None = CHECK_SECONDS, per_query: float = QUERY_SECONDS) -> None:
+        self.seconds, self.per_query = seconds, per_query
         self.deadline = None if seconds is None else time.monotonic() + seconds
 
-    def query_ms(self, subject: str) -> int:
-        """Milliseconds the next query may take; SolverTimeout when the budget is spent."""
+    def query_ms(self, subject: str) -> tuple[int, bool]:
+        """(milliseconds the next question may take, whether that is the per-question limit);
+        SolverTimeout when the budget is spent."""
+        cap = int(self.per_query * 1000)
         if self.deadline is None:
-            return Z3_TIMEOUT_MS
-        left = self.deadline - time.monotonic()
+            return cap, True
+        left = int((self.deadline - time.monotonic()) * 1000)
         if left <= 0:
             raise SolverTimeout("time budget spent", subject, self.seconds)
-        return max(1, min(Z3_TIMEOUT_MS, int(left * 1000)))
+        return (cap, True) if cap < left else (left, False)
 
 
 def solve(solver: Any, formulas: list, budget: Budget, subject: str, protocols: tuple = (),
-          names: Any = None, query_ms: int | None = None) -> Any:
+          names: Any = None) -> Any:
     """A calendar-exact model of `formulas`, or None when there is none. Raises SolverTimeout.
 
     A `sat` answer is only believed once the model's month shifts match the calendar (see
@@ -62,11 +68,12 @@ def solve(solver: Any, formulas: list, budget: Budget, subject: str, protocols: 
     import z3
 
     while True:
-        limit = budget.query_ms(subject)
-        solver.set("timeout", limit if query_ms is None else min(limit, query_ms))
+        limit, per_query = budget.query_ms(subject)
+        solver.set("timeout", limit)
         result = solver.check(*formulas)
         if result == z3.unknown:
-            raise SolverTimeout(solver.reason_unknown(), subject, budget.seconds)
+            seconds = budget.per_query if per_query else budget.seconds
+            raise SolverTimeout(solver.reason_unknown(), subject, seconds, per_query)
         if result == z3.unsat:
             return None
         model = solver.model()

@@ -265,9 +265,9 @@ def dimension_name(kind: Kind) -> str:
     dims, cancelled = kind
     name = _dimension_name(dims)
     if any(cancelled):
-        ratios = [_RATIO_WORDS.get((base, power), f"{base}^{power} quantities")
-                  for base, power in zip(BASES, cancelled) if power]
-        name += f", as a ratio of {' and of '.join(ratios)}"
+        ratios = " and of ".join(_RATIO_WORDS.get((base, power), f"{base}^{power} quantities")
+                                 for base, power in zip(BASES, cancelled) if power)
+        return f"a ratio of {ratios}" if dims == DIMENSIONLESS else f"{name}, as a ratio of {ratios}"
     return name
 
 

@@ -21,11 +21,11 @@ import z3
 
 from eligib.api import Engine
 from eligib.compiler import conjunction
+from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 from eligib.solver import Budget, solve
 from eligib.source import Span
 from eligib.witness import WitnessError, exact_model, patient_from_model
 
-VERIFY_QUERY_MS = 30_000  # one verify query may take this long (whole-protocol questions are larger)
 # Witnesses read better with recent dates; the preference is dropped when it cannot be met.
 PREFERRED_DATES = (dt.date(2020, 1, 1).toordinal(), dt.date(2030, 12, 31).toordinal())
 
@@ -50,7 +50,7 @@ class Prover:
         self.engine = engine
         self.checked = engine.checked
         self.compiled = engine.compiled()
-        self.budget = budget if budget is not None else Budget(None)
+        self.budget = budget if budget is not None else Budget(VERIFY_SECONDS, VERIFY_QUERY_SECONDS)
         ctx = self.compiled.ctx
         self.solver = z3.Solver(ctx=ctx)
         self.solver.add(self.compiled.solver.assertions())
@@ -66,8 +66,7 @@ class Prover:
     def satisfiable(self, *formulas) -> bool:
         """Does a possible patient meet the formulas (calendar-exact)? After False, the solver's
         unsat core is that of this query."""
-        return solve(self.solver, list(formulas), self.budget, "the protocol", (self.compiled,),
-                     query_ms=VERIFY_QUERY_MS) is not None
+        return solve(self.solver, list(formulas), self.budget, "the protocol", (self.compiled,)) is not None
 
     def model(self, *formulas):
         """A calendar-exact model of the formulas, preferring recent dates; None when unsatisfiable."""

@@ -55,7 +55,7 @@ def test_bad_case_files_are_clean_errors(tmp_path):
     bad.write_text("cases:\n  - id: one\n    verdikt: eligible\n")
     result = CliRunner().invoke(main, ["test", str(CD7), str(bad)])
     assert result.exit_code == 2 and "error[bad-case]: case `one`: unknown key `verdikt`" in result.output
-    assert f"{bad}:2:1" in result.output
+    assert f"{bad}:2:5" in result.output
 
 
 def test_case_file_typos_are_errors(tmp_path):
