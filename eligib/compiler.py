@@ -68,10 +68,6 @@ def conjunction(terms: list, ctx: z3.Context) -> Any:
     return z3.And(*terms, ctx)
 
 
-def disjunction(terms: list, ctx: z3.Context) -> Any:
-    return z3.Or(*terms, ctx)
-
-
 @dataclass
 class FactVars:
     """A fact's Z3 variables, and a second copy used to ask whether its value can matter."""

@@ -19,14 +19,13 @@ from typing import Any
 from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
 from eligib.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
 from eligib.documents import BadNumber, Document, decimal_or_bad, json_document, within_limits, yaml_document
-from eligib.limits import EARLIEST_DATE, LATEST_DATE, MAX_DIAGNOSTICS, MAX_PATIENT_BYTES
+from eligib.limits import EARLIEST_DATE, LATEST_DATE, MAX_DIAGNOSTICS, MAX_PATIENT_BYTES, MAX_VALUE_TEXT
 from eligib.reading import read_source
 from eligib.source import SourceFile, Span
 from eligib.units import UnitError, dimension_name, format_decimal, from_canonical, parse_unit
 from eligib.values import NONE, Value, format_date
 
 _NUMBER_WITH_UNIT = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)(?:\s*(\S(?:.*\S)?))?\s*")
-MAX_VALUE_TEXT = 200  # a value written as text (a number with its unit, a date, a name) is never longer
 FILE_HINT = "a patient file is one mapping of fact names to values: {\"fact\": value, ...}"
 
 
@@ -187,9 +186,11 @@ def _date(info: FactInfo, raw: Any) -> int:
             raise _PatientError(f"`{raw}` is not a calendar date", help="check the month and day") from None
     else:
         raise _PatientError(f"expected a date (YYYY-MM-DD), got {_describe(raw)}", help="write ISO 8601: 2026-11-20")
-    if info.low is None and info.high is None and not EARLIEST_DATE <= day <= LATEST_DATE:
-        raise _PatientError(f"{format_date(day)} is outside the dates accepted ({format_date(EARLIEST_DATE)} to "
-                            f"{format_date(LATEST_DATE)})", help="check the year; a protocol that needs other dates "
+    low = info.low if info.low is not None else EARLIEST_DATE  # the dates the solver considers too
+    high = info.high if info.high is not None else LATEST_DATE
+    if (info.low, info.high) == (None, None) and not low <= day <= high:
+        raise _PatientError(f"{format_date(day)} is outside the dates accepted ({format_date(low)} to "
+                            f"{format_date(high)})", help="check the year; a protocol that needs other dates "
                             "declares a range on the fact (docs/limits.md)")
     _check_range(info, day, format_date)
     return day

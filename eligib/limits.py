@@ -15,6 +15,8 @@ MAX_PATIENT_BYTES = 1_000_000
 MAX_CASE_FILE_BYTES = 1_000_000
 MAX_CACHE_ENTRY_BYTES = 20_000_000  # a parsed protocol in the cache (JSON of its AST)
 
+MAX_VALUE_TEXT = 200  # characters of one value written as text in a patient file ("6.5 g/dL", a date, a name)
+
 # numbers, in protocols and patient files alike
 MAX_NUMBER_DIGITS = 50  # significant digits
 MAX_NUMBER_EXPONENT = 50  # a value lies between 1e-50 and 1e50 (in the unit it is written in)
