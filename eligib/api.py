@@ -11,10 +11,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from eligib.checker import CheckedProtocol, load, load_text
-from eligib.explain import Explanation, explain
-from eligib.facts import Patient, load_patient, patient_from_mapping
-from eligib.solver import CHECK_SECONDS, Budget, Decision, decide
+from eligib.language.checker import CheckedProtocol, load, load_text
+from eligib.report.explain import Explanation, explain
+from eligib.inputs.facts import Patient, load_patient, patient_from_mapping
+from eligib.logic.solver import CHECK_SECONDS, Budget, Decision, decide
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Engine:
         """This thread's Z3 compilation of the protocol (imports z3: only when a fact is missing)."""
         compiled = getattr(self._per_thread, "compiled", None)
         if compiled is None:
-            from eligib.compiler import compile_protocol
+            from eligib.logic.compiler import compile_protocol
 
             compiled = self._per_thread.compiled = compile_protocol(self.checked)
         return compiled

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import click
 
-from eligib.diagnostics import DiagnosticError
+from eligib.language.diagnostics import DiagnosticError
 from eligib.limits import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 
 EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3}
@@ -49,7 +49,7 @@ def check(protocol: str, patient: str, output: str, verbose: bool, timeout: floa
     """Check PATIENT (a JSON or YAML facts file, `-` for stdin) against PROTOCOL."""
     def run() -> Outcome:
         from eligib.api import Engine
-        from eligib.render import to_json, to_text
+        from eligib.report.render import to_json, to_text
 
         engine = Engine.from_file(protocol)
         explanation = engine.check(patient, timeout=timeout)
@@ -63,8 +63,8 @@ def check(protocol: str, patient: str, output: str, verbose: bool, timeout: floa
 def validate(protocol: str) -> None:
     """Check PROTOCOL for errors (names, types, units, duplicates) without a patient."""
     def run() -> Outcome:
-        from eligib.checker import load
-        from eligib.render import diagnostics_text
+        from eligib.language.checker import load
+        from eligib.report.render import diagnostics_text
 
         checked = load(protocol)
         if checked.warnings:
@@ -80,7 +80,7 @@ def validate(protocol: str) -> None:
 def facts(protocol: str) -> None:
     """List the facts PROTOCOL declares, with types, units, ranges and descriptions."""
     def run() -> Outcome:
-        from eligib.checker import load
+        from eligib.language.checker import load
 
         checked = load(protocol)
         lines = []
@@ -114,9 +114,9 @@ def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, ti
     """Prove PROTOCOL consistent: satisfiable, no dead paths, assertions proved; a witness for each finding."""
     def run() -> Outcome:
         from eligib.api import Engine
-        from eligib.render import verify_data, verify_text
-        from eligib.solver import Budget
-        from eligib.verify import verify as prove
+        from eligib.report.render import verify_data, verify_text
+        from eligib.logic.solver import Budget
+        from eligib.analysis.verify import verify as prove
 
         engine = Engine.from_file(protocol)
         findings = prove(engine, Budget(timeout, VERIFY_QUERY_SECONDS))
@@ -136,7 +136,7 @@ def _write_witnesses(directory: str, findings) -> None:
     under a fresh name (never an existing path) and then renamed over its final name."""
     import secrets
 
-    from eligib.diagnostics import error
+    from eligib.language.diagnostics import error
 
     try:
         os.makedirs(directory, exist_ok=True)
@@ -168,8 +168,8 @@ def example(protocol: str, path: str | None, failing: tuple[str, ...], timeout: 
     """Print a patient facts file for PROTOCOL: eligible through --path, or ineligible exactly by --failing."""
     def run() -> Outcome:
         from eligib.api import Engine
-        from eligib.solver import Budget
-        from eligib.verify import NoSuchPatient, example as make_example
+        from eligib.logic.solver import Budget
+        from eligib.analysis.verify import NoSuchPatient, example as make_example
 
         engine = Engine.from_file(protocol)
         try:
@@ -192,9 +192,9 @@ def diff(old: str, new: str, output: str, timeout: float) -> None:
     """Compare two versions of a protocol: proven equivalent, or patients one admits and the other rejects."""
     def run() -> Outcome:
         from eligib.api import Engine
-        from eligib.diff import diff as compare
-        from eligib.render import diff_data, diff_text
-        from eligib.solver import Budget
+        from eligib.analysis.diff import diff as compare
+        from eligib.report.render import diff_data, diff_text
+        from eligib.logic.solver import Budget
 
         difference = compare(Engine.from_file(old), Engine.from_file(new), Budget(timeout, VERIFY_QUERY_SECONDS))
         text = json.dumps(diff_data(old, new, difference), indent=2) + "\n" if output == "json" \
@@ -209,8 +209,8 @@ def diff(old: str, new: str, output: str, timeout: float) -> None:
 def schema(protocol: str) -> None:
     """Print the JSON Schema (2020-12) of PROTOCOL's patient facts files."""
     def run() -> Outcome:
-        from eligib.checker import load
-        from eligib.schema import patient_schema
+        from eligib.language.checker import load
+        from eligib.inputs.schema import patient_schema
 
         return 0, json.dumps(patient_schema(load(protocol)), indent=2) + "\n"
 
@@ -225,8 +225,8 @@ def test_cases(protocol: str, cases: tuple[str, ...], timeout: float) -> None:
     """Run the CASES files (YAML or TOML: patients with expected outcomes) against PROTOCOL."""
     def run() -> Outcome:
         from eligib.api import Engine
-        from eligib.cases import run_files
-        from eligib.render import test_report
+        from eligib.tools.cases import run_files
+        from eligib.report.render import test_report
 
         results = run_files(Engine.from_file(protocol), list(cases), timeout)
         return (0 if all(r.passed for r in results) else 1), test_report(results)
@@ -237,12 +237,12 @@ def test_cases(protocol: str, cases: tuple[str, ...], timeout: float) -> None:
 def _guarded(run: Callable[[], Outcome]) -> int:
     """Run a command, turning every user error into a rendered diagnostic and an exit code; then write
     its output (see the module docstring)."""
-    from eligib.solver import SolverTimeout
+    from eligib.logic.solver import SolverTimeout
 
     try:
         code, text = run()
     except DiagnosticError as exc:
-        from eligib.render import diagnostics_text
+        from eligib.report.render import diagnostics_text
 
         _say(diagnostics_text(exc.diagnostics, exc.sources, exc.omitted))
         return EXIT_INPUT_ERROR

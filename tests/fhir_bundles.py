@@ -103,7 +103,7 @@ def birth_date(screening: str, age: int) -> str:
 
 def build_all() -> dict[str, dict]:
     sys.path.insert(0, str(ROOT))
-    from eligib.cases import load_cases
+    from eligib.tools.cases import load_cases
 
     cases = {c.id: c for c in load_cases(str(ROOT / "protocols" / "cases" / "cd7_vignettes.yaml"))}
     return {f"{name}.bundle.json": bundle(case_id, cases[case_id].facts) for case_id, name in CASES.items()}

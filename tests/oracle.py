@@ -1,6 +1,6 @@
 """An independent oracle for the language's meaning, for the differential tests.
 
-It shares nothing with eligib.evaluate, eligib.values or the Z3 compiler: it evaluates a checked
+It shares nothing with eligib.logic (the evaluator, the compiler, the solver) or eligib.values.calendar: it evaluates a checked
 protocol for one *complete* patient (every fact known), plainly and two-valued, with dates as
 `datetime.date` and calendar months from Python's `calendar` module. A partial patient is judged
 by trying completions: `verdicts_over(...)` enumerates a finite set of candidate values for each
@@ -16,10 +16,10 @@ import itertools
 from fractions import Fraction
 from typing import Any
 
-from eligib import ast
-from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, NumType
-from eligib.units import canonical_code, parse_unit
-from eligib.values import NONE
+from eligib.language import ast
+from eligib.language.checker import BoolType, CheckedProtocol, DateType, EnumType, NumType
+from eligib.values.units import canonical_code, parse_unit
+from eligib.values.calendar import NONE
 
 SECONDS_PER_DAY = 86400
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from eligib.checker import load_text
-from eligib.diagnostics import DiagnosticError
+from eligib.language.checker import load_text
+from eligib.language.diagnostics import DiagnosticError
 
 HEADER = 'protocol demo:\n    title: "Demo"\n    version: "1"\n'
 FACTS = ("facts:\n"

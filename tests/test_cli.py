@@ -115,7 +115,7 @@ def test_validate_and_facts(run):
 
 
 def test_solver_timeout_is_a_clean_error(run, monkeypatch):
-    from eligib import solver
+    from eligib.logic import solver
 
     def give_up(self, names, *formulas, subject=""):
         raise solver.SolverTimeout("timeout")

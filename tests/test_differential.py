@@ -21,11 +21,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eligib.checker import CheckedProtocol, DateType, NumType
-from eligib.evaluate import evaluate
-from eligib.solver import decide, decide_by_solver
-from eligib.testing import complete_patients, outcome_completions, partial_patients
-from eligib.values import shift_months
+from eligib.language.checker import CheckedProtocol, DateType, NumType
+from eligib.logic.evaluate import evaluate
+from eligib.logic.solver import decide, decide_by_solver
+from eligib.tools.testing import complete_patients, outcome_completions, partial_patients
+from eligib.values.calendar import shift_months
 
 from oracle import Oracle, candidates, verdicts_over
 from test_generated import engine_for, protocols
@@ -55,7 +55,7 @@ def boundary_patients(draw, checked: CheckedProtocol) -> dict[str, Any]:
             continue
         if options:
             patient[name] = draw(st.sampled_from(options))
-    from eligib.testing import satisfies_assumptions
+    from eligib.tools.testing import satisfies_assumptions
     from hypothesis import assume
 
     assume(satisfies_assumptions(checked, patient))
@@ -121,7 +121,7 @@ def test_cd7_month_windows_with_an_unknown_anchor(cd7, data, months, days):
     for name in ("last_hsct_date", "last_live_vaccine_date", "last_major_surgery_date"):
         if patient.get(name) is not None and not isinstance(patient[name], type(None)):
             patient[name] = max(shift_months(screening, months) + days, dt.date(1900, 1, 1).toordinal())
-    from eligib.testing import satisfies_assumptions
+    from eligib.tools.testing import satisfies_assumptions
     from hypothesis import assume
 
     assume(satisfies_assumptions(cd7.checked, patient))

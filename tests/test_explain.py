@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eligib.cases import load_cases
+from eligib.tools.cases import load_cases
 
 from conftest import ROOT
 
@@ -33,7 +33,7 @@ def test_unit_restated_value_is_shown_in_the_declared_unit(cd7):
 
 
 def test_exclusion_wording_differs_from_inclusion(cd7):
-    from eligib.render import to_text
+    from eligib.report.render import to_text
 
     text = to_text(explain_case(cd7, "V23"))
     assert "- ecog: not met: ECOG performance status 0 to 2" in text

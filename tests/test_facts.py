@@ -6,10 +6,10 @@ from fractions import Fraction
 
 import pytest
 
-from eligib.diagnostics import DiagnosticError
-from eligib.facts import load_patient
-from eligib.units import to_canonical
-from eligib.values import NONE
+from eligib.language.diagnostics import DiagnosticError
+from eligib.inputs.facts import load_patient
+from eligib.values.units import to_canonical
+from eligib.values.calendar import NONE
 
 
 def load(cd7, tmp_path, text: str, name: str = "p.json"):

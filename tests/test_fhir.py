@@ -8,9 +8,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from eligib.cases import load_cases
+from eligib.tools.cases import load_cases
 from eligib.cli import main
-from eligib.render import to_data
+from eligib.report.render import to_data
 
 from conftest import CD7, ROOT
 from fhir_bundles import CASES, OUT, build_all
@@ -92,8 +92,8 @@ def test_an_invalid_bundle_is_a_clean_error(tmp_path):
 
 
 def test_bad_bindings_are_reported():
-    from eligib.checker import load_text
-    from eligib.diagnostics import DiagnosticError
+    from eligib.language.checker import load_text
+    from eligib.language.diagnostics import DiagnosticError
 
     text = CD7.read_text() + ('\nbindings:\n'
                               '    lvfe: observation "10230-1"\n'  # unknown fact
@@ -126,7 +126,7 @@ def test_fhir_edge_cases(cd7, tmp_path):
 
 
 def test_a_window_also_limits_existence(cd7, tmp_path):
-    from eligib.checker import load_text
+    from eligib.language.checker import load_text
 
     text = CD7.read_text() + '\nbindings:\n    unhealed_surgical_wound: procedure "123" exists, before screening_date, within 14 days\n'
     text = text.replace('    unhealed_surgical_wound: boolean,', '    unhealed_surgical_wound: boolean,', 1)

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eligib.api import Engine
-from eligib.evaluate import evaluate
-from eligib.solver import decide, decide_by_solver
-from eligib.testing import complete_patients, completions, outcome_completions, partial_patients, relevance_completions
+from eligib.logic.evaluate import evaluate
+from eligib.logic.solver import decide, decide_by_solver
+from eligib.tools.testing import complete_patients, completions, outcome_completions, partial_patients, relevance_completions
 
 FACTS = '''protocol generated:
     title: "Generated"
@@ -128,7 +128,7 @@ def test_missing_facts_verdicts_and_relevance_are_exact(data):
 @settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(protocols())
 def test_every_verify_witness_checks_to_its_claim(text):
-    from eligib.verify import verify
+    from eligib.analysis.verify import verify
 
     engine = engine_for(text)
     for finding in verify(engine):

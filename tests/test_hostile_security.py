@@ -34,7 +34,7 @@ def test_no_pickle_from_the_shared_temporary_folder_is_loaded(tmp_path):
     env = {**os.environ, "TMPDIR": str(shared), "ELIGIB_NO_CACHE": "1"}
     # Where Lark keeps its pickle for eligib's grammar and options (as eligib once built it, `cache=True`):
     subprocess.run([sys.executable, "-c", (
-        "from lark import Lark; from eligib.loader import grammar_text; from eligib.parser import _ProtocolIndenter\n"
+        "from lark import Lark; from eligib.language.loader import grammar_text; from eligib.language.parser import _ProtocolIndenter\n"
         "Lark(grammar_text(), parser='lalr', postlex=_ProtocolIndenter(), propagate_positions=True, "
         "maybe_placeholders=False, cache=True)")], env=env, check=True, cwd=ROOT)
     [planted] = lark_cache_files(shared)

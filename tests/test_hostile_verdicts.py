@@ -202,8 +202,8 @@ def test_a_cache_folder_others_can_write_is_not_used(tmp_path):
 
 
 def test_the_cache_round_trips_a_protocol(tmp_path, monkeypatch):
-    from eligib import loader
-    from eligib.parser import parse
+    from eligib.language import loader
+    from eligib.language.parser import parse
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     text = Path(CD7).read_text()

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eligib import ast
-from eligib.diagnostics import DiagnosticError
-from eligib.parser import parse
+from eligib.language import ast
+from eligib.language.diagnostics import DiagnosticError
+from eligib.language.parser import parse
 
 HEADER = 'protocol demo:\n    title: "Demo"\n    version: "1"\n'
 
@@ -151,7 +151,7 @@ def test_token_soup_parses_or_gives_a_clean_diagnostic(text):
 
 
 def test_parsed_protocol_cache_round_trips_and_stays_small(tmp_path, monkeypatch):
-    from eligib import loader
+    from eligib.language import loader
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(loader, "MAX_CACHE_FILES", 3)

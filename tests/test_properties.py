@@ -10,9 +10,9 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eligib.evaluate import evaluate
-from eligib.solver import decide, decide_by_solver
-from eligib.testing import complete_patients, completions, partial_patients
+from eligib.logic.evaluate import evaluate
+from eligib.logic.solver import decide, decide_by_solver
+from eligib.tools.testing import complete_patients, completions, partial_patients
 
 
 def test_solver_agrees_with_reference_on_complete_patients(cd7):
@@ -91,7 +91,7 @@ EXACT_ALTERNATIVES = {
 
 
 def restate(value: Fraction, declared: str, target: str, as_object: bool):
-    from eligib.units import format_decimal, parse_unit
+    from eligib.values.units import format_decimal, parse_unit
 
     amount = value * parse_unit(declared).factor / parse_unit(target).factor
     text = format_decimal(amount, max_places=12)
@@ -104,9 +104,9 @@ def test_restating_values_in_equivalent_units_changes_nothing(cd7):
     import yaml
 
     from conftest import ROOT
-    from eligib.facts import patient_from_mapping
-    from eligib.render import to_data
-    from eligib.units import from_canonical
+    from eligib.inputs.facts import patient_from_mapping
+    from eligib.report.render import to_data
+    from eligib.values.units import from_canonical
 
     base = yaml.safe_load((ROOT / "protocols" / "cases" / "cd7_vignettes.yaml").read_text())["base"]
     reference_patient = patient_from_mapping(cd7.checked, base)
@@ -145,9 +145,9 @@ def test_text_generated_from_the_grammar_parses_or_gives_a_clean_diagnostic():
     from hypothesis.extra.lark import from_lark
     from lark import Lark
 
-    from eligib.diagnostics import DiagnosticError
-    from eligib.loader import grammar_text
-    from eligib.parser import parse
+    from eligib.language.diagnostics import DiagnosticError
+    from eligib.language.loader import grammar_text
+    from eligib.language.parser import parse
 
     grammar = Lark(grammar_text(), parser="lalr", lexer="basic")
     layout = {"_INDENT": st.just("\n    "), "_DEDENT": st.just("\n"), "_NL": st.sampled_from(["\n", "\n    "])}

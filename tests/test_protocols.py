@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from eligib.api import Engine
-from eligib.cases import run_files
-from eligib.verify import verify
+from eligib.tools.cases import run_files
+from eligib.analysis.verify import verify
 
 from conftest import ROOT
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from eligib.cli import main
-from eligib.schema import patient_schema
+from eligib.inputs.schema import patient_schema
 
 from conftest import CD7, EXAMPLES
 
@@ -40,7 +40,7 @@ def test_every_example_patient_of_every_protocol_is_valid(protocol):
 
 
 def test_vignette_patients_are_valid(validator, cd7):
-    from eligib.cases import load_cases
+    from eligib.tools.cases import load_cases
 
     from conftest import ROOT
 
@@ -61,7 +61,7 @@ def test_vignette_patients_are_valid(validator, cd7):
     {"hemoglobin": {"value": 6.5, "units": "g/dL"}},  # misspelt key
 ])
 def test_broken_patients_are_rejected_by_schema_and_checker(validator, cd7, broken):
-    from eligib.diagnostics import DiagnosticError
+    from eligib.language.diagnostics import DiagnosticError
 
     assert list(validator.iter_errors(broken)), broken
     with pytest.raises(DiagnosticError):

@@ -167,7 +167,7 @@ inclusion score "Score":
 
 
 def test_facts_that_contradict_an_assumption_are_refused():
-    from eligib.diagnostics import DiagnosticError
+    from eligib.language.diagnostics import DiagnosticError
 
     engine = Engine.from_text(ASSUMING, "t.elig")
     with pytest.raises(DiagnosticError) as caught:

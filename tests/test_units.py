@@ -6,8 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from eligib.units import UnitError, format_decimal, parse_unit, to_canonical
-from eligib.values import shift_months
+from eligib.values.units import UnitError, format_decimal, parse_unit, to_canonical
+from eligib.values.calendar import shift_months
 import datetime as dt
 
 
@@ -44,8 +44,8 @@ def test_k_per_microlitre_is_kelvin_not_thousands():
 
 
 def test_common_atoms_agree_with_the_official_ucum_table():
-    from eligib import ucum_table
-    from eligib.units import COMMON, OVERRIDDEN
+    from eligib.values import ucum_table
+    from eligib.values.units import COMMON, OVERRIDDEN
 
     for symbol, (unit, metric) in COMMON.items():
         if symbol in OVERRIDDEN or symbol == "l":
@@ -57,7 +57,7 @@ def test_common_atoms_agree_with_the_official_ucum_table():
 def test_every_ucum_example_parses_or_is_refused_cleanly():
     import csv
 
-    from eligib.ucum_table import essence_path
+    from eligib.values.ucum_table import essence_path
 
     examples = essence_path().parent / "ucum_examples.tsv"
     rows = list(csv.reader(examples.open(encoding="utf-8"), delimiter="\t"))[1:]
@@ -93,8 +93,8 @@ def test_calendar_month_arithmetic(start, months, expected):
 
 
 def test_no_official_atom_is_spelled_like_a_prefixed_builtin_atom():
-    from eligib import ucum_table
-    from eligib.units import COMMON, PREFIXES
+    from eligib.values import ucum_table
+    from eligib.values.units import COMMON, PREFIXES
 
     clashes = [code for code in ucum_table.codes() if code not in COMMON
                for prefix in PREFIXES if code.startswith(prefix) and COMMON.get(code[len(prefix):], (0, False))[1]]

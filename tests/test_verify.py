@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from eligib.api import Engine
 from eligib.cli import main
-from eligib.diff import diff
-from eligib.verify import NoSuchPatient, example, verify
+from eligib.analysis.diff import diff
+from eligib.analysis.verify import NoSuchPatient, example, verify
 
 from conftest import CD7
 

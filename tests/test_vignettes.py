@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from eligib.cases import load_cases, run_case, run_files
+from eligib.tools.cases import load_cases, run_case, run_files
 from eligib.cli import main
 
 from conftest import CD7, ROOT

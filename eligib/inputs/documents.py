@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from eligib.diagnostics import DiagnosticError, error
+from eligib.language.diagnostics import DiagnosticError, error
 from eligib.limits import MAX_INPUT_NESTING, MAX_NUMBER_DIGITS, MAX_NUMBER_EXPONENT
-from eligib.source import SourceFile, Span
+from eligib.language.source import SourceFile, Span
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,7 @@ def resolve_symbol(symbol: str, whole: str = "") -> Unit:
     prefixed = _prefixed(symbol, COMMON.get)
     if prefixed is not None:
         return prefixed
-    from eligib import ucum_table  # the full UCUM table: read only for less common atoms
+    from eligib.values import ucum_table  # the full UCUM table: read only for less common atoms
 
     found = ucum_table.atom(symbol)
     if found is not None:

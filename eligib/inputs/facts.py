@@ -16,14 +16,14 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
-from eligib.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
-from eligib.documents import BadNumber, Document, decimal_or_bad, json_document, within_limits, yaml_document
+from eligib.language.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
+from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
+from eligib.inputs.documents import BadNumber, Document, decimal_or_bad, json_document, within_limits, yaml_document
 from eligib.limits import EARLIEST_DATE, LATEST_DATE, MAX_DIAGNOSTICS, MAX_PATIENT_BYTES, MAX_VALUE_TEXT
-from eligib.reading import read_source
-from eligib.source import SourceFile, Span
-from eligib.units import UnitError, dimension_name, format_decimal, from_canonical, parse_unit
-from eligib.values import NONE, Value, format_date
+from eligib.language.reading import read_source
+from eligib.language.source import SourceFile, Span
+from eligib.values.units import UnitError, dimension_name, format_decimal, from_canonical, parse_unit
+from eligib.values.calendar import NONE, Value, format_date
 
 _NUMBER_WITH_UNIT = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)(?:\s*(\S(?:.*\S)?))?\s*")
 FILE_HINT = "a patient file is one mapping of fact names to values: {\"fact\": value, ...}"
@@ -54,7 +54,7 @@ def patient_from_source(checked: CheckedProtocol, source: SourceFile) -> Patient
     """A facts file or a FHIR R4 Bundle, already read, validated against the protocol."""
     document = _parse(source)
     if isinstance(document.data, dict) and document.data.get("resourceType") == "Bundle":
-        from eligib.fhir import facts_from_bundle  # imports the FHIR libraries only for bundles
+        from eligib.inputs.fhir import facts_from_bundle  # imports the FHIR libraries only for bundles
 
         if not _looks_like_json(source):
             raise DiagnosticError([error("bad-fhir-bundle", "a FHIR bundle must be written in JSON",
@@ -133,7 +133,7 @@ def _clip(text: str, width: int = 60) -> str:
 
 def _outside_subgroup(checked: CheckedProtocol, values: dict[str, Value], positions) -> list[Diagnostic]:
     """Warn about facts given for a patient outside the fact's subgroup: they cannot matter."""
-    from eligib.evaluate import Evaluator
+    from eligib.logic.evaluate import Evaluator
 
     evaluator = Evaluator(checked, values)
     found = []

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
-from eligib.units import format_decimal, from_canonical
+from eligib.language.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
+from eligib.values.units import format_decimal, from_canonical
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 NUMBER_WITH_UNIT = r"^\s*[+-]?\d+(\.\d+)?(\s*\S.*)?$"

@@ -11,8 +11,8 @@ import os
 import stat
 import sys
 
-from eligib.diagnostics import DiagnosticError, error
-from eligib.source import SourceFile
+from eligib.language.diagnostics import DiagnosticError, error
+from eligib.language.source import SourceFile
 
 UTF8_BOM = b"\xef\xbb\xbf"
 

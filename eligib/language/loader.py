@@ -27,10 +27,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from eligib import ast
+from eligib.language import ast
 from eligib.limits import MAX_CACHE_ENTRY_BYTES, MAX_PROTOCOL_BYTES
-from eligib.reading import read_source
-from eligib.source import SourceFile, Span
+from eligib.language.reading import read_source
+from eligib.language.source import SourceFile, Span
 
 FORMAT = 8
 MAX_CACHE_FILES = 256  # oldest entries go first beyond this
@@ -44,7 +44,7 @@ def load_protocol(path: str) -> tuple[ast.Protocol, SourceFile]:
     source = read_source(path, "protocol", MAX_PROTOCOL_BYTES)
     protocol = load(source.text, path)
     if protocol is None:
-        from eligib.parser import parse  # imports Lark: only for a new or changed protocol
+        from eligib.language.parser import parse  # imports Lark: only for a new or changed protocol
 
         protocol = parse(source.text, path)
         store(source.text, path, protocol)
@@ -116,7 +116,7 @@ def grammar_text() -> str:
     try:
         return resources.files("eligib.grammar").joinpath("eligib.lark").read_text(encoding="utf-8")
     except ModuleNotFoundError:
-        return (Path(__file__).resolve().parent.parent / "grammar" / "eligib.lark").read_text(encoding="utf-8")
+        return (Path(__file__).resolve().parents[2] / "grammar" / "eligib.lark").read_text(encoding="utf-8")
 
 
 def _key(text: str, path: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eligib.diagnostics import Diagnostic, render_all
-from eligib.explain import CriterionFinding, Explanation, PathFinding
+from eligib.language.diagnostics import Diagnostic, render_all
+from eligib.report.explain import CriterionFinding, Explanation, PathFinding
 
 JSON_SCHEMA_ID = "eligib.check/1"
 STATUS_TEXT = {
@@ -157,7 +157,7 @@ def verify_data(protocol_path: str, findings) -> dict[str, Any]:
 
 
 def verify_text(protocol_path: str, findings, sources) -> str:
-    from eligib.diagnostics import Diagnostic, render
+    from eligib.language.diagnostics import Diagnostic, render
 
     lines = [f"verify {protocol_path}", ""]
     ok = [f for f in findings if f.severity == "ok"]

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import assert_never
 
-from eligib import ast
-from eligib.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
+from eligib.language import ast
+from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
 from eligib.limits import MAX_EXPANDED_DEPTH
-from eligib.source import SourceFile
-from eligib.units import DURATION, PLAIN, Kind, UnitError, canonical_code, dimension_name, parse_unit
+from eligib.language.source import SourceFile
+from eligib.values.units import DURATION, PLAIN, Kind, UnitError, canonical_code, dimension_name, parse_unit
 
 HEADER_KEYS = ("title", "version", "registry")
 FUNCTIONS = ("min", "max")
@@ -157,7 +157,7 @@ class CheckedProtocol:
         key = id(node)
         text = self._texts.get(key)
         if text is None:
-            from eligib.printer import to_text
+            from eligib.language.printer import to_text
 
             written = self.source.span_text(node.span) if node.span is not None else None
             text = self._texts[key] = written if written is not None else to_text(node)
@@ -699,7 +699,7 @@ class _Checker:
 
     def constant_value(self, node: ast.Expr) -> Fraction | None:
         """The exact value of a constant expression, in canonical units; None if it divides by zero."""
-        from eligib.evaluate import literal_value
+        from eligib.logic.evaluate import literal_value
 
         match node:
             case ast.QuantityLiteral():
@@ -991,12 +991,12 @@ def _walk_with_context(expr: ast.Expr, context: tuple[ast.Expr, ...]) -> Iterato
 
 def load(path: str) -> CheckedProtocol:
     """Parse and check a protocol file."""
-    from eligib.loader import load_protocol
+    from eligib.language.loader import load_protocol
 
     return check(*load_protocol(path))
 
 
 def load_text(text: str, path: str = "<protocol>") -> CheckedProtocol:
-    from eligib.parser import parse
+    from eligib.language.parser import parse
 
     return check(parse(text, path), SourceFile(path, text))

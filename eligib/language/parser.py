@@ -11,12 +11,12 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 
-from eligib import ast
-from eligib.diagnostics import Diagnostic, DiagnosticError, error
-from eligib.source import SourceFile, Span
+from eligib.language import ast
+from eligib.language.diagnostics import Diagnostic, DiagnosticError, error
+from eligib.language.source import SourceFile, Span
 
 from eligib.limits import MAX_EXPRESSION_DEPTH, MAX_NESTING, MAX_NUMBER_DIGITS, MAX_OPERANDS, MAX_PROTOCOL_BYTES
-from eligib.loader import grammar_text
+from eligib.language.loader import grammar_text
 
 TOKEN_NAMES = {
     "_NL": "end of line", "_INDENT": "an indented block", "_DEDENT": "the end of the block",

@@ -13,10 +13,10 @@ from typing import Any
 
 import z3
 
-from eligib.checker import BoolType, DateType, EnumType
-from eligib.evaluate import Evaluator
-from eligib.units import format_decimal
-from eligib.values import NONE
+from eligib.language.checker import BoolType, DateType, EnumType
+from eligib.logic.evaluate import Evaluator
+from eligib.values.units import format_decimal
+from eligib.values.calendar import NONE
 
 
 class WitnessError(Exception):
@@ -30,7 +30,7 @@ def exact_model(solver, compiled_protocols, formulas, preferences=(), budget=Non
     until the model agrees with the calendar). Preferences (recent dates) are tried first and
     dropped when they cannot be met. Numbers forced just past a strict threshold (3 months plus a
     sliver) are then moved to short decimals where the formulas allow it."""
-    from eligib.solver import Budget, solve
+    from eligib.logic.solver import Budget, solve
 
     budget = budget if budget is not None else Budget(None)
     protocols = tuple(compiled_protocols)
@@ -46,7 +46,7 @@ def _short_decimals(solver, protocols, model, formulas, preferences, budget):
     """Move real-valued facts with long or endless decimals to short ones, where the formulas allow.
 
     Pinning one value lets the solver move others, so this repeats until every value is short."""
-    from eligib.solver import solve
+    from eligib.logic.solver import solve
 
     fixed: list = []
     reals = [fact.value for compiled in protocols for fact in compiled.facts.values() if z3.is_real(fact.value)]
@@ -74,7 +74,7 @@ def _short_decimals(solver, protocols, model, formulas, preferences, budget):
 
 def _shortest_allowed(solver, protocols, formulas, var, value: Fraction, budget):
     """`var == d` for the shortest decimal d near `value` (rounded either way) the formulas allow."""
-    from eligib.solver import solve
+    from eligib.logic.solver import solve
 
     for places in range(0, 7):
         scale = 10**places
@@ -145,7 +145,7 @@ def to_facts_file(checked, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _number(info, canonical: Fraction) -> Any:
-    from eligib.units import from_canonical
+    from eligib.values.units import from_canonical
 
     declared = from_canonical(canonical, info.unit)
     text = format_decimal(declared, max_places=12)

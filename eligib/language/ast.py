@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from eligib.source import Span
+from eligib.language.source import Span
 
 
 @dataclass(frozen=True)

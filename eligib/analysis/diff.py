@@ -12,11 +12,11 @@ from typing import Any
 import z3
 
 from eligib.api import Engine
-from eligib.compiler import compile_protocol
+from eligib.logic.compiler import compile_protocol
 from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
-from eligib.solver import Budget
-from eligib.diagnostics import DiagnosticError, error
-from eligib.witness import exact_model, patient_from_model
+from eligib.logic.solver import Budget
+from eligib.language.diagnostics import DiagnosticError, error
+from eligib.analysis.witness import exact_model, patient_from_model
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Difference:
 
 
 def diff(old: Engine, new: Engine, budget: Budget | None = None) -> Difference:
-    from eligib.verify import preferences
+    from eligib.analysis.verify import preferences
 
     _check_compatible(old, new)
     budget = budget if budget is not None else Budget(VERIFY_SECONDS, VERIFY_QUERY_SECONDS)

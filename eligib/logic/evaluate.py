@@ -11,10 +11,10 @@ import operator
 from fractions import Fraction
 from typing import Any, assert_never
 
-from eligib import ast
-from eligib.checker import CheckedProtocol, DateType
-from eligib.units import canonical_code, parse_unit
-from eligib.values import DAY_SECONDS, NONE, shift_date
+from eligib.language import ast
+from eligib.language.checker import CheckedProtocol, DateType
+from eligib.values.units import canonical_code, parse_unit
+from eligib.values.calendar import DAY_SECONDS, NONE, shift_date
 
 COMPARATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
                "==": operator.eq, "!=": operator.ne}

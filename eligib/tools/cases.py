@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eligib.api import Engine
-from eligib.diagnostics import DiagnosticError, error
-from eligib.documents import decimal_or_bad, nesting, yaml_document
-from eligib.facts import Patient, patient_from_source
+from eligib.language.diagnostics import DiagnosticError, error
+from eligib.inputs.documents import decimal_or_bad, nesting, yaml_document
+from eligib.inputs.facts import Patient, patient_from_source
 from eligib.limits import CHECK_SECONDS, MAX_CASE_FILE_BYTES, MAX_CASES, MAX_INPUT_NESTING, MAX_PATIENT_BYTES
-from eligib.reading import read_source
-from eligib.source import SourceFile
+from eligib.language.reading import read_source
+from eligib.language.source import SourceFile
 
 CASE_KEYS = {"id", "title", "facts", "set", "unset", "file", "verdict", "blocking", "missing", "paths"}
 VERDICTS = ("eligible", "ineligible", "undetermined")

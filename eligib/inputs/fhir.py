@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from eligib import ast
-from eligib.checker import CheckedProtocol
-from eligib.diagnostics import Diagnostic, DiagnosticError, error, warning
-from eligib.documents import first_bad_number
-from eligib.source import SourceFile
-from eligib.units import canonical_code
-from eligib.values import shift_date
+from eligib.language import ast
+from eligib.language.checker import CheckedProtocol
+from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, warning
+from eligib.inputs.documents import first_bad_number
+from eligib.language.source import SourceFile
+from eligib.values.units import canonical_code
+from eligib.values.calendar import shift_date
 
 LOCAL_FACT_SYSTEM = "urn:eligib:fact"
 IGNORED_STATUSES = ("entered-in-error", "cancelled", "not-done")

@@ -20,11 +20,11 @@ from typing import Any
 import z3
 
 from eligib.api import Engine
-from eligib.compiler import conjunction
+from eligib.logic.compiler import conjunction
 from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
-from eligib.solver import Budget, solve
-from eligib.source import Span
-from eligib.witness import WitnessError, exact_model, patient_from_model
+from eligib.logic.solver import Budget, solve
+from eligib.language.source import Span
+from eligib.analysis.witness import WitnessError, exact_model, patient_from_model
 
 # Witnesses read better with recent dates; the preference is dropped when it cannot be met.
 PREFERRED_DATES = (dt.date(2020, 1, 1).toordinal(), dt.date(2030, 12, 31).toordinal())
@@ -105,7 +105,7 @@ class Prover:
 
 def preferences(compiled) -> list:
     """Soft wishes for readable witnesses (recent dates), tried first and dropped if unsatisfiable."""
-    from eligib.checker import DateType
+    from eligib.language.checker import DateType
 
     dates = [fact.value for fact in compiled.facts.values() if isinstance(fact.info.type, DateType)]
     return [d >= PREFERRED_DATES[0] for d in dates] + [d <= PREFERRED_DATES[1] for d in dates]
@@ -309,7 +309,7 @@ class NoSuchPatient(Exception):
 def example(engine: Engine, path: str | None = None, failing: tuple[str, ...] = (),
             budget: Budget | None = None) -> dict[str, Any]:
     """A facts file eligible through `path`, or ineligible exactly because of the `failing` criteria."""
-    from eligib.diagnostics import DiagnosticError, error, suggest
+    from eligib.language.diagnostics import DiagnosticError, error, suggest
 
     prover = Prover(engine, budget)
     checked, compiled = prover.checked, prover.compiled

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from eligib.limits import MAX_DIAGNOSTICS, MAX_QUOTED_LINE
-from eligib.source import SourceFile, Span
+from eligib.language.source import SourceFile, Span
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from typing import Any, assert_never
 
 import z3
 
-from eligib import ast
-from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
-from eligib.evaluate import literal_value
-from eligib.units import canonical_code, parse_unit
+from eligib.language import ast
+from eligib.language.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
+from eligib.logic.evaluate import literal_value
+from eligib.values.units import canonical_code, parse_unit
 from eligib.limits import EARLIEST_DATE, LATEST_DATE
-from eligib.values import DAY_SECONDS, NONE, month_shift_bounds, shift_date, shift_months, shift_pieces
+from eligib.values.calendar import DAY_SECONDS, NONE, month_shift_bounds, shift_date, shift_months, shift_pieces
 
 
 RELATIONS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,

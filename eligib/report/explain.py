@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from eligib import ast
-from eligib.checker import CheckedProtocol, DateType, NumType
-from eligib.diagnostics import Diagnostic
-from eligib.solver import Decision
-from eligib.units import format_decimal, from_canonical
-from eligib.values import NONE, format_date
+from eligib.language import ast
+from eligib.language.checker import CheckedProtocol, DateType, NumType
+from eligib.language.diagnostics import Diagnostic
+from eligib.logic.solver import Decision
+from eligib.values.units import format_decimal, from_canonical
+from eligib.values.calendar import NONE, format_date
 
 NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 STATUS_WORD = {True: "holds", False: "fails", None: "unknown"}
@@ -327,7 +327,7 @@ class _Reasons:
         return f"{name} is {self.show(subject, node.subject)}, not none"
 
     def within(self, node: ast.Within, value: bool) -> str:
-        from eligib.evaluate import window
+        from eligib.logic.evaluate import window
 
         date, anchor = self.evaluator.eval(node.subject), self.evaluator.eval(node.anchor)
         if date is NONE:

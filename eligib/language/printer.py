@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from eligib import ast
+from eligib.language import ast
 
 
 def to_text(node: ast.Expr) -> str:

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from eligib import ast
-from eligib.checker import CheckedProtocol
-from eligib.evaluate import Evaluator, criterion_outcome
+from eligib.language import ast
+from eligib.language.checker import CheckedProtocol
+from eligib.logic.evaluate import Evaluator, criterion_outcome
 from eligib.limits import CHECK_SECONDS, QUERY_SECONDS
 
 
@@ -157,7 +157,7 @@ def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None
 
 def _check_assumptions(checked: CheckedProtocol, facts: dict[str, Any], evaluator: Evaluator,
                        compiled_source, budget: Budget) -> None:
-    from eligib.diagnostics import DiagnosticError
+    from eligib.language.diagnostics import DiagnosticError
 
     open_assumptions = []
     for aid, assumption in checked.assumptions.items():
@@ -174,8 +174,8 @@ def _check_assumptions(checked: CheckedProtocol, facts: dict[str, Any], evaluato
 
 
 def _violation(checked: CheckedProtocol, assumption, facts: dict[str, Any]):
-    from eligib.diagnostics import error
-    from eligib.explain import show_value
+    from eligib.language.diagnostics import error
+    from eligib.report.explain import show_value
 
     known = [f"{name} = {show_value(checked, name, facts[name])}"
              for name in sorted(checked.facts_of(assumption.body)) if name in facts]
@@ -308,7 +308,7 @@ class Analysis:
         return decisive
 
     def _conjunction(self, criteria: list[str]):
-        from eligib.compiler import conjunction
+        from eligib.logic.compiler import conjunction
 
         return conjunction([self.compiled.passes[c] for c in criteria], self.compiled.ctx)
 

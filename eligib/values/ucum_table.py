@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from xml.etree import ElementTree
 
-from eligib.units import COMMON, DIMENSIONLESS, OVERRIDDEN, BASES, Unit, UnitError, parse_unit
+from eligib.values.units import COMMON, DIMENSIONLESS, OVERRIDDEN, BASES, Unit, UnitError, parse_unit
 
 BASE_CODES = {"m": "m", "s": "s", "g": "g", "rad": "rad", "K": "K", "C": "C", "cd": "cd"}
 

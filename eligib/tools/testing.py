@@ -16,11 +16,11 @@ from typing import Any
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from eligib import ast
-from eligib.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
-from eligib.evaluate import literal_value
-from eligib.units import PLAIN, parse_unit
-from eligib.values import NONE
+from eligib.language import ast
+from eligib.language.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
+from eligib.logic.evaluate import literal_value
+from eligib.values.units import PLAIN, parse_unit
+from eligib.values.calendar import NONE
 
 DEFAULT_DATE_SPAN = (dt.date(2015, 1, 1).toordinal(), dt.date(2030, 12, 31).toordinal())
 
@@ -75,7 +75,7 @@ def _numbers(info: FactInfo, kind: NumType, constants) -> st.SearchStrategy:
 
 def satisfies_assumptions(checked: CheckedProtocol, patient: dict[str, Any]) -> bool:
     """Does a complete patient satisfy every `assume` of the protocol (a possible patient)?"""
-    from eligib.evaluate import Evaluator
+    from eligib.logic.evaluate import Evaluator
 
     evaluator = Evaluator(checked, patient)
     return all(evaluator.truth(evaluator.eval(a.body)) is not False for a in checked.assumptions.values())
@@ -122,7 +122,7 @@ def outcome_completions(engine, facts: dict[str, Any]) -> dict[str, dict[str, An
     (None where no such completion exists). Each is a complete canonical patient."""
     import z3
 
-    from eligib.witness import canonical_values, exact_model
+    from eligib.analysis.witness import canonical_values, exact_model
 
     compiled = engine.compiled()
     eligible = compiled.eligible()
@@ -138,7 +138,7 @@ def relevance_completions(engine, facts: dict[str, Any], fact: str) -> tuple[dic
     """Two completions of a partial patient that differ only in `fact` and get different verdicts."""
     import z3
 
-    from eligib.witness import canonical_values, exact_model
+    from eligib.analysis.witness import canonical_values, exact_model
 
     compiled = engine.compiled()
     eligible = compiled.eligible()
