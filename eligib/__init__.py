@@ -1,3 +1,35 @@
-"""eligib: clinical-trial eligibility criteria that a machine can check, prove and explain."""
+"""eligib: clinical-trial eligibility criteria that a machine can check, prove and explain.
+
+The public API (documented in eligib.api), importable from here:
+
+    from eligib import Engine
+    engine = Engine.from_file("protocols/cd7_car_t.elig")
+    result = engine.check("protocols/examples/ineligible-alt.json")
+
+Names are loaded on first use, so `import eligib` stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_PUBLIC = ("Budget", "CheckedProtocol", "CriterionFinding", "Diagnostic", "DiagnosticError", "EligibError", "Engine",
+           "Explanation", "Finding", "MissingFact", "PathFinding", "PathStatus", "Severity", "SolverTimeout",
+           "Status", "Verdict", "diff", "example", "load", "patient_schema", "run_case_files", "verify")
+__all__ = ["__version__", *_PUBLIC]
+
+if TYPE_CHECKING:
+    from eligib.api import (Budget, CheckedProtocol, CriterionFinding, Diagnostic, DiagnosticError, EligibError,
+                            Engine, Explanation, Finding, MissingFact, PathFinding, PathStatus, Severity,
+                            SolverTimeout, Status, Verdict, diff, example, load, patient_schema, run_case_files,
+                            verify)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        from eligib import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'eligib' has no attribute {name!r}")

@@ -1,58 +1,71 @@
-"""The library API: load a protocol once, check many patients. The CLI is a thin shell over this.
+"""The public API: everything a program (and the `eligib` command, a thin shell over this module)
+needs, from one place. Heavy parts (Z3, FHIR models, Lark) are imported only when a call needs them.
 
-An Engine may be shared between threads: each thread that needs the solver gets its own Z3
-compilation of the protocol (Z3 contexts are not safe to share), built on that thread's first
-need and reused for its later checks.
+    from eligib import Engine
+    engine = Engine.from_file("protocols/cd7_car_t.elig")
+    result = engine.check("protocols/examples/undetermined-missing-lvef.json")
+    result.verdict, result.blocking, [m.name for m in result.missing_facts]
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eligib.language.checker import CheckedProtocol, load, load_text
-from eligib.report.explain import Explanation, explain
-from eligib.inputs.facts import Patient, load_patient, patient_from_mapping
-from eligib.logic.solver import CHECK_SECONDS, Budget, Decision, decide
+from eligib.engine import Engine
+from eligib.language.checked import CheckedProtocol
+from eligib.language.checker import load
+from eligib.language.diagnostics import Diagnostic, DiagnosticError, EligibError, Finding, Severity, debugging
+from eligib.limits import CHECK_SECONDS
+from eligib.logic.budget import Budget, SolverTimeout
+from eligib.logic.evaluate import Verdict
+from eligib.logic.solver import Status
+from eligib.report.explanation import CriterionFinding, Explanation, MissingFact, PathFinding, PathStatus
+from eligib.report.render import (diagnostics_text, diff_data, diff_text, test_report, to_data, to_json, to_text,
+                                  verify_data, verify_text)
+
+if TYPE_CHECKING:
+    from eligib.analysis.diff import Difference
+    from eligib.tools.cases import CaseResult
+
+__all__ = ["Budget", "CheckedProtocol", "CriterionFinding", "Diagnostic", "DiagnosticError", "EligibError", "Engine",
+           "Explanation", "Finding", "MissingFact", "PathFinding", "PathStatus", "Severity", "SolverTimeout",
+           "Status", "Verdict", "debugging", "diagnostics_text", "diff", "diff_data", "diff_text", "example", "load",
+           "patient_schema", "run_case_files", "test_report", "to_data", "to_json", "to_text", "verify",
+           "verify_data", "verify_text"]
 
 
-@dataclass
-class Engine:
-    """A checked protocol plus its Z3 compilation (one per thread), built on first need and reused."""
+def verify(engine: Engine, budget: Budget | None = None) -> list[Finding]:
+    """Every consistency finding about a protocol, each with a witness patient or a minimal core."""
+    from eligib.analysis.verify import verify as prove
 
-    checked: CheckedProtocol
-    _per_thread: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+    return prove(engine, budget)
 
-    @classmethod
-    def from_file(cls, path: str) -> Engine:
-        return cls(load(path))
 
-    @classmethod
-    def from_text(cls, text: str, path: str = "<protocol>") -> Engine:
-        return cls(load_text(text, path))
+def example(engine: Engine, path: str | None = None, failing: tuple[str, ...] = (),
+            budget: Budget | None = None) -> dict[str, Any]:
+    """A patient file eligible through `path`, or ineligible exactly because of the `failing` criteria;
+    NoSuchPatient (an EligibError) when there is none."""
+    from eligib.analysis.verify import example as make
 
-    def compiled(self) -> Any:
-        """This thread's Z3 compilation of the protocol (imports z3: only when a fact is missing)."""
-        compiled = getattr(self._per_thread, "compiled", None)
-        if compiled is None:
-            from eligib.logic.compiler import compile_protocol
+    return make(engine, path, failing, budget)
 
-            compiled = self._per_thread.compiled = compile_protocol(self.checked)
-        return compiled
 
-    def patient(self, source: str | dict[str, Any]) -> Patient:
-        """A validated patient from a file path (`-` for stdin) or a mapping of fact values."""
-        if isinstance(source, dict):
-            return patient_from_mapping(self.checked, source)
-        return load_patient(self.checked, source)
+def diff(old: Engine, new: Engine, budget: Budget | None = None) -> Difference:
+    """Two versions of a protocol: proven equivalent, or patients one admits and the other rejects."""
+    from eligib.analysis.diff import diff as compare
 
-    def decide(self, patient: Patient, timeout: float | None = CHECK_SECONDS) -> Decision:
-        """The verdict; `timeout` seconds bound the solver in all (SolverTimeout: no verdict)."""
-        return decide(self.checked, patient.values, self.compiled, Budget(timeout))
+    return compare(old, new, budget)
 
-    def check(self, source: str | dict[str, Any] | Patient, timeout: float | None = CHECK_SECONDS) -> Explanation:
-        """Verdict and full explanation for one patient, within `timeout` seconds of solver time."""
-        patient = source if isinstance(source, Patient) else self.patient(source)
-        decision = self.decide(patient, timeout)
-        return explain(self.checked, decision, patient.path, patient.warnings)
+
+def run_case_files(engine: Engine, paths: list[str], timeout: float | None = CHECK_SECONDS) -> list[CaseResult]:
+    """Every case of every case file (docs/cli.md, `eligib test`), each passed or failed."""
+    from eligib.tools.cases import run_files
+
+    return run_files(engine, paths, timeout)
+
+
+def patient_schema(checked: CheckedProtocol) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of the protocol's patient files."""
+    from eligib.inputs.schema import patient_schema as schema
+
+    return schema(checked)

@@ -4,6 +4,8 @@
 Each command computes its exit code and its output first; `_guarded` then writes the output. So
 the exit code always reports the result: a reader that stops early (`| head`, `| true`) does not
 turn an ineligible patient into exit 0, and output that cannot be written (a full disk) is an error.
+Every error is a diagnostic, rendered one way; `--debug` (or ELIGIB_DEBUG=1) adds the traceback of
+an internal error.
 """
 
 from __future__ import annotations
@@ -12,21 +14,20 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import click
 
-from eligib.language.diagnostics import DiagnosticError
 from eligib.limits import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 
 EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3}
 EXIT_INPUT_ERROR = 2
 EXIT_INTERNAL = 4
-EXIT_SOLVER_GAVE_UP = 5
 
 Outcome = tuple[int, str]  # (exit code, text for standard output)
 
 
-def _timeout_option(default: float | None, what: str) -> Callable:
+def _timeout_option(default: float | None, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     shown = f"{default:g} s" if default is not None else "none"
     return click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=default, metavar="SECONDS",
                         help=f"Seconds of solver time for {what} in all (default {shown}); past it, exit 5.")
@@ -34,8 +35,11 @@ def _timeout_option(default: float | None, what: str) -> Callable:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="eligib")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error (or set ELIGIB_DEBUG=1).")
+def main(debug: bool) -> None:
     """Check patients against clinical-trial eligibility protocols, with explanations."""
+    if debug:
+        os.environ["ELIGIB_DEBUG"] = "1"
 
 
 @main.command()
@@ -48,12 +52,11 @@ def main() -> None:
 def check(protocol: str, patient: str, output: str, verbose: bool, timeout: float) -> None:
     """Check PATIENT (a JSON or YAML facts file, `-` for stdin) against PROTOCOL."""
     def run() -> Outcome:
-        from eligib.api import Engine
-        from eligib.report.render import to_json, to_text
+        from eligib import api
 
-        engine = Engine.from_file(protocol)
-        explanation = engine.check(patient, timeout=timeout)
-        return EXIT[explanation.verdict], to_json(explanation) if output == "json" else to_text(explanation, verbose)
+        explanation = api.Engine.from_file(protocol, cache=True).check(patient, timeout=timeout)
+        text = api.to_json(explanation) if output == "json" else api.to_text(explanation, verbose)
+        return EXIT[explanation.verdict], text
 
     sys.exit(_guarded(run))
 
@@ -63,12 +66,11 @@ def check(protocol: str, patient: str, output: str, verbose: bool, timeout: floa
 def validate(protocol: str) -> None:
     """Check PROTOCOL for errors (names, types, units, duplicates) without a patient."""
     def run() -> Outcome:
-        from eligib.language.checker import load
-        from eligib.report.render import diagnostics_text
+        from eligib import api
 
-        checked = load(protocol)
+        checked = api.load(protocol, cache=True)
         if checked.warnings:
-            click.echo(diagnostics_text(checked.warnings, {checked.source.path: checked.source}), err=True, nl=False)
+            _say(api.diagnostics_text(list(checked.warnings)))
         return 0, (f"{protocol}: ok ({len(checked.facts)} facts, {len(checked.criteria)} criteria, "
                    f"{len(checked.assertions)} assertions, {len(checked.bindings)} FHIR bindings)\n")
 
@@ -80,9 +82,9 @@ def validate(protocol: str) -> None:
 def facts(protocol: str) -> None:
     """List the facts PROTOCOL declares, with types, units, ranges and descriptions."""
     def run() -> Outcome:
-        from eligib.language.checker import load
+        from eligib import api
 
-        checked = load(protocol)
+        checked = api.load(protocol, cache=True)
         lines = []
         for name, info in checked.facts.items():
             declared = info.decl
@@ -113,37 +115,37 @@ def facts(protocol: str) -> None:
 def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, timeout: float) -> None:
     """Prove PROTOCOL consistent: satisfiable, no dead paths, assertions proved; a witness for each finding."""
     def run() -> Outcome:
-        from eligib.api import Engine
-        from eligib.report.render import verify_data, verify_text
-        from eligib.logic.solver import Budget
-        from eligib.analysis.verify import verify as prove
+        from eligib import api
 
-        engine = Engine.from_file(protocol)
-        findings = prove(engine, Budget(timeout, VERIFY_QUERY_SECONDS))
+        engine = api.Engine.from_file(protocol, cache=True)
+        findings = api.verify(engine, api.Budget(timeout, VERIFY_QUERY_SECONDS))
         if witness_dir:
             _write_witnesses(witness_dir, findings)
-        sources = {engine.checked.source.path: engine.checked.source}
-        text = json.dumps(verify_data(protocol, findings), indent=2) + "\n" if output == "json" \
-            else verify_text(protocol, findings, sources)
+        text = json.dumps(api.verify_data(protocol, findings), indent=2) + "\n" if output == "json" \
+            else api.verify_text(protocol, findings)
         failing = {"error", "warning"} if strict else {"error"}
         return (1 if any(f.severity in failing for f in findings) else 0), text
 
     sys.exit(_guarded(run))
 
 
-def _write_witnesses(directory: str, findings) -> None:
+def _write_witnesses(directory: str, findings: list[Any]) -> None:
     """Write each witness into `directory` without following links planted there: a file is written
     under a fresh name (never an existing path) and then renamed over its final name."""
     import secrets
 
-    from eligib.language.diagnostics import error
+    from eligib import api
+
+    def failed(exc: OSError) -> api.DiagnosticError:
+        from eligib.language.diagnostics import error
+
+        return api.DiagnosticError([error("io", f"cannot write witnesses to `{directory}`: {exc.strerror or exc}")])
 
     try:
         os.makedirs(directory, exist_ok=True)
         folder = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as exc:
-        raise DiagnosticError([error("io", f"cannot write witnesses to `{directory}`: {exc.strerror or exc}")]) \
-            from None
+        raise failed(exc) from None
     try:
         for index, finding in enumerate(f for f in findings if f.witness is not None):
             name = f"{index:03d}-{finding.code}-{finding.subject or 'protocol'}"[:120] + ".json"
@@ -153,8 +155,7 @@ def _write_witnesses(directory: str, findings) -> None:
                 handle.write(json.dumps(finding.witness, indent=2) + "\n")
             os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
     except OSError as exc:
-        raise DiagnosticError([error("io", f"cannot write witnesses to `{directory}`: {exc.strerror or exc}")]) \
-            from None
+        raise failed(exc) from None
     finally:
         os.close(folder)
 
@@ -167,17 +168,10 @@ def _write_witnesses(directory: str, findings) -> None:
 def example(protocol: str, path: str | None, failing: tuple[str, ...], timeout: float) -> None:
     """Print a patient facts file for PROTOCOL: eligible through --path, or ineligible exactly by --failing."""
     def run() -> Outcome:
-        from eligib.api import Engine
-        from eligib.logic.solver import Budget
-        from eligib.analysis.verify import NoSuchPatient, example as make_example
+        from eligib import api
 
-        engine = Engine.from_file(protocol)
-        try:
-            facts = make_example(engine, path, failing, Budget(timeout, VERIFY_QUERY_SECONDS))
-        except NoSuchPatient as exc:
-            because = f"; ruled out by {', '.join(f'`{c}`' for c in exc.core)}" if exc.core else ""
-            click.echo(f"error[no-such-patient]: no patient meets this request{because}", err=True)
-            return 1, ""
+        engine = api.Engine.from_file(protocol, cache=True)
+        facts = api.example(engine, path, failing, api.Budget(timeout, VERIFY_QUERY_SECONDS))
         return 0, json.dumps(facts, indent=2) + "\n"
 
     sys.exit(_guarded(run))
@@ -191,14 +185,12 @@ def example(protocol: str, path: str | None, failing: tuple[str, ...], timeout: 
 def diff(old: str, new: str, output: str, timeout: float) -> None:
     """Compare two versions of a protocol: proven equivalent, or patients one admits and the other rejects."""
     def run() -> Outcome:
-        from eligib.api import Engine
-        from eligib.analysis.diff import diff as compare
-        from eligib.report.render import diff_data, diff_text
-        from eligib.logic.solver import Budget
+        from eligib import api
 
-        difference = compare(Engine.from_file(old), Engine.from_file(new), Budget(timeout, VERIFY_QUERY_SECONDS))
-        text = json.dumps(diff_data(old, new, difference), indent=2) + "\n" if output == "json" \
-            else diff_text(old, new, difference)
+        budget = api.Budget(timeout, VERIFY_QUERY_SECONDS)
+        difference = api.diff(api.Engine.from_file(old, cache=True), api.Engine.from_file(new, cache=True), budget)
+        text = json.dumps(api.diff_data(old, new, difference), indent=2) + "\n" if output == "json" \
+            else api.diff_text(old, new, difference)
         return (0 if difference.equivalent else 1), text
 
     sys.exit(_guarded(run))
@@ -209,10 +201,9 @@ def diff(old: str, new: str, output: str, timeout: float) -> None:
 def schema(protocol: str) -> None:
     """Print the JSON Schema (2020-12) of PROTOCOL's patient facts files."""
     def run() -> Outcome:
-        from eligib.language.checker import load
-        from eligib.inputs.schema import patient_schema
+        from eligib import api
 
-        return 0, json.dumps(patient_schema(load(protocol)), indent=2) + "\n"
+        return 0, json.dumps(api.patient_schema(api.load(protocol, cache=True)), indent=2) + "\n"
 
     sys.exit(_guarded(run))
 
@@ -224,38 +215,44 @@ def schema(protocol: str) -> None:
 def test_cases(protocol: str, cases: tuple[str, ...], timeout: float) -> None:
     """Run the CASES files (YAML or TOML: patients with expected outcomes) against PROTOCOL."""
     def run() -> Outcome:
-        from eligib.api import Engine
-        from eligib.tools.cases import run_files
-        from eligib.report.render import test_report
+        from eligib import api
 
-        results = run_files(Engine.from_file(protocol), list(cases), timeout)
-        return (0 if all(r.passed for r in results) else 1), test_report(results)
+        results = api.run_case_files(api.Engine.from_file(protocol, cache=True), list(cases), timeout)
+        return (0 if all(r.passed for r in results) else 1), api.test_report(results)
 
     sys.exit(_guarded(run))
 
 
 def _guarded(run: Callable[[], Outcome]) -> int:
-    """Run a command, turning every user error into a rendered diagnostic and an exit code; then write
-    its output (see the module docstring)."""
-    from eligib.logic.solver import SolverTimeout
+    """Run a command, turning every error into rendered diagnostics and an exit code; then write its
+    output (see the module docstring)."""
+    from eligib import api
 
     try:
         code, text = run()
-    except DiagnosticError as exc:
-        from eligib.report.render import diagnostics_text
-
-        _say(diagnostics_text(exc.diagnostics, exc.sources, exc.omitted))
-        return EXIT_INPUT_ERROR
-    except SolverTimeout as exc:
-        _say(f"error[solver-timeout]: {exc}; no answer is given\n"
-             "  = help: give it more time with --timeout, or split the criterion (see docs/limits.md)\n")
-        return EXIT_SOLVER_GAVE_UP
+    except api.EligibError as exc:
+        _say(api.diagnostics_text(exc.diagnostics, exc.omitted))
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # a bug of ours: say so plainly, without a traceback
-        _say(f"internal error: {type(exc).__name__}: {exc}\nplease report this with the input files\n")
+    except Exception as exc:  # a bug of ours: say so plainly; the traceback only when asked for
+        _say(_internal_error(exc))
         return EXIT_INTERNAL
     return _write(text, code)
+
+
+def _internal_error(exc: Exception) -> str:
+    from eligib import api
+    from eligib.language.diagnostics import error
+
+    detail = error("internal-error", f"internal error in eligib: {type(exc).__name__}: {exc}",
+                   help="please report this with the input files; --debug shows the traceback")
+    text = api.diagnostics_text([detail])
+    if api.debugging():
+        import traceback
+
+        text = "".join(traceback.format_exception(exc)) + "\n" + text
+    return text
 
 
 def _write(text: str, code: int) -> int:
@@ -277,14 +274,14 @@ def _discard_stdout() -> None:
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError):
-        pass
+        return
 
 
 def _say(text: str) -> None:
     try:
         click.echo(text, err=True, nl=False)
     except OSError:
-        pass
+        return
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from eligib.api import Engine
+from eligib import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 CD7 = ROOT / "protocols" / "cd7_car_t.elig"

@@ -17,9 +17,10 @@ from fractions import Fraction
 from typing import Any
 
 from eligib.language import ast
-from eligib.language.checker import BoolType, CheckedProtocol, DateType, EnumType, NumType
+from eligib.language.checked import CheckedProtocol
+from eligib.values.types import BoolType, DateType, EnumType, NumType
 from eligib.values.units import canonical_code, parse_unit
-from eligib.values.calendar import NONE
+from eligib.values.types import NONE
 
 SECONDS_PER_DAY = 86400
 

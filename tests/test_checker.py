@@ -46,7 +46,7 @@ def uses_all(*extra: str) -> tuple[str, ...]:
 def test_a_correct_protocol_checks_clean():
     checked = load_text(protocol(*uses_all()), "p.elig")
     assert set(checked.criteria) == {f"c{i}" for i in range(6)}
-    assert checked.warnings == []
+    assert checked.warnings == ()
 
 
 def test_unknown_fact_with_did_you_mean():
@@ -133,7 +133,7 @@ def test_definition_cycle():
 
 
 def test_cd7_protocol_checks_without_warnings(cd7):
-    assert cd7.checked.warnings == []
+    assert cd7.checked.warnings == ()
     assert len(cd7.checked.criteria) == 37
 
 

@@ -112,15 +112,3 @@ def test_validate_and_facts(run):
     listing = run("facts", CD7).output
     assert "lvef: decimal %, from 0 % to 100 %" in listing
     assert "pregnant: boolean, only if sex is female" in listing
-
-
-def test_solver_timeout_is_a_clean_error(run, monkeypatch):
-    from eligib.logic import solver
-
-    def give_up(self, names, *formulas, subject=""):
-        raise solver.SolverTimeout("timeout")
-
-    monkeypatch.setattr(solver.Analysis, "sat", give_up)
-    result = run("check", CD7, "protocols/examples/undetermined-missing-lvef.json")
-    assert result.exit_code == 5
-    assert "error[solver-timeout]" in result.output and "Traceback" not in result.output

@@ -8,9 +8,10 @@ from fractions import Fraction
 import z3
 
 from eligib.language.checker import load_text
-from eligib.logic.compiler import compile_protocol, rational
+from eligib.logic.compiler import compile_protocol
+from eligib.values.z3terms import rational
 from eligib.values.units import to_canonical
-from eligib.values.calendar import NONE
+from eligib.values.types import NONE
 
 PROTOCOL = '''protocol demo:
     title: "Demo"
@@ -76,7 +77,7 @@ def test_assumptions_are_cached_per_value():
 
 def test_integer_gaps_are_decided_at_once():
     # 28 < days < 29 has no integer solution; in mixed integer/real arithmetic Z3 gives up on it
-    from eligib.api import Engine
+    from eligib import Engine
     from eligib.analysis.verify import verify
 
     text = ('protocol t:\n    title: "t"\n    version: "1"\nfacts:\n    infusion: date\n    last: date\n'

@@ -18,13 +18,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from eligib.language.checker import CheckedProtocol, DateType, NumType
+from eligib.language.checked import CheckedProtocol
+from eligib.values.types import DateType, NumType
 from eligib.logic.evaluate import evaluate
 from eligib.logic.solver import decide, decide_by_solver
-from eligib.tools.testing import complete_patients, outcome_completions, partial_patients
+from eligib.testing import complete_patients, outcome_completions, partial_patients, satisfies_assumptions, values
 from eligib.values.calendar import shift_months
 
 from oracle import Oracle, candidates, verdicts_over
@@ -40,7 +41,7 @@ CD7_SETTINGS = settings(max_examples=max(10, EXAMPLES // 6), deadline=None, supp
 def boundary_patients(draw, checked: CheckedProtocol) -> dict[str, Any]:
     """A complete patient whose numbers sit on the protocol's thresholds and whose dates sit on the
     edges of its windows, counted from another date of the same patient."""
-    patient = draw(complete_patients(checked))
+    patient = values(checked, draw(complete_patients(checked)))
     anchor_names = [name for name, info in checked.facts.items() if isinstance(info.type, DateType)
                     and not checked.facts[name].optional]
     for name, info in checked.facts.items():
@@ -55,11 +56,15 @@ def boundary_patients(draw, checked: CheckedProtocol) -> dict[str, Any]:
             continue
         if options:
             patient[name] = draw(st.sampled_from(options))
-    from eligib.tools.testing import satisfies_assumptions
-    from hypothesis import assume
-
     assume(satisfies_assumptions(checked, patient))
     return patient
+
+
+def checked_file(engine, canonical: dict[str, Any]) -> dict[str, Any]:
+    """Canonical values back as a patient file (what the public helpers take)."""
+    from eligib.inputs.facts import facts_file
+
+    return facts_file(engine.checked, canonical)
 
 
 def agree_on_complete(engine, patient: dict[str, Any]) -> None:
@@ -80,13 +85,14 @@ def agree_on_partial(engine, partial: dict[str, Any]) -> None:
         assert verdicts <= {decision.verdict}, f"a completion contradicts `{decision.verdict}`"
     if verdicts is not None and len(verdicts) == 2:
         assert decision.verdict == "undetermined"
-    both = outcome_completions(engine, partial)
+    both = outcome_completions(engine, checked_file(engine, partial))
     oracle = Oracle(checked)
     for verdict, completion in both.items():
         if completion is None:
             assert decision.verdict in ("eligible", "ineligible") and decision.verdict != verdict
         else:
-            assert oracle.outcome(completion)[0] == verdict, f"the solver's {verdict} completion is not {verdict}"
+            judged = oracle.outcome(values(checked, completion))
+            assert judged is not None and judged[0] == verdict, f"the solver's {verdict} completion is not {verdict}"
     if decision.verdict == "undetermined":
         assert both["eligible"] is not None and both["ineligible"] is not None
 
@@ -97,7 +103,7 @@ def agree_on_partial(engine, partial: dict[str, Any]) -> None:
 @CD7_SETTINGS
 @given(st.data())
 def test_cd7_complete_patients(cd7, data):
-    agree_on_complete(cd7, data.draw(complete_patients(cd7.checked)))
+    agree_on_complete(cd7, values(cd7.checked, data.draw(complete_patients(cd7.checked))))
 
 
 @CD7_SETTINGS
@@ -109,21 +115,18 @@ def test_cd7_boundary_patients(cd7, data):
 @CD7_SETTINGS
 @given(st.data())
 def test_cd7_partial_patients(cd7, data):
-    agree_on_partial(cd7, data.draw(partial_patients(cd7.checked, max_missing=2)))
+    agree_on_partial(cd7, values(cd7.checked, data.draw(partial_patients(cd7.checked, max_missing=2))))
 
 
 @CD7_SETTINGS
 @given(st.data(), st.sampled_from([-6, -3, -1, 1]), st.integers(-3, 3))
 def test_cd7_month_windows_with_an_unknown_anchor(cd7, data, months, days):
     """An event dated just around `N months` from a screening date, with the screening date unknown."""
-    patient = data.draw(complete_patients(cd7.checked))
+    patient = values(cd7.checked, data.draw(complete_patients(cd7.checked)))
     screening = patient["screening_date"]
     for name in ("last_hsct_date", "last_live_vaccine_date", "last_major_surgery_date"):
         if patient.get(name) is not None and not isinstance(patient[name], type(None)):
             patient[name] = max(shift_months(screening, months) + days, dt.date(1900, 1, 1).toordinal())
-    from eligib.tools.testing import satisfies_assumptions
-    from hypothesis import assume
-
     assume(satisfies_assumptions(cd7.checked, patient))
     partial = {name: value for name, value in patient.items() if name != "screening_date"}
     agree_on_partial(cd7, partial)
@@ -136,7 +139,7 @@ def test_cd7_month_windows_with_an_unknown_anchor(cd7, data, months, days):
 @given(st.data())
 def test_generated_complete_and_boundary_patients(data):
     engine = engine_for(data.draw(protocols()))
-    agree_on_complete(engine, data.draw(complete_patients(engine.checked)))
+    agree_on_complete(engine, values(engine.checked, data.draw(complete_patients(engine.checked))))
     agree_on_complete(engine, data.draw(boundary_patients(engine.checked)))
 
 
@@ -144,4 +147,4 @@ def test_generated_complete_and_boundary_patients(data):
 @given(st.data())
 def test_generated_partial_patients(data):
     engine = engine_for(data.draw(protocols()))
-    agree_on_partial(engine, data.draw(partial_patients(engine.checked, max_missing=3)))
+    agree_on_partial(engine, values(engine.checked, data.draw(partial_patients(engine.checked, max_missing=3))))

@@ -9,7 +9,7 @@ import pytest
 from eligib.language.diagnostics import DiagnosticError
 from eligib.inputs.facts import load_patient
 from eligib.values.units import to_canonical
-from eligib.values.calendar import NONE
+from eligib.values.types import NONE
 
 
 def load(cd7, tmp_path, text: str, name: str = "p.json"):

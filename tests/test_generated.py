@@ -11,10 +11,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eligib.api import Engine
+from eligib import Engine
 from eligib.logic.evaluate import evaluate
 from eligib.logic.solver import decide, decide_by_solver
-from eligib.tools.testing import complete_patients, completions, outcome_completions, partial_patients, relevance_completions
+from eligib.testing import (complete_patients, completions, outcome_completions, partial_patients,
+                            relevance_completions, values)
 
 FACTS = '''protocol generated:
     title: "Generated"
@@ -90,7 +91,7 @@ SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.dat
 @given(st.data())
 def test_solver_fast_path_and_reference_agree(data):
     engine = engine_for(data.draw(protocols()))
-    patient = data.draw(complete_patients(engine.checked))
+    patient = values(engine.checked, data.draw(complete_patients(engine.checked)))
     verdict, passes = evaluate(engine.checked, patient)
     assert decide_by_solver(engine.compiled(), patient) == (verdict, passes)
     decision = decide(engine.checked, patient, engine.compiled)
@@ -102,25 +103,27 @@ def test_solver_fast_path_and_reference_agree(data):
 @given(st.data())
 def test_missing_facts_verdicts_and_relevance_are_exact(data):
     engine = engine_for(data.draw(protocols()))
-    partial = data.draw(partial_patients(engine.checked))
+    facts = data.draw(partial_patients(engine.checked))
+    partial = values(engine.checked, facts)
     decision = decide(engine.checked, partial, engine.compiled)
     assert decision.verdict == decide_by_solver(engine.compiled(), partial)[0]
     for _ in range(3):
-        completion = data.draw(completions(engine.checked, partial))
-        verdict, passes = evaluate(engine.checked, completion)
+        completion = data.draw(completions(engine.checked, facts))
+        verdict, passes = evaluate(engine.checked, values(engine.checked, completion))
         if decision.verdict != "undetermined":
             assert verdict == decision.verdict
         assert all(passes[c] is False for c in decision.blocking)
     if decision.verdict == "undetermined":
-        both = outcome_completions(engine, partial)
-        assert evaluate(engine.checked, both["eligible"])[0] == "eligible"
-        assert evaluate(engine.checked, both["ineligible"])[0] == "ineligible"
+        both = outcome_completions(engine, facts)
+        assert evaluate(engine.checked, values(engine.checked, both["eligible"]))[0] == "eligible"
+        assert evaluate(engine.checked, values(engine.checked, both["ineligible"]))[0] == "ineligible"
     missing = set(engine.checked.facts) - set(partial)
     for fact in sorted(missing):
-        pair = relevance_completions(engine, partial, fact)
+        pair = relevance_completions(engine, facts, fact)
         if fact in decision.missing:
             assert pair is not None, f"{fact} reported as mattering, but no two completions differ by it"
-            assert evaluate(engine.checked, pair[0])[0] != evaluate(engine.checked, pair[1])[0]
+            assert evaluate(engine.checked, values(engine.checked, pair[0]))[0] != \
+                evaluate(engine.checked, values(engine.checked, pair[1]))[0]
         else:
             assert pair is None, f"{fact} can change the verdict but is not reported"
 

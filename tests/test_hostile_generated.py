@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eligib.inputs.documents import BadNumber, decimal_or_bad
+from eligib.values.numbers import BadNumber, decimal_or_bad
 from eligib.values.units import UnitError, parse_unit
 
 from hostile import CD7, EXAMPLES, cli

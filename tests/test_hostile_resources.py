@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from eligib.api import Engine
+from eligib import Engine
 
 from hostile import CD7, EXAMPLES, clean_error, cli, process, write
 
@@ -183,7 +183,7 @@ def test_deep_nesting_in_patient_files_is_refused(tmp_path):
 
 
 def test_the_time_budget_is_an_api_argument():
-    from eligib.logic.solver import SolverTimeout
+    from eligib.logic.budget import SolverTimeout
 
     engine = Engine.from_text(SMALL, "small.elig")
     with pytest.raises(SolverTimeout) as caught:

@@ -203,11 +203,12 @@ def test_a_cache_folder_others_can_write_is_not_used(tmp_path):
 
 def test_the_cache_round_trips_a_protocol(tmp_path, monkeypatch):
     from eligib.language import loader
+    from eligib.language.source import SourceFile
     from eligib.language.parser import parse
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     text = Path(CD7).read_text()
     loader.store(text, "cd7.elig", parse(text, "cd7.elig"))
-    assert loader.load(text, "cd7.elig") == parse(text, "cd7.elig")
-    assert loader.load(text + "\n", "cd7.elig") is None
+    assert loader.load(SourceFile("cd7.elig", text), "cd7.elig") == parse(text, "cd7.elig")
+    assert loader.load(SourceFile("cd7.elig", text + "\n"), "cd7.elig") is None
     assert (tmp_path / "eligib" / "key").stat().st_mode & 0o077 == 0

@@ -152,6 +152,7 @@ def test_token_soup_parses_or_gives_a_clean_diagnostic(text):
 
 def test_parsed_protocol_cache_round_trips_and_stays_small(tmp_path, monkeypatch):
     from eligib.language import loader
+    from eligib.language.source import SourceFile
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(loader, "MAX_CACHE_FILES", 3)
@@ -160,6 +161,6 @@ def test_parsed_protocol_cache_round_trips_and_stays_small(tmp_path, monkeypatch
         path = str(tmp_path / f"p{index}.elig")
         loader.store(text, path, parse(text, path))
     assert len(list((tmp_path / "eligib").glob("*.json"))) == 3
-    cached = loader.load(text, str(tmp_path / "p4.elig"))
+    cached = loader.load(SourceFile(str(tmp_path / "p4.elig"), text), str(tmp_path / "p4.elig"))
     assert cached == parse(text, str(tmp_path / "p4.elig"))
     assert cached.facts[0].high.value == Fraction("5.5")

@@ -12,14 +12,15 @@ from hypothesis import strategies as st
 
 from eligib.logic.evaluate import evaluate
 from eligib.logic.solver import decide, decide_by_solver
-from eligib.tools.testing import complete_patients, completions, partial_patients
+from eligib.testing import complete_patients, completions, partial_patients, values
 
 
 def test_solver_agrees_with_reference_on_complete_patients(cd7):
     compiled = cd7.compiled()
 
     @given(complete_patients(cd7.checked))
-    def check(patient):
+    def check(facts):
+        patient = values(cd7.checked, facts)
         reference_verdict, reference_passes = evaluate(cd7.checked, patient)
         solver_verdict, solver_passes = decide_by_solver(compiled, patient)
         assert solver_verdict == reference_verdict
@@ -37,10 +38,10 @@ def test_verdict_under_missing_facts_holds_for_every_completion(cd7):
     @given(st.data())
     def check(data):
         partial = data.draw(partial_patients(cd7.checked, max_missing=8))
-        decision = decide(cd7.checked, partial, cd7.compiled)
+        decision = decide(cd7.checked, values(cd7.checked, partial), cd7.compiled)
         for _ in range(3):
             complete = data.draw(completions(cd7.checked, partial))
-            verdict, passes = evaluate(cd7.checked, complete)
+            verdict, passes = evaluate(cd7.checked, values(cd7.checked, complete))
             if decision.verdict != "undetermined":
                 assert verdict == decision.verdict
             for cid in decision.blocking:
@@ -51,7 +52,8 @@ def test_verdict_under_missing_facts_holds_for_every_completion(cd7):
 
 def test_only_missing_facts_are_reported_and_each_can_decide(cd7):
     @given(partial_patients(cd7.checked, max_missing=6))
-    def check(partial):
+    def check(facts):
+        partial = values(cd7.checked, facts)
         decision = decide(cd7.checked, partial, cd7.compiled)
         assert set(decision.missing) <= set(cd7.checked.facts) - set(partial)
         if decision.verdict != "undetermined":
@@ -68,7 +70,8 @@ def test_fast_path_and_pure_solver_agree_on_partial_patients(cd7):
     compiled = cd7.compiled()
 
     @given(partial_patients(cd7.checked, max_missing=5))
-    def check(partial):
+    def check(facts):
+        partial = values(cd7.checked, facts)
         decision = decide(cd7.checked, partial, cd7.compiled)
         verdict, passes = decide_by_solver(compiled, partial)
         assert decision.verdict == verdict
@@ -91,7 +94,8 @@ EXACT_ALTERNATIVES = {
 
 
 def restate(value: Fraction, declared: str, target: str, as_object: bool):
-    from eligib.values.units import format_decimal, parse_unit
+    from eligib.values.numbers import format_decimal
+    from eligib.values.units import parse_unit
 
     amount = value * parse_unit(declared).factor / parse_unit(target).factor
     text = format_decimal(amount, max_places=12)

@@ -16,7 +16,7 @@ from conftest import CD7, EXAMPLES
 
 @pytest.fixture(scope="module")
 def validator():
-    from eligib.api import Engine
+    from eligib import Engine
 
     schema = patient_schema(Engine.from_file(str(CD7)).checked)
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -25,7 +25,7 @@ def validator():
 
 @pytest.mark.parametrize("protocol", ["cd7_car_t", "nct03971799_cd33_car_t", "nct05483491_kklc1_tcr_t"])
 def test_every_example_patient_of_every_protocol_is_valid(protocol):
-    from eligib.api import Engine
+    from eligib import Engine
 
     from conftest import ROOT
 

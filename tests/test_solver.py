@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eligib.api import Engine
+from eligib import Engine
 
 PROTOCOL = '''protocol demo:
     title: "Demo"

@@ -6,7 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from eligib.values.units import UnitError, format_decimal, parse_unit, to_canonical
+from eligib.values.numbers import format_decimal
+from eligib.values.units import UnitError, parse_unit, to_canonical
 from eligib.values.calendar import shift_months
 import datetime as dt
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from eligib.api import Engine
+from eligib import Engine
 from eligib.cli import main
 from eligib.analysis.diff import diff
 from eligib.analysis.verify import NoSuchPatient, example, verify
@@ -51,7 +51,7 @@ def test_dead_path_is_reported_with_the_criteria_that_rule_it_out(tmp_path):
     dead = [f for f in verify(engine) if f.code == "dead-path"]
     assert [f.message for f in dead] == ["path `disease.aml.refractory.two_or_more_relapses` is taken by no "
                                          "eligible patient"]
-    assert dead[0].criteria == ["disease", "age"] and dead[0].severity == "error"
+    assert list(dead[0].criteria) == ["disease", "age"] and dead[0].severity == "error"
     assert dead[0].subject == "disease.aml.refractory.two_or_more_relapses"
     assert dead[0].span.line == SOURCE.splitlines().index("                    two_or_more_relapses: "
                                                            "aml_relapse_count >= 2") + 1

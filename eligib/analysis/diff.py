@@ -11,12 +11,13 @@ from typing import Any
 
 import z3
 
-from eligib.api import Engine
-from eligib.logic.compiler import compile_protocol
-from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
-from eligib.logic.solver import Budget
+from eligib.analysis.witness import exact_model, patient_from_model, preferences
+from eligib.engine import Engine
+from eligib.language.checked import FactInfo
 from eligib.language.diagnostics import DiagnosticError, error
-from eligib.analysis.witness import exact_model, patient_from_model
+from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
+from eligib.logic.budget import Budget
+from eligib.logic.compiler import compile_protocol
 
 
 @dataclass
@@ -37,8 +38,6 @@ class Difference:
 
 
 def diff(old: Engine, new: Engine, budget: Budget | None = None) -> Difference:
-    from eligib.analysis.verify import preferences
-
     _check_compatible(old, new)
     budget = budget if budget is not None else Budget(VERIFY_SECONDS, VERIFY_QUERY_SECONDS)
     ctx = z3.Context()  # both versions in one context: a fact is one variable for both
@@ -103,4 +102,4 @@ def _check_compatible(old: Engine, new: Engine) -> None:
                                   help="diff compares versions that share a fact vocabulary; rename the fact "
                                        "if its meaning changed"))
     if problems:
-        raise DiagnosticError(problems, {new.checked.source.path: new.checked.source})
+        raise DiagnosticError(problems)

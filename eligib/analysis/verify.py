@@ -13,34 +13,26 @@ Every witness is checked with `eligib check` semantics before it is reported.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import z3
 
-from eligib.api import Engine
-from eligib.logic.compiler import conjunction
-from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
-from eligib.logic.solver import Budget, solve
+from eligib.analysis.witness import WitnessError, exact_model, patient_from_model, preferences
+from eligib.engine import Engine
+from eligib.language import ast
+from eligib.language.diagnostics import Diagnostic, DiagnosticError, EligibError, Finding, Severity, error, suggest
 from eligib.language.source import Span
-from eligib.analysis.witness import WitnessError, exact_model, patient_from_model
+from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
+from eligib.logic.budget import Budget, solve
+from eligib.logic.evaluate import Verdict
+from eligib.values.z3terms import conjunction
 
-# Witnesses read better with recent dates; the preference is dropped when it cannot be met.
-PREFERRED_DATES = (dt.date(2020, 1, 1).toordinal(), dt.date(2030, 12, 31).toordinal())
-
-
-@dataclass
-class Finding:
-    severity: str  # "error" | "warning" | "ok"
-    code: str
-    message: str
-    span: Span | None
-    criteria: list[str] = field(default_factory=list)
-    witness: dict[str, Any] | None = None
-    witness_verdict: str | None = None
-    help: str = ""
-    subject: str = ""  # what the finding is about: a criterion id, a path `criterion.path`, an assertion id
+def _found(severity: str, code: str, message: str, span: Span | None, criteria: Sequence[str] = (),
+           witness: dict[str, Any] | None = None, witness_verdict: str | None = None, help: str = "",
+           subject: str = "") -> Finding:
+    return Finding(Severity(severity), code, message, span, help=help, subject=subject, criteria=tuple(criteria),
+                   witness=witness, witness_verdict=witness_verdict)
 
 
 class Prover:
@@ -60,7 +52,7 @@ class Prover:
         for cid, literal in self.track.items():
             self.solver.add(z3.Implies(literal, self.compiled.passes[cid]))
         self.preferences = preferences(self.compiled)
-        self.inclusions = [cid for cid, c in self.checked.criteria.items() if c.kind == "inclusion"]
+        self.inclusions = [cid for cid, c in self.checked.criteria.items() if c.kind == ast.CriterionKind.INCLUSION]
         self.meets_inclusions = conjunction([self.compiled.passes[c] for c in self.inclusions], ctx)
 
     def satisfiable(self, *formulas) -> bool:
@@ -103,24 +95,16 @@ class Prover:
         return z3.BoolVal(True, self.compiled.ctx) if criterion.guard is None else self.condition(criterion.guard)
 
 
-def preferences(compiled) -> list:
-    """Soft wishes for readable witnesses (recent dates), tried first and dropped if unsatisfiable."""
-    from eligib.language.checker import DateType
-
-    dates = [fact.value for fact in compiled.facts.values() if isinstance(fact.info.type, DateType)]
-    return [d >= PREFERRED_DATES[0] for d in dates] + [d <= PREFERRED_DATES[1] for d in dates]
-
-
 def verify(engine: Engine, budget: Budget | None = None) -> list[Finding]:
     """Every finding about a protocol; when nobody can be eligible, only what pinpoints why.
     `budget` bounds the solver's time in all (SolverTimeout when it runs out)."""
     prover = Prover(engine, budget)
-    findings = [Finding(d.severity, d.code, d.message, d.span, help=d.help, subject="protocol")
+    findings = [_found(d.severity, d.code, d.message, d.span, help=d.help, subject="protocol")
                 for d in engine.checked.warnings]
     admitted = _guarded(prover, admits)
     findings += admitted + _guarded(prover, inclusions) + _guarded(prover, exclusions)
     if admitted and admitted[0].code == "no-eligible-patient":
-        findings.append(Finding("error", "not-checked", "paths, redundancy and assertions were not checked: no "
+        findings.append(_found("error", "not-checked", "paths, redundancy and assertions were not checked: no "
                                 "patient is eligible, so every claim about eligible patients would hold vacuously",
                                 prover.checked.protocol.header.span, subject="protocol"))
         return findings
@@ -132,7 +116,7 @@ def _guarded(prover: Prover, check) -> list[Finding]:
     try:
         return check(prover)
     except WitnessError as exc:
-        return [Finding("warning", "inexact-witness", f"the {check.__name__} checks found a witness patient that "
+        return [_found("warning", "inexact-witness", f"the {check.__name__} checks found a witness patient that "
                         f"no facts file can state exactly: {exc}", prover.checked.protocol.header.span,
                         subject="protocol", help="a criterion forces a value with no finite decimal form (such as "
                         "1/3); restate it so that thresholds are decimals")]
@@ -144,10 +128,10 @@ def admits(prover: Prover) -> list[Finding]:
     span = prover.checked.protocol.header.span
     if model is None:
         core = prover.core(z3.BoolVal(True, prover.compiled.ctx)) or []
-        return [Finding("error", "no-eligible-patient", "no patient can meet this protocol", span, core,
+        return [_found("error", "no-eligible-patient", "no patient can meet this protocol", span, core,
                         help="these criteria contradict each other: " + ", ".join(f"`{c}`" for c in core),
                         subject="protocol")]
-    return [Finding("ok", "admits-patients", "the protocol admits eligible patients", span, [],
+    return [_found("ok", "admits-patients", "the protocol admits eligible patients", span, [],
                     prover.witness(model, "eligible"), "eligible", subject="protocol")]
 
 
@@ -162,15 +146,15 @@ def inclusions(prover: Prover) -> list[Finding]:
         # a witness failing this inclusion alone reads best; fall back to any patient it fails
         failing = prover.model(applies, z3.Not(body), *others) or prover.model(applies, z3.Not(body))
         if holding is None:
-            findings.append(Finding("error", "contradictory-inclusion", f"inclusion `{cid}` can never be met",
+            findings.append(_found("error", "contradictory-inclusion", f"inclusion `{cid}` can never be met",
                                     criterion.span, [cid], help="its condition contradicts itself or the "
                                     "declared fact ranges; nobody is eligible", subject=cid))
         elif failing is None:
-            findings.append(Finding("warning", "tautological-inclusion", f"inclusion `{cid}` is met by every "
+            findings.append(_found("warning", "tautological-inclusion", f"inclusion `{cid}` is met by every "
                                     "patient", criterion.span, [cid], help="it excludes nobody: check its "
                                     "thresholds and the declared fact ranges", subject=cid))
         else:
-            findings.append(Finding("ok", "inclusion-can-fail", f"inclusion `{cid}` can be met and can fail",
+            findings.append(_found("ok", "inclusion-can-fail", f"inclusion `{cid}` can be met and can fail",
                                     criterion.span, [cid], prover.witness(failing, "ineligible", blocked_by=cid),
                                     "ineligible", subject=cid))
     return findings
@@ -187,16 +171,16 @@ def exclusions(prover: Prover) -> list[Finding]:
         silent = prover.model(meets_inclusions, z3.Not(fires))
         if firing is None:
             core = prover.core(fires, included) or []
-            findings.append(Finding("warning", "exclusion-never-fires", f"exclusion `{cid}` never applies to a "
+            findings.append(_found("warning", "exclusion-never-fires", f"exclusion `{cid}` never applies to a "
                                     "patient who meets the inclusions", criterion.span, _with(cid, core),
                                     help="ruled out by " + (", ".join(f"`{c}`" for c in core) or "its own condition"),
                                     subject=cid))
         elif silent is None:
-            findings.append(Finding("error", "exclusion-always-fires", f"exclusion `{cid}` excludes every patient"
+            findings.append(_found("error", "exclusion-always-fires", f"exclusion `{cid}` excludes every patient"
                                     " who meets the inclusions", criterion.span, [cid],
                                     help="nobody is eligible; check its condition", subject=cid))
         else:
-            findings.append(Finding("ok", "exclusion-can-fire", f"exclusion `{cid}` can fire and can stay silent",
+            findings.append(_found("ok", "exclusion-can-fire", f"exclusion `{cid}` can fire and can stay silent",
                                     criterion.span, [cid], prover.witness(firing, "ineligible", blocked_by=cid),
                                     "ineligible", subject=cid))
     return findings
@@ -207,33 +191,32 @@ def paths(prover: Prover) -> list[Finding]:
     eligible, meets_inclusions, included = prover.compiled.eligible(), prover.meets_inclusions, prover.inclusions
     findings = []
     for cid, criterion in checked.criteria.items():
-        for dotted, chain in checked.paths(criterion.body):
+        for path in checked.paths_of(cid):
             # taken: the criterion applies and every enclosing path holds
-            taken = z3.And([prover.applies(criterion)] + [prover.condition(body) for body in chain])
-            name = f"{cid}.{dotted}"
-            span = _item_span(checked, criterion, dotted)
-            if criterion.kind == "inclusion":
+            taken = z3.And([prover.applies(criterion)] + [prover.condition(body) for body in path.chain])
+            name, span = path.full, path.item.span
+            if criterion.kind == ast.CriterionKind.INCLUSION:
                 model = prover.model(eligible, taken)
                 if model is None:
                     core = prover.core(taken) or []
-                    findings.append(Finding("error", "dead-path", f"path `{name}` is taken by no eligible patient",
-                                            span, _with(cid, core), help=_core_help(core), subject=name))
+                    findings.append(_found("error", "dead-path", f"path `{name}` is taken by no eligible patient",
+                                           span, _with(cid, core), help=_core_help(core), subject=name))
                 else:
-                    findings.append(Finding("ok", "path-taken", f"path `{name}` is taken by an eligible patient",
-                                            span, [cid], prover.witness(model, "eligible", name), "eligible",
-                                            subject=name))
+                    findings.append(_found("ok", "path-taken", f"path `{name}` is taken by an eligible patient",
+                                           span, [cid], prover.witness(model, "eligible", name), "eligible",
+                                           subject=name))
             else:
                 # taken: the exclusion fires with this path holding (an `all of` part alone fires nothing)
                 fires = z3.And(prover.applies(criterion), prover.condition(criterion.body), taken)
                 model = prover.model(meets_inclusions, fires)
                 if model is None:
                     core = prover.core(fires, included) or []
-                    findings.append(Finding("warning", "dead-exclusion-path", f"path `{name}` never fires for a "
-                                            "patient who meets the inclusions", span, _with(cid, core),
-                                            help=_core_help(core), subject=name))
+                    findings.append(_found("warning", "dead-exclusion-path", f"path `{name}` never fires for a "
+                                           "patient who meets the inclusions", span, _with(cid, core),
+                                           help=_core_help(core), subject=name))
                 else:
-                    findings.append(Finding("ok", "exclusion-path-fires", f"path `{name}` can fire", span, [cid],
-                                            prover.witness(model, "ineligible", name), "ineligible", subject=name))
+                    findings.append(_found("ok", "exclusion-path-fires", f"path `{name}` can fire", span, [cid],
+                                           prover.witness(model, "ineligible", name), "ineligible", subject=name))
     return findings
 
 
@@ -248,34 +231,13 @@ def _core_help(core: list[str]) -> str:
     return "ruled out by " + ", ".join(f"`{c}`" for c in core)
 
 
-def _item_span(checked, criterion, dotted: str) -> Span | None:
-    node, span = criterion.body, criterion.span
-    for part in dotted.split("."):
-        item = _find_item(checked, node, part)
-        if item is None:
-            return span
-        node, span = item.body, item.span
-    return span
-
-
-def _find_item(checked, node, name: str):
-    for item in checked.named_items(node):
-        if item.name == name:
-            return item
-        if item.name is None:
-            found = _find_item(checked, item.body, name)
-            if found is not None:
-                return found
-    return None
-
-
 def redundancy(prover: Prover) -> list[Finding]:
     findings = []
     for cid, criterion in prover.checked.criteria.items():
         others = [c for c in prover.compiled.passes if c != cid]
         core = prover.core(z3.Not(prover.compiled.passes[cid]), others)
         if core is not None:
-            findings.append(Finding("warning", "redundant-criterion", f"{criterion.kind} `{cid}` is implied by "
+            findings.append(_found("warning", "redundant-criterion", f"{criterion.kind} `{cid}` is implied by "
                                     "other criteria", criterion.span, _with(cid, core),
                                     help="implied by " + (", ".join(f"`{c}`" for c in core) or
                                                           "the declared fact ranges"), subject=cid))
@@ -288,29 +250,34 @@ def assertions(prover: Prover) -> list[Finding]:
     for aid, assertion in prover.checked.assertions.items():
         counterexample = prover.model(eligible, z3.Not(prover.condition(assertion.body)))
         if counterexample is None:
-            findings.append(Finding("ok", "assertion-proved", f"assertion `{aid}` holds for every eligible patient",
+            findings.append(_found("ok", "assertion-proved", f"assertion `{aid}` holds for every eligible patient",
                                     assertion.span, [], help=assertion.label, subject=aid))
         else:
             witness = prover.witness(counterexample, "eligible")
-            findings.append(Finding("error", "assertion-refuted", f"assertion `{aid}` fails for an eligible "
+            findings.append(_found("error", "assertion-refuted", f"assertion `{aid}` fails for an eligible "
                                     f"patient: {assertion.label}", assertion.span, [], witness, "eligible",
                                     help="the witness patient is eligible but breaks the assertion", subject=aid))
     return findings
 
 
-class NoSuchPatient(Exception):
+class NoSuchPatient(EligibError):
     """No patient meets the request; `core` names the criteria that rule it out."""
+
+    exit_code = 1
 
     def __init__(self, message: str, core: list[str]) -> None:
         super().__init__(message)
         self.core = core
 
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        because = f"; ruled out by {', '.join(f'`{c}`' for c in self.core)}" if self.core else ""
+        return [error("no-such-patient", f"no patient meets this request{because}")]
+
 
 def example(engine: Engine, path: str | None = None, failing: tuple[str, ...] = (),
             budget: Budget | None = None) -> dict[str, Any]:
     """A facts file eligible through `path`, or ineligible exactly because of the `failing` criteria."""
-    from eligib.language.diagnostics import DiagnosticError, error, suggest
-
     prover = Prover(engine, budget)
     checked, compiled = prover.checked, prover.compiled
     unknown = [cid for cid in failing if cid not in compiled.passes]
@@ -320,13 +287,13 @@ def example(engine: Engine, path: str | None = None, failing: tuple[str, ...] = 
     formulas = [compiled.passes[c] if c not in failing else z3.Not(compiled.passes[c]) for c in compiled.passes]
     expected = "ineligible" if failing else "eligible"
     if path is not None:
-        chain = _path_chain(checked, path)
-        if chain is None:
-            every = [f"{cid}.{dotted}" for cid, c in checked.criteria.items() for dotted, _ in checked.paths(c.body)]
+        named = checked.path_index.get(path)
+        if named is None:
             raise DiagnosticError([error("unknown-path", f"unknown path `{path}`",
-                                         help=suggest(path, every) or "paths are written criterion.path.subpath")])
-        criterion = checked.criteria[path.partition(".")[0]]
-        formulas.append(z3.And([prover.applies(criterion)] + [prover.condition(body) for body in chain]))
+                                         help=suggest(path, checked.path_index) or "paths are written "
+                                                                                   "criterion.path.subpath")])
+        criterion = checked.criteria[named.criterion]
+        formulas.append(z3.And([prover.applies(criterion)] + [prover.condition(body) for body in named.chain]))
     request = conjunction(formulas, compiled.ctx)
     model = prover.model(request)
     if model is None:
@@ -340,11 +307,3 @@ def example(engine: Engine, path: str | None = None, failing: tuple[str, ...] = 
         if blocking != sorted(failing):
             raise AssertionError(f"example blocks on {blocking}, not {sorted(failing)}")
     return facts
-
-
-def _path_chain(checked, dotted: str) -> tuple | None:
-    criterion_id, _, rest = dotted.partition(".")
-    criterion = checked.criteria.get(criterion_id)
-    if criterion is None or not rest:
-        return None
-    return next((chain for name, chain in checked.paths(criterion.body) if name == rest), None)

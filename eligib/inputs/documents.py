@@ -13,47 +13,13 @@ from __future__ import annotations
 import bisect
 import json
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from eligib.language.diagnostics import DiagnosticError, error
-from eligib.limits import MAX_INPUT_NESTING, MAX_NUMBER_DIGITS, MAX_NUMBER_EXPONENT
 from eligib.language.source import SourceFile, Span
-
-
-@dataclass(frozen=True)
-class BadNumber:
-    """A number as written that cannot be taken exactly within the limits (docs/limits.md)."""
-
-    text: str
-    reason: str
-
-    def __str__(self) -> str:
-        return self.text if len(self.text) <= 40 else self.text[:37] + "..."
-
-
-def decimal_or_bad(text: str) -> Decimal | BadNumber:
-    """A decimal written as text, checked against the number limits."""
-    if len(text) > 4 * MAX_NUMBER_DIGITS:
-        return BadNumber(text, f"has more than {MAX_NUMBER_DIGITS} digits")
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return BadNumber(text, "is not a number")
-    return within_limits(number, text)
-
-
-def within_limits(number: Decimal, written: str | None = None) -> Decimal | BadNumber:
-    """The number itself, or a BadNumber (quoting it as `written`) when it is past the limits."""
-    shown = written if written is not None else str(number)
-    if not number.is_finite():
-        return BadNumber(shown, "is not a finite number")
-    digits = number.as_tuple().digits
-    if len(digits) > MAX_NUMBER_DIGITS:
-        return BadNumber(shown, f"has more than {MAX_NUMBER_DIGITS} significant digits")
-    if number and not -MAX_NUMBER_EXPONENT <= number.adjusted() <= MAX_NUMBER_EXPONENT:
-        return BadNumber(shown, f"is beyond the number limits (1e-{MAX_NUMBER_EXPONENT} to 1e{MAX_NUMBER_EXPONENT})")
-    return number if number else Decimal(0)
+from eligib.limits import MAX_INPUT_NESTING, MAX_NUMBER_DIGITS
+from eligib.values.numbers import BadNumber, decimal_or_bad, within_limits
 
 
 def _json_int(text: str) -> int | BadNumber:
@@ -141,7 +107,7 @@ def json_document(source: SourceFile, what: str, hint: str) -> Document:
     except json.JSONDecodeError as exc:
         line, column = positions.line_column(exc.pos)
         raise DiagnosticError([error(f"bad-{what}", f"malformed JSON: {exc.msg.lower()}",
-                                     source.span_at(line, column), "here", help=hint)], {source.path: source}) from None
+                                     source.span_at(line, column), "here", help=hint)]) from None
 
 
 def _check_json_nesting(source: SourceFile, what: str) -> None:
@@ -163,7 +129,7 @@ def _check_json_nesting(source: SourceFile, what: str) -> None:
                 line, column = _Positions(source.text).line_column(offset)
                 raise DiagnosticError([error(f"bad-{what}", f"objects and lists nest more than "
                                              f"{MAX_INPUT_NESTING} deep", source.span_at(line, column),
-                                             "too deep here", help="see docs/limits.md")], {source.path: source})
+                                             "too deep here", help="see docs/limits.md")])
         elif char in "]}":
             depth -= 1
 
@@ -198,7 +164,7 @@ def _scan_object(source: SourceFile, decoder: json.JSONDecoder, positions: _Posi
             if key in data:
                 raise DiagnosticError([error(_duplicate_code(what), f"{_noun(what)} `{key}` is given twice", span,
                                              "given again here",
-                                             help=f"the first is at line {spans[key].line}; keep one")], {source.path: source})
+                                             help=f"the first is at line {spans[key].line}; keep one")])
             offset = _skip_space(text, key_end)
             if not text.startswith(":", offset):
                 raise json.JSONDecodeError("Expecting ':' delimiter", text, offset)
@@ -206,7 +172,7 @@ def _scan_object(source: SourceFile, decoder: json.JSONDecoder, positions: _Posi
             if nested_duplicates:
                 raise DiagnosticError([error(_duplicate_code(what), f"{_noun(what)} `{key}`: key "
                                              f"`{nested_duplicates[0]}` is given twice inside its value", span,
-                                             "in this value", help="keep one of them")], {source.path: source})
+                                             "in this value", help="keep one of them")])
             data[key], spans[key] = value, span
             offset = _skip_space(text, offset)
             if text.startswith("}", offset):
@@ -235,15 +201,15 @@ def yaml_document(source: SourceFile, what: str, hint: str) -> Document:
     except _TooDeep as exc:
         raise DiagnosticError([error(f"bad-{what}", f"objects and lists nest more than {MAX_INPUT_NESTING} deep",
                                      source.span_at(exc.line, exc.column), "too deep here",
-                                     help="see docs/limits.md")], {source.path: source}) from None
+                                     help="see docs/limits.md")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         span = source.span_at(mark.line + 1, mark.column + 1) if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise DiagnosticError([error(f"bad-{what}", f"malformed YAML: {problem}", span, "here", help=hint)], {source.path: source}) \
+        raise DiagnosticError([error(f"bad-{what}", f"malformed YAML: {problem}", span, "here", help=hint)]) \
             from None
     except (ValueError, TypeError, OverflowError) as exc:  # a value the safe constructors cannot build
-        raise DiagnosticError([error(f"bad-{what}", f"malformed YAML: {exc}", help=hint)], {source.path: source}) from None
+        raise DiagnosticError([error(f"bad-{what}", f"malformed YAML: {exc}", help=hint)]) from None
     return Document(data, spans)
 
 
@@ -311,14 +277,14 @@ def _yaml_key_spans(source: SourceFile, node: Any, what: str) -> dict[str, Span]
         span = source.span_at(key_node.start_mark.line + 1, key_node.start_mark.column + 1, len(key))
         if key in spans:
             raise DiagnosticError([error(_duplicate_code(what), f"{_noun(what)} `{key}` is given twice", span,
-                                         "given again here", help=f"the first is at line {spans[key].line}; keep one")], {source.path: source})
+                                         "given again here", help=f"the first is at line {spans[key].line}; keep one")])
         spans[key] = span
         inner = _nested_duplicate(value_node, set())
         if inner is not None:
             inner_span = source.span_at(inner.start_mark.line + 1, inner.start_mark.column + 1, len(str(inner.value)))
             raise DiagnosticError([error(_duplicate_code(what), f"{_noun(what)} `{key}`: key `{inner.value}` is given "
                                          "twice inside its value", inner_span, "given again here",
-                                         help="keep one of them")], {source.path: source})
+                                         help="keep one of them")])
     return spans
 
 

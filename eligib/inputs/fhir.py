@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from eligib.language import ast
-from eligib.language.checker import CheckedProtocol
-from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, warning
 from eligib.inputs.documents import first_bad_number
+from eligib.language import ast
+from eligib.language.checked import CheckedProtocol
+from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, warning
 from eligib.language.source import SourceFile
-from eligib.values.units import canonical_code
 from eligib.values.calendar import shift_date
+from eligib.values.units import canonical_code
 
 LOCAL_FACT_SYSTEM = "urn:eligib:fact"
 IGNORED_STATUSES = ("entered-in-error", "cancelled", "not-done")
@@ -50,8 +50,7 @@ def facts_from_bundle(checked: CheckedProtocol, data: dict[str, Any],
     except _BadExpression as exc:
         raise DiagnosticError([error("bad-binding", f"the FHIRPath expression for `{exc.binding.fact}` cannot be "
                                      "evaluated", exc.binding.span, "this binding",
-                                     help="check the expression's syntax (FHIRPath N1)")],
-                              {checked.source.path: checked.source}) from None
+                                     help="check the expression's syntax (FHIRPath N1)")]) from None
 
 
 class _BadExpression(Exception):
@@ -87,7 +86,7 @@ def _validate(data: dict[str, Any], source: SourceFile) -> None:
     bad = first_bad_number(data)
     if bad is not None:
         raise DiagnosticError([error("bad-fhir-bundle", f"{bad[0]}: `{bad[1]}` {bad[1].reason}",
-                                     help="see docs/limits.md")], {source.path: source})
+                                     help="see docs/limits.md")])
     entries = data.get("entry")
     for index, entry in enumerate(entries if isinstance(entries, list) else []):
         kind = entry.get("resource", {}).get("resourceType") if isinstance(entry, dict) else None
@@ -99,15 +98,14 @@ def _validate(data: dict[str, Any], source: SourceFile) -> None:
             known = False
         if not known:
             raise DiagnosticError([error("bad-fhir-bundle", f"entry {index}: `{kind}` is not a FHIR R4 resource type",
-                                         help="check the resourceType against the FHIR R4 specification")],
-                                  {source.path: source})
+                                         help="check the resourceType against the FHIR R4 specification")])
     try:
         Bundle.model_validate(data)
     except ValidationError as exc:
         problems = [error("bad-fhir-bundle", f"not a valid FHIR R4 Bundle: {'.'.join(map(str, e['loc']))}: "
                           f"{e['msg'].lower()}", None, help="check the resource against the FHIR R4 specification")
                     for e in exc.errors()[:5]]
-        raise DiagnosticError(problems, {source.path: source}) from None
+        raise DiagnosticError(problems) from None
 
 
 class _BundleReader:

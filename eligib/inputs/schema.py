@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from eligib.language.checker import BoolType, CheckedProtocol, DateType, EnumType, FactInfo, NumType
-from eligib.values.units import format_decimal, from_canonical
+from eligib.language.checked import CheckedProtocol, FactInfo
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-NUMBER_WITH_UNIT = r"^\s*[+-]?\d+(\.\d+)?(\s*\S.*)?$"
-ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
 def patient_schema(checked: CheckedProtocol) -> dict[str, Any]:
@@ -33,7 +30,8 @@ def patient_schema(checked: CheckedProtocol) -> dict[str, Any]:
 
 
 def fact_schema(checked: CheckedProtocol, info: FactInfo) -> dict[str, Any]:
-    alternatives = [_value_schema(info), {"type": "null", "description": "unknown"}]
+    """A fact's schema: its type's own (values/types.py), `"none"` when it may be none, and null (unknown)."""
+    alternatives = [info.type.json_schema(info), {"type": "null", "description": "unknown"}]
     if info.optional:
         alternatives.insert(1, {"const": "none", "description": "known to have no value"})
     schema: dict[str, Any] = {"description": _description(checked, info), "anyOf": alternatives}
@@ -43,7 +41,7 @@ def fact_schema(checked: CheckedProtocol, info: FactInfo) -> dict[str, Any]:
 
 
 def _description(checked: CheckedProtocol, info: FactInfo) -> str:
-    parts = [info.decl.description or info.name]
+    parts = [info.description or info.name]
     if info.unit:
         parts.append(f"declared unit: {info.unit}")
     if info.low is not None or info.high is not None:
@@ -53,40 +51,7 @@ def _description(checked: CheckedProtocol, info: FactInfo) -> str:
     return "; ".join(parts)
 
 
-def _bound(info: FactInfo, value) -> str:
+def _bound(info: FactInfo, value: Any) -> str:
     if value is None:
         return "..."
-    if isinstance(info.type, DateType):
-        import datetime as dt
-
-        return dt.date.fromordinal(value).isoformat()
-    return format_decimal(from_canonical(value, info.unit)) + (f" {info.unit}" if info.unit else "")
-
-
-def _value_schema(info: FactInfo) -> dict[str, Any]:
-    kind = info.type
-    if isinstance(kind, BoolType):
-        return {"type": "boolean"}
-    if isinstance(kind, EnumType):
-        return {"enum": list(kind.values)}
-    if isinstance(kind, DateType):
-        return {"type": "string", "format": "date", "pattern": ISO_DATE}
-    assert isinstance(kind, NumType)
-    bare: dict[str, Any] = {"type": "integer" if kind.integer else "number"}
-    if info.low is not None:
-        bare["minimum"] = _json_number(from_canonical(info.low, kind.unit))
-    if info.high is not None:
-        bare["maximum"] = _json_number(from_canonical(info.high, kind.unit))
-    if kind.unit is None:
-        return {"anyOf": [bare, {"type": "string", "pattern": r"^\s*[+-]?\d+(\.\d+)?\s*$"}]}
-    with_unit = {"type": "string", "pattern": NUMBER_WITH_UNIT,
-                 "description": f"a number and a unit convertible to {kind.unit}, e.g. \"12 {kind.unit}\""}
-    as_object = {"type": "object", "additionalProperties": False, "required": ["value"],
-                 "properties": {"value": {"anyOf": [{"type": "number"},
-                                                    {"type": "string", "pattern": r"^\s*[+-]?\d+(\.\d+)?\s*$"}]},
-                                "unit": {"type": "string"}}}
-    return {"anyOf": [bare, with_unit, as_object]}
-
-
-def _json_number(value) -> int | float:
-    return int(value) if value.denominator == 1 else float(value)
+    return info.type.show(value, info.unit)

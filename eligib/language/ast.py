@@ -1,17 +1,94 @@
-"""The protocol AST: plain immutable data. Spans are kept out of equality so trees compare by meaning."""
+"""The protocol AST: plain immutable data. Spans and node ids are kept out of equality, so trees
+compare by meaning. Every node the parser builds has its own `nid`: later stages key what they know
+about a node (its type, its Z3 term, its value for one patient) by it. Kinds and operators are enums."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fractions import Fraction
+from typing import assert_never
 
 from eligib.language.source import Span
+
+
+class CriterionKind(StrEnum):
+    INCLUSION = "inclusion"
+    EXCLUSION = "exclusion"
+
+
+class BlockKind(StrEnum):
+    ANY = "any"
+    ALL = "all"
+    AT_LEAST = "at_least"
+
+
+class Direction(StrEnum):
+    BEFORE = "before"
+    AFTER = "after"
+
+
+class Comparator(StrEnum):
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    EQ = "=="
+    NE = "!="
+
+    def negated(self) -> Comparator:
+        return {Comparator.LT: Comparator.GE, Comparator.LE: Comparator.GT, Comparator.GT: Comparator.LE,
+                Comparator.GE: Comparator.LT, Comparator.EQ: Comparator.NE, Comparator.NE: Comparator.EQ}[self]
+
+
+class Operator(StrEnum):
+    ADD = "+"
+    SUBTRACT = "-"
+    MULTIPLY = "*"
+    DIVIDE = "/"
+
+
+class FactKind(StrEnum):
+    BOOLEAN = "boolean"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    DATE = "date"
+    ENUM = "enum"
+
+
+class BindingSource(StrEnum):
+    OBSERVATION = "observation"
+    PROCEDURE = "procedure"
+    IMMUNIZATION = "immunization"
+    CONDITION = "condition"
+    AGE = "age"
+    GENDER = "gender"
+    FHIRPATH = "fhirpath"
+
+
+class BindingPart(StrEnum):
+    VALUE = "value"
+    DATE = "date"
+    EXISTS = "exists"
+    REFERENCE_HIGH = "reference_high"
+    REFERENCE_LOW = "reference_low"
+
+
+class Absent(StrEnum):
+    FALSE = "false"
+    NONE = "none"
+
+
+_node_ids = itertools.count()
 
 
 @dataclass(frozen=True)
 class Node:
     span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
+    # a process-wide unique id, given at construction; later stages key what they know of a node by it
+    nid: int = field(default_factory=lambda: next(_node_ids), init=False, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------- expressions
@@ -81,7 +158,7 @@ class Compare(Node):
     """`18 years <= age <= 85 years`: a chain, true when every link holds."""
 
     operands: tuple[Expr, ...]
-    operators: tuple[str, ...]
+    operators: tuple[Comparator, ...]
 
 
 @dataclass(frozen=True)
@@ -89,7 +166,7 @@ class Arithmetic(Node):
     """`3 * alt_uln`, `a + b - c`: evaluated left to right."""
 
     operands: tuple[Expr, ...]
-    operators: tuple[str, ...]
+    operators: tuple[Operator, ...]
 
 
 @dataclass(frozen=True)
@@ -148,7 +225,7 @@ class Within(Node):
 
     subject: Expr
     amount: QuantityLiteral
-    direction: str  # "before" | "after"
+    direction: Direction
     anchor: Expr
 
 
@@ -164,9 +241,9 @@ class BlockItem(Node):
 class Block(Node):
     """`any of`, `all of`, `at least 2 of`, each followed by indented items."""
 
-    kind: str  # "any" | "all" | "at_least"
+    kind: BlockKind
     items: tuple[BlockItem, ...]
-    count: int = 0  # for "at_least"
+    count: int = 0  # for `at least N of`
 
 
 Expr = (
@@ -176,8 +253,10 @@ Expr = (
 
 
 def children(node: Expr) -> list[Expr]:
-    """The sub-expressions of a node, in source order."""
+    """The sub-expressions of a node, in source order (a `within`'s amount is a literal of the node)."""
     match node:
+        case BoolLiteral() | QuantityLiteral() | DateLiteral() | NameRef():
+            return []
         case Not() | Negate():
             return [node.operand]
         case And() | Or() | Compare() | Arithmetic():
@@ -195,7 +274,17 @@ def children(node: Expr) -> list[Expr]:
         case Block():
             return [item.body for item in node.items]
         case _:
-            return []
+            assert_never(node)
+
+
+def walk(root: Expr) -> list[Expr]:
+    """Every node under `root`, `root` first (iteratively: expressions may be deep)."""
+    found, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        stack.extend(reversed(children(node)))
+    return found
 
 
 # --------------------------------------------------------------- declarations
@@ -224,7 +313,7 @@ class Header(Node):
 class FactType(Node):
     """`boolean`, `integer`, `decimal U/L`, `date`, `one of (female, male)`."""
 
-    kind: str  # "boolean" | "integer" | "decimal" | "date" | "enum"
+    kind: FactKind
     unit: str | None = None
     values: tuple[str, ...] = ()
 
@@ -272,7 +361,7 @@ class Definition(Node):
 class Criterion(Node):
     """`inclusion age "Age 18 to 85":` with the record's wording, an optional guard and a body."""
 
-    kind: str  # "inclusion" | "exclusion"
+    kind: CriterionKind
     id: str
     label: str
     record: str
@@ -303,13 +392,13 @@ class Binding(Node):
     """`alt: observation "1742-6", before screening_date, within 28 days`: where a fact comes from in FHIR."""
 
     fact: str
-    source: str  # "observation" | "procedure" | "immunization" | "condition" | "age" | "gender" | "fhirpath"
+    source: BindingSource
     codes: tuple[str, ...] = ()
-    part: str = "value"  # "value" | "date" | "exists" | "reference_high" | "reference_low"
-    expression: str = ""  # for "fhirpath"
+    part: BindingPart = BindingPart.VALUE
+    expression: str = ""  # for `fhirpath`
     anchor: str | None = None  # `before ANCHOR`, or `age at ANCHOR`
     window: QuantityLiteral | None = None
-    absent: str | None = None  # "false" | "none": what a missing resource means; default unknown
+    absent: Absent | None = None  # what a missing resource means; by default, unknown
 
 
 @dataclass(frozen=True)

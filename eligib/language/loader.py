@@ -22,6 +22,7 @@ import os
 import secrets
 import stat
 import tempfile
+from enum import StrEnum
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
@@ -32,23 +33,26 @@ from eligib.limits import MAX_CACHE_ENTRY_BYTES, MAX_PROTOCOL_BYTES
 from eligib.language.reading import read_source
 from eligib.language.source import SourceFile, Span
 
-FORMAT = 8
+FORMAT = 9
 MAX_CACHE_FILES = 256  # oldest entries go first beyond this
 KEY_BYTES = 32
 _CLASSES = {cls.__name__: cls for cls in vars(ast).values()
             if isinstance(cls, type) and dataclasses.is_dataclass(cls)} | {"Span": Span}
+_ENUMS = {cls.__name__: cls for cls in vars(ast).values() if isinstance(cls, type) and issubclass(cls, StrEnum)}
 
 
-def load_protocol(path: str) -> tuple[ast.Protocol, SourceFile]:
-    """Parse a protocol file, or take its parse from the cache when the text is unchanged."""
+def load_protocol(path: str, cache: bool = False) -> tuple[ast.Protocol, SourceFile]:
+    """Parse a protocol file; with `cache`, take its parse from the cache when the text is unchanged
+    (and store a new parse there). The library does not write a cache unless asked (the CLI asks)."""
     source = read_source(path, "protocol", MAX_PROTOCOL_BYTES)
-    protocol = load(source.text, path)
+    protocol = load(source, path) if cache else None
     if protocol is None:
         from eligib.language.parser import parse  # imports Lark: only for a new or changed protocol
 
-        protocol = parse(source.text, path)
-        store(source.text, path, protocol)
-    return protocol, SourceFile(path, source.text)
+        protocol = parse(source.text, path, source)
+        if cache:
+            store(source.text, path, protocol)
+    return protocol, source
 
 
 def cache_dir() -> Path | None:
@@ -134,8 +138,10 @@ def _seal(key: bytes, name: str, payload: bytes) -> str:
     return hmac.new(key, name.encode() + b"\0" + payload, hashlib.sha256).hexdigest()
 
 
-def load(text: str, path: str) -> ast.Protocol | None:
-    """The cached parse of this text, if a sealed entry for exactly it exists; None means parse again."""
+def load(source: SourceFile, path: str) -> ast.Protocol | None:
+    """The cached parse of this source, if a sealed entry for exactly its text exists; None means parse again.
+    The spans of the protocol returned point into `source`."""
+    text = source.text
     directory = _private_dir(create=False)
     key = _secret(directory) if directory is not None else None
     if directory is None or key is None:
@@ -148,7 +154,7 @@ def load(text: str, path: str) -> ast.Protocol | None:
     if not hmac.compare_digest(seal, _seal(key, name, payload).encode()):
         return None
     try:
-        node = _decode(json.loads(payload))
+        node = _Decoder(source).decode(json.loads(payload))
     except (ValueError, KeyError, TypeError, RecursionError):
         return None
     return node if isinstance(node, ast.Protocol) else None
@@ -185,8 +191,11 @@ def _prune(directory: Path) -> None:
 
 def _encode(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
-        fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)
+                  if f.init and f.metadata.get("cached", True)}
         return {"$": type(value).__name__, **fields}
+    if isinstance(value, StrEnum):
+        return {"$E": type(value).__name__, "v": value.value}
     if isinstance(value, Fraction):
         return {"$F": f"{value.numerator}/{value.denominator}"}
     if isinstance(value, dt.date):
@@ -196,14 +205,25 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_decode(item) for item in value)
-    if not isinstance(value, dict):
-        return value
-    if "$F" in value:
-        return Fraction(value["$F"])
-    if "$D" in value:
-        return dt.date.fromisoformat(value["$D"])
-    cls = _CLASSES[value["$"]]
-    return cls(**{name: _decode(item) for name, item in value.items() if name != "$"})
+class _Decoder:
+    """Cached JSON -> AST; every span gets the protocol's source back (it is not stored)."""
+
+    def __init__(self, source: SourceFile) -> None:
+        self.source = source
+
+    def decode(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return tuple(self.decode(item) for item in value)
+        if not isinstance(value, dict):
+            return value
+        if "$F" in value:
+            return Fraction(value["$F"])
+        if "$D" in value:
+            return dt.date.fromisoformat(value["$D"])
+        if "$E" in value:
+            return _ENUMS[value["$E"]](value["v"])
+        cls = _CLASSES[value["$"]]
+        fields = {name: self.decode(item) for name, item in value.items() if name != "$"}
+        if cls is Span:
+            fields["source"] = self.source
+        return cls(**fields)

@@ -62,33 +62,31 @@ def _lark() -> Lark:
                 maybe_placeholders=False)
 
 
-def parse(text: str, path: str = "<protocol>") -> ast.Protocol:
-    """Parse one protocol; raise DiagnosticError with a located message on any syntax error."""
-    source = SourceFile(path, text)
+def parse(text: str, path: str = "<protocol>", source: SourceFile | None = None) -> ast.Protocol:
+    """Parse one protocol; raise DiagnosticError with a located message on any syntax error.
+    Spans point into `source` (made from `text` when not given)."""
+    source = source if source is not None else SourceFile(path, text)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_PROTOCOL_BYTES:
         raise DiagnosticError([error("too-large", f"protocol file is larger than {MAX_PROTOCOL_BYTES} bytes",
-                                     help="split the protocol or check that this is the right file")],
-                              {path: source})
+                                     help="split the protocol or check that this is the right file")])
     normalised = text if text.endswith("\n") else text + "\n"
     try:
         tree = _lark().parse(normalised)
     except (UnexpectedInput, _BadDedent, _NestingTooDeep) as exc:
-        raise DiagnosticError([_syntax_diagnostic(exc, source)], {path: source}) from None
+        raise DiagnosticError([_syntax_diagnostic(exc, source)]) from None
     depth, deepest = _depth(tree)
     if depth > MAX_EXPRESSION_DEPTH:
-        raise DiagnosticError([error("too-deep", "expression is nested too deeply", _tree_span(deepest, path),
+        raise DiagnosticError([error("too-deep", "expression is nested too deeply", _tree_span(deepest, source),
                                      "nested too deeply here",
                                      help=f"expressions nest at most {MAX_EXPRESSION_DEPTH} operators deep; "
-                                          "use definitions")],
-                              {path: source})
+                                          "use definitions")])
     try:
-        return _Builder(path).transform(tree)
+        protocol: ast.Protocol = _Builder(source).transform(tree)
     except VisitError as exc:
-        inner = exc.orig_exc
-        if isinstance(inner, DiagnosticError):
-            inner.sources = {path: source}
-            raise inner from None
+        if isinstance(exc.orig_exc, DiagnosticError):
+            raise exc.orig_exc from None
         raise
+    return protocol
 
 
 def _depth(tree: Tree) -> tuple[int, Tree]:
@@ -102,9 +100,10 @@ def _depth(tree: Tree) -> tuple[int, Tree]:
     return deepest, node_at
 
 
-def _tree_span(tree: Tree, path: str) -> Span | None:
+def _tree_span(tree: Tree, source: SourceFile) -> Span | None:
     meta = tree.meta
-    return None if meta.empty else Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
+    return None if meta.empty else Span(source.path, meta.line, meta.column, meta.end_line, meta.end_column,
+                                        source=source)
 
 
 def _syntax_diagnostic(exc: Exception, source: SourceFile) -> Diagnostic:
@@ -197,19 +196,20 @@ def _as_bound(literal: ast.Bound | ast.DateLiteral) -> ast.Bound:
 class _Builder(Transformer):
     """Lark tree -> AST. Each method receives the rule's meta (for spans) and its children."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, source: SourceFile) -> None:
         super().__init__()
-        self.path = path
+        self.source = source
+        self.path = source.path
 
     # spans ---------------------------------------------------------------
     def _span(self, meta: Any) -> Span | None:
         if getattr(meta, "empty", True):
             return None
-        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column, source=self.source)
 
     def _tok(self, token: Token) -> Span:
         return Span(self.path, token.line, token.column, token.end_line or token.line,
-                    token.end_column or token.column + len(token))
+                    token.end_column or token.column + len(token), source=self.source)
 
     # limits ----------------------------------------------------------------
     def _number(self, token: Token) -> Fraction:
@@ -273,19 +273,19 @@ class _Builder(Transformer):
         return ast.FactDecl(str(name), fact_type, span=self._tok(name), **fields)
 
     def boolean_type(self, meta, children):
-        return ast.FactType("boolean", span=self._span(meta))
+        return ast.FactType(ast.FactKind.BOOLEAN, span=self._span(meta))
 
     def integer_type(self, meta, children):
-        return ast.FactType("integer", str(children[0]) if children else None, span=self._span(meta))
+        return ast.FactType(ast.FactKind.INTEGER, str(children[0]) if children else None, span=self._span(meta))
 
     def decimal_type(self, meta, children):
-        return ast.FactType("decimal", str(children[0]) if children else None, span=self._span(meta))
+        return ast.FactType(ast.FactKind.DECIMAL, str(children[0]) if children else None, span=self._span(meta))
 
     def date_type(self, meta, children):
-        return ast.FactType("date", span=self._span(meta))
+        return ast.FactType(ast.FactKind.DATE, span=self._span(meta))
 
     def enum_type(self, meta, children):
-        return ast.FactType("enum", None, tuple(str(c) for c in children), span=self._span(meta))
+        return ast.FactType(ast.FactKind.ENUM, None, tuple(str(c) for c in children), span=self._span(meta))
 
     def range_option(self, meta, children):
         return {"low": _as_bound(children[0]), "high": _as_bound(children[1])}
@@ -318,10 +318,10 @@ class _Builder(Transformer):
         return ast.Definition(str(name), body, span=self._tok(name))
 
     def inclusion(self, meta, children):
-        return "inclusion"
+        return ast.CriterionKind.INCLUSION
 
     def exclusion(self, meta, children):
-        return "exclusion"
+        return ast.CriterionKind.EXCLUSION
 
     def criterion(self, meta, children):
         kind, name, label, *fields, body = children
@@ -351,47 +351,47 @@ class _Builder(Transformer):
 
     def resource_source(self, meta, children):
         kind, codes, *part = children
-        return {"source": kind, "codes": codes, "part": part[0] if part else ("value" if kind == "observation"
-                                                                                   else "date")}
+        default = ast.BindingPart.VALUE if kind == ast.BindingSource.OBSERVATION else ast.BindingPart.DATE
+        return {"source": kind, "codes": codes, "part": part[0] if part else default}
 
     def age_source(self, meta, children):
-        return {"source": "age", "anchor": str(children[0])}
+        return {"source": ast.BindingSource.AGE, "anchor": str(children[0])}
 
     def gender_source(self, meta, children):
-        return {"source": "gender"}
+        return {"source": ast.BindingSource.GENDER}
 
     def fhirpath_source(self, meta, children):
-        return {"source": "fhirpath", "expression": _unquote(children[0])}
+        return {"source": ast.BindingSource.FHIRPATH, "expression": _unquote(children[0])}
 
     def observation(self, meta, children):
-        return "observation"
+        return ast.BindingSource.OBSERVATION
 
     def procedure(self, meta, children):
-        return "procedure"
+        return ast.BindingSource.PROCEDURE
 
     def immunization(self, meta, children):
-        return "immunization"
+        return ast.BindingSource.IMMUNIZATION
 
     def condition(self, meta, children):
-        return "condition"
+        return ast.BindingSource.CONDITION
 
     def code_list(self, meta, children):
         return tuple(_unquote(code) for code in children)
 
     def value_part(self, meta, children):
-        return "value"
+        return ast.BindingPart.VALUE
 
     def date_part(self, meta, children):
-        return "date"
+        return ast.BindingPart.DATE
 
     def exists_part(self, meta, children):
-        return "exists"
+        return ast.BindingPart.EXISTS
 
     def reference_high_part(self, meta, children):
-        return "reference_high"
+        return ast.BindingPart.REFERENCE_HIGH
 
     def reference_low_part(self, meta, children):
-        return "reference_low"
+        return ast.BindingPart.REFERENCE_LOW
 
     def before_option(self, meta, children):
         return {"anchor": str(children[0])}
@@ -400,10 +400,10 @@ class _Builder(Transformer):
         return {"window": children[0]}
 
     def absent_false_option(self, meta, children):
-        return {"absent": "false"}
+        return {"absent": ast.Absent.FALSE}
 
     def absent_none_option(self, meta, children):
-        return {"absent": "none"}
+        return {"absent": ast.Absent.NONE}
 
     def assumption(self, meta, children):
         name, label, body = children
@@ -426,13 +426,13 @@ class _Builder(Transformer):
         return ast.Block(kind, tuple(items), count, span=self._span(meta))
 
     def any_of(self, meta, children):
-        return ("any", 0)
+        return (ast.BlockKind.ANY, 0)
 
     def all_of(self, meta, children):
-        return ("all", 0)
+        return (ast.BlockKind.ALL, 0)
 
     def at_least(self, meta, children):
-        return ("at_least", int(self._number(children[0])))
+        return (ast.BlockKind.AT_LEAST, int(self._number(children[0])))
 
     def named_item(self, meta, children):
         name, body = children
@@ -466,13 +466,14 @@ class _Builder(Transformer):
 
     def compare(self, meta, children):
         self._few_enough(children[0::2], meta, "links in one comparison chain")
-        return ast.Compare(tuple(children[0::2]), tuple(str(op) for op in children[1::2]), span=self._span(meta))
+        return ast.Compare(tuple(children[0::2]), tuple(ast.Comparator(str(op)) for op in children[1::2]),
+                           span=self._span(meta))
 
     def arithmetic(self, meta, children):
         self._few_enough(children[0::2], meta, "terms in one sum or product")
         if len(children) == 1:
             return children[0]
-        return ast.Arithmetic(tuple(children[0::2]), tuple(str(op) for op in children[1::2]),
+        return ast.Arithmetic(tuple(children[0::2]), tuple(ast.Operator(str(op)) for op in children[1::2]),
                               span=self._span(meta))
 
     def negate(self, meta, children):
@@ -503,10 +504,10 @@ class _Builder(Transformer):
         return ast.Within(subject, amount, direction, anchor, span=self._span(meta))
 
     def before(self, meta, children):
-        return "before"
+        return ast.Direction.BEFORE
 
     def after(self, meta, children):
-        return "after"
+        return ast.Direction.AFTER
 
     def quantity(self, meta, children):
         number, *unit = children

@@ -1,32 +1,42 @@
 """A plain-Python evaluator of the checked AST in three-valued (Kleene) logic.
 
-It is exact wherever it gives a definite answer, so it decides every criterion whose facts
-are known; where it says unknown, the solver decides. It is also the test oracle that the
-Z3 compilation is checked against.
+It is exact wherever it gives a definite answer, so it decides every criterion whose facts are
+known; where it says unknown (None), the solver decides. It is also a reference the Z3 compilation
+is checked against. Values are canonical (values/types.py); None means unknown.
 """
 
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
 from fractions import Fraction
 from typing import Any, assert_never
 
 from eligib.language import ast
-from eligib.language.checker import CheckedProtocol, DateType
+from eligib.language.checked import CheckedProtocol
+from eligib.values.calendar import DAY_SECONDS, shift_date
+from eligib.values.types import NONE, DateType, Value
 from eligib.values.units import canonical_code, parse_unit
-from eligib.values.calendar import DAY_SECONDS, NONE, shift_date
 
-COMPARATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-               "==": operator.eq, "!=": operator.ne}
-Unknown = None
+COMPARATORS: dict[ast.Comparator, Callable[[Any, Any], bool]] = {
+    ast.Comparator.LT: operator.lt, ast.Comparator.LE: operator.le, ast.Comparator.GT: operator.gt,
+    ast.Comparator.GE: operator.ge, ast.Comparator.EQ: operator.eq, ast.Comparator.NE: operator.ne}
+Truth = bool | None  # None: unknown
+
+
+class Verdict(StrEnum):
+    ELIGIBLE = "eligible"
+    INELIGIBLE = "ineligible"
+    UNDETERMINED = "undetermined"
 
 
 def literal_value(literal: ast.QuantityLiteral) -> Fraction:
     return literal.value if literal.unit is None else literal.value * parse_unit(literal.unit).factor
 
 
-def kleene_and(values) -> bool | None:
-    result: bool | None = True
+def kleene_and(values: Iterable[Truth]) -> Truth:
+    result: Truth = True
     for value in values:
         if value is False:
             return False
@@ -35,8 +45,8 @@ def kleene_and(values) -> bool | None:
     return result
 
 
-def kleene_or(values) -> bool | None:
-    result: bool | None = False
+def kleene_or(values: Iterable[Truth]) -> Truth:
+    result: Truth = False
     for value in values:
         if value is True:
             return True
@@ -45,21 +55,24 @@ def kleene_or(values) -> bool | None:
     return result
 
 
-class Evaluator:
-    """Evaluates nodes for one patient, remembering every node's value for the explanation."""
+def negate(value: Truth) -> Truth:
+    return None if value is None else not value
 
-    def __init__(self, checked: CheckedProtocol, facts: dict[str, Any]) -> None:
+
+class Evaluator:
+    """Evaluates nodes for one patient, remembering every node's value (by node id) for the explanation."""
+
+    def __init__(self, checked: CheckedProtocol, facts: Mapping[str, Value]) -> None:
         self.checked = checked
         self.facts = facts
         self.values: dict[int, Any] = {}
 
     def eval(self, node: ast.Expr) -> Any:
-        key = id(node)
-        if key not in self.values:
-            self.values[key] = self._eval(node)
-        return self.values[key]
+        if node.nid not in self.values:
+            self.values[node.nid] = self._eval(node)
+        return self.values[node.nid]
 
-    def _eval(self, node: ast.Expr) -> Any:
+    def _eval(self, node: ast.Expr) -> Any:  # noqa: C901 - one case per node kind
         match node:
             case ast.BoolLiteral():
                 return node.value
@@ -72,19 +85,13 @@ class Evaluator:
                     return self.eval(self.checked.definitions[node.name].body)
                 return self.facts.get(node.name)
             case ast.Call():
-                values = [self.eval(arg) for arg in node.args]
-                if any(v is NONE for v in values):
-                    return NONE
-                if any(v is None for v in values):
-                    return None
-                return min(values) if node.function == "min" else max(values)
+                return self.extremum(node)
             case ast.Not():
-                inner = self.truth(self.eval(node.operand))  # a none condition is false, so `not` of it is true
-                return None if inner is None else not inner
+                return negate(self.condition(node.operand))  # a none condition is false, so `not` of it is true
             case ast.And():
-                return kleene_and(self.truth(self.eval(op)) for op in node.operands)
+                return kleene_and(self.condition(op) for op in node.operands)
             case ast.Or():
-                return kleene_or(self.truth(self.eval(op)) for op in node.operands)
+                return kleene_or(self.condition(op) for op in node.operands)
             case ast.Compare():
                 return kleene_and(self.link(node, i) for i in range(len(node.operators)))
             case ast.Arithmetic():
@@ -93,26 +100,16 @@ class Evaluator:
                 inner = self.eval(node.operand)
                 return inner if inner is None or inner is NONE else -inner
             case ast.Conditional():
-                condition = self.truth(self.eval(node.condition))
-                if condition is True:
-                    return self.eval(node.then)
-                if condition is False:
-                    return self.eval(node.otherwise)
-                then, otherwise = self.eval(node.then), self.eval(node.otherwise)
-                return then if then is not None and then == otherwise else None
+                return self.conditional(node)
             case ast.Implies():
-                antecedent = self.truth(self.eval(node.antecedent))
-                return kleene_or([None if antecedent is None else not antecedent,
-                                  self.truth(self.eval(node.consequent))])
+                return kleene_or([negate(self.condition(node.antecedent)), self.condition(node.consequent)])
             case ast.IsValue():
                 return self.membership(node.subject, (node.value,), node.negated)
             case ast.InSet():
                 return self.membership(node.subject, node.values, node.negated)
             case ast.IsNone():
                 subject = self.eval(node.subject)
-                if subject is None:
-                    return None
-                return (subject is NONE) != node.negated
+                return None if subject is None else (subject is NONE) != node.negated
             case ast.Within():
                 return self.within(node)
             case ast.Block():
@@ -121,11 +118,31 @@ class Evaluator:
                 assert_never(node)
 
     @staticmethod
-    def truth(value: Any) -> bool | None:
+    def truth(value: Any) -> Truth:
         """A condition's truth: an optional boolean that is none counts as false."""
-        return False if value is NONE else value
+        return False if value is NONE else value  # type: ignore[no-any-return]
 
-    def link(self, node: ast.Compare, index: int) -> bool | None:
+    def condition(self, node: ast.Expr) -> Truth:
+        return self.truth(self.eval(node))
+
+    def extremum(self, node: ast.Call) -> Any:
+        values = [self.eval(arg) for arg in node.args]
+        if any(v is NONE for v in values):
+            return NONE
+        if any(v is None for v in values):
+            return None
+        return min(values) if node.function == "min" else max(values)
+
+    def conditional(self, node: ast.Conditional) -> Any:
+        condition = self.condition(node.condition)
+        if condition is True:
+            return self.eval(node.then)
+        if condition is False:
+            return self.eval(node.otherwise)
+        then, otherwise = self.eval(node.then), self.eval(node.otherwise)
+        return then if then is not None and then == otherwise else None
+
+    def link(self, node: ast.Compare, index: int) -> Truth:
         left, right = self.eval(node.operands[index]), self.eval(node.operands[index + 1])
         if left is NONE or right is NONE:
             return False
@@ -141,78 +158,87 @@ class Evaluator:
             return None
         result = values[0]
         result_is_date = isinstance(self.checked.type_of(node.operands[0]), DateType)
-        for op, operand_node, value in zip(node.operators, node.operands[1:], values[1:]):
+        for op, operand_node, value in zip(node.operators, node.operands[1:], values[1:], strict=True):
             operand_is_date = isinstance(self.checked.type_of(operand_node), DateType)
             if result_is_date and operand_is_date:  # date - date: a duration in canonical seconds
                 result, result_is_date = Fraction((result - value) * DAY_SECONDS), False
             elif result_is_date:
                 assert isinstance(operand_node, ast.QuantityLiteral)
-                amount = operand_node.value if op == "+" else -operand_node.value
+                amount = operand_node.value if op == ast.Operator.ADD else -operand_node.value
                 result = shift_date(result, amount, canonical_code(operand_node.unit or ""))
-            elif op == "+":
-                result = result + value
-            elif op == "-":
-                result = result - value
-            elif op == "*":
-                result = result * value
             else:
-                result = Fraction(result) / value
+                result = _apply(op, result, value)
         return result
 
-    def membership(self, subject_node: ast.Expr, values: tuple[str, ...], negated: bool) -> bool | None:
+    def membership(self, subject_node: ast.Expr, values: tuple[str, ...], negated: bool) -> Truth:
         subject = self.eval(subject_node)
         if subject is None:
             return None
         found = subject is not NONE and subject in values
         return found != negated
 
-    def within(self, node: ast.Within) -> bool | None:
+    def within(self, node: ast.Within) -> Truth:
         date, anchor = self.eval(node.subject), self.eval(node.anchor)
         if date is NONE or anchor is NONE:
             return False
         if date is None or anchor is None:
             return None
         low, high = window(anchor, node)
-        return low <= date <= high
+        return bool(low <= date <= high)
 
-    def block(self, node: ast.Block) -> bool | None:
-        items = [self.truth(self.eval(item.body)) for item in node.items]
-        if node.kind == "all":
-            return kleene_and(items)
-        if node.kind == "any":
-            return kleene_or(items)
-        true, unknown = items.count(True), items.count(None)
-        if true >= node.count:
-            return True
-        if true + unknown < node.count:
-            return False
-        return None
+    def block(self, node: ast.Block) -> Truth:
+        items = [self.condition(item.body) for item in node.items]
+        match node.kind:
+            case ast.BlockKind.ALL:
+                return kleene_and(items)
+            case ast.BlockKind.ANY:
+                return kleene_or(items)
+            case ast.BlockKind.AT_LEAST:
+                true, unknown = items.count(True), items.count(None)
+                if true >= node.count:
+                    return True
+                return False if true + unknown < node.count else None
+            case _:
+                assert_never(node.kind)
+
+
+def _apply(op: ast.Operator, left: Any, right: Any) -> Any:
+    match op:
+        case ast.Operator.ADD:
+            return left + right
+        case ast.Operator.SUBTRACT:
+            return left - right
+        case ast.Operator.MULTIPLY:
+            return left * right
+        case ast.Operator.DIVIDE:
+            return Fraction(left) / right
+        case _:
+            assert_never(op)
 
 
 def window(anchor: int, node: ast.Within) -> tuple[int, int]:
     """The inclusive day-number window of `within AMOUNT before|after ANCHOR`."""
     code = canonical_code(node.amount.unit or "")
-    if node.direction == "before":
+    if node.direction == ast.Direction.BEFORE:
         return shift_date(anchor, -node.amount.value, code), anchor
     return anchor, shift_date(anchor, node.amount.value, code)
 
 
-def criterion_outcome(evaluator: Evaluator, criterion: ast.Criterion) -> tuple[bool | None, bool | None, bool | None]:
+def criterion_outcome(evaluator: Evaluator, criterion: ast.Criterion) -> tuple[Truth, Truth, Truth]:
     """(applies, condition, passes) for one criterion, each True/False/None (unknown)."""
-    applies = True if criterion.guard is None else evaluator.truth(evaluator.eval(criterion.guard))
-    condition = evaluator.truth(evaluator.eval(criterion.body))
-    if criterion.kind == "inclusion":
-        passes = kleene_or([None if applies is None else not applies, condition])
-    else:
-        passes = kleene_or([None if applies is None else not applies,
-                            None if condition is None else not condition])
-    return applies, condition, passes
+    applies = True if criterion.guard is None else evaluator.condition(criterion.guard)
+    condition = evaluator.condition(criterion.body)
+    holds = condition if criterion.kind == ast.CriterionKind.INCLUSION else negate(condition)
+    return applies, condition, kleene_or([negate(applies), holds])
 
 
-def evaluate(checked: CheckedProtocol, facts: dict[str, Any]) -> tuple[str, dict[str, bool | None]]:
-    """Reference verdict by Kleene evaluation alone: exact for complete patients (the test oracle)."""
+def verdict_of(passes: Iterable[Truth]) -> Verdict:
+    outcome = kleene_and(passes)
+    return Verdict.ELIGIBLE if outcome is True else Verdict.INELIGIBLE if outcome is False else Verdict.UNDETERMINED
+
+
+def evaluate(checked: CheckedProtocol, facts: Mapping[str, Value]) -> tuple[Verdict, dict[str, Truth]]:
+    """Reference verdict by Kleene evaluation alone: exact for complete patients."""
     evaluator = Evaluator(checked, facts)
     passes = {cid: criterion_outcome(evaluator, c)[2] for cid, c in checked.criteria.items()}
-    outcome = kleene_and(passes.values())
-    verdict = {True: "eligible", False: "ineligible", None: "undetermined"}[outcome]
-    return verdict, passes
+    return verdict_of(passes.values()), passes

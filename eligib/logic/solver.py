@@ -10,113 +10,67 @@ only in that fact get different verdicts.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from eligib.language import ast
-from eligib.language.checker import CheckedProtocol
-from eligib.logic.evaluate import Evaluator, criterion_outcome
-from eligib.limits import CHECK_SECONDS, QUERY_SECONDS
+from eligib.language.checked import CheckedProtocol
+from eligib.language.diagnostics import Diagnostic, DiagnosticError, error
+from eligib.logic.budget import Budget, solve
+from eligib.logic.evaluate import Evaluator, Truth, Verdict, criterion_outcome
+from eligib.values.types import Value, shown
+
+CompiledSource = Callable[[], Any]  # returns the (cached) Z3 compilation, built on first need
 
 
+class Status(StrEnum):
+    """A criterion's status; for an exclusion, `met` means the patient is excluded."""
 
-class SolverTimeout(Exception):
-    """The solver could not answer in the time it had; no verdict may be given.
-
-    `seconds` is the limit that ran out: the whole budget, or (`per_query`) one question's share."""
-
-    def __init__(self, reason: str, subject: str = "", seconds: float | None = None, per_query: bool = False) -> None:
-        super().__init__(reason)
-        self.reason, self.subject, self.seconds, self.per_query = reason, subject, seconds, per_query
-
-    def __str__(self) -> str:
-        about = f" deciding {self.subject}" if self.subject else ""
-        if self.seconds is None:
-            return f"the solver gave up{about} ({self.reason})"
-        if self.per_query:
-            return f"the solver gave up{about} after {self.seconds:g} s, the limit for one question ({self.reason})"
-        return f"the solver gave up{about}: the time budget of {self.seconds:g} s ran out ({self.reason})"
+    MET = "met"
+    NOT_MET = "not_met"
+    UNKNOWN = "unknown"
+    NOT_APPLICABLE = "not_applicable"
 
 
-class Budget:
-    """The time one piece of solver work may take in all (a check, a verify), and at most per question."""
-
-    def __init__(self, seconds: float | None = CHECK_SECONDS, per_query: float = QUERY_SECONDS) -> None:
-        self.seconds, self.per_query = seconds, per_query
-        self.deadline = None if seconds is None else time.monotonic() + seconds
-
-    def query_ms(self, subject: str) -> tuple[int, bool]:
-        """(milliseconds the next question may take, whether that is the per-question limit);
-        SolverTimeout when the budget is spent."""
-        cap = int(self.per_query * 1000)
-        if self.deadline is None:
-            return cap, True
-        left = int((self.deadline - time.monotonic()) * 1000)
-        if left <= 0:
-            raise SolverTimeout("time budget spent", subject, self.seconds)
-        return (cap, True) if cap < left else (left, False)
-
-
-def solve(solver: Any, formulas: list, budget: Budget, subject: str, protocols: tuple = (),
-          names: Any = None) -> Any:
-    """A calendar-exact model of `formulas`, or None when there is none. Raises SolverTimeout.
-
-    A `sat` answer is only believed once the model's month shifts match the calendar (see
-    CompiledProtocol.calendar_lemmas): until then the true lemmas it breaks are added and the
-    solver asked again. An `unsat` answer needs no repair: the bounds the solver starts with are sound."""
-    import z3
-
-    while True:
-        limit, per_query = budget.query_ms(subject)
-        solver.set("timeout", limit)
-        result = solver.check(*formulas)
-        if result == z3.unknown:
-            seconds = budget.per_query if per_query else budget.seconds
-            raise SolverTimeout(solver.reason_unknown(), subject, seconds, per_query)
-        if result == z3.unsat:
-            return None
-        model = solver.model()
-        lemmas = [lemma for compiled in protocols for lemma in compiled.calendar_lemmas(model, names)]
-        if not lemmas:
-            return model
-        solver.add(*lemmas)
+class DecidedBy(StrEnum):
+    FACTS = "facts"  # the known values decide it
+    SOLVER = "solver"  # decided over every value of the missing facts
 
 
 @dataclass
 class CriterionResult:
     id: str
-    kind: str
-    applies: bool | None  # False when its `only if` condition is false for this patient
-    passes: bool | None  # does it let the patient through (True/False), or is that open (None)
-    decided_by: str  # "facts" (known values decide it) or "solver" (decided over the missing facts)
+    kind: ast.CriterionKind
+    applies: Truth  # False when its `only if` condition is false for this patient
+    passes: Truth  # does it let the patient through (True/False), or is that open (None)
+    decided_by: DecidedBy
     missing: tuple[str, ...] = ()  # missing facts it depends on
 
     @property
-    def status(self) -> str:
-        """met / not_met / unknown / not_applicable; for an exclusion `met` means the patient is excluded."""
+    def status(self) -> Status:
         if self.applies is False:
-            return "not_applicable"
+            return Status.NOT_APPLICABLE
         if self.passes is None:
-            return "unknown"
-        return "met" if self.passes == (self.kind == "inclusion") else "not_met"
+            return Status.UNKNOWN
+        return Status.MET if self.passes == (self.kind == ast.CriterionKind.INCLUSION) else Status.NOT_MET
 
 
 @dataclass
 class Decision:
-    verdict: str  # "eligible" | "ineligible" | "undetermined"
+    verdict: Verdict
     criteria: dict[str, CriterionResult]
     blocking: list[str]  # criteria that definitely keep the patient out
     conflicts: list[list[str]]  # criteria each possible alone but impossible together
     missing: dict[str, list[str]]  # missing fact that matters -> criteria it could decide
     evaluator: Evaluator = field(repr=False)
-    analysis: Any = field(default=None, repr=False)
+    analysis: Analysis | None = field(default=None, repr=False)
 
 
-def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None,
+def decide(checked: CheckedProtocol, facts: Mapping[str, Value], compiled_source: CompiledSource | None = None,
            budget: Budget | None = None) -> Decision:
-    """Decide one patient. `compiled_source()` returns the (cached) Z3 compilation, built on first need;
-    `budget` bounds the solver's time in all (SolverTimeout when it runs out: no verdict).
+    """Decide one patient; `budget` bounds the solver's time in all (SolverTimeout when it runs out: no verdict).
 
     Raises DiagnosticError when the known facts contradict one of the protocol's assumptions:
     such a patient has no completion at all, so no verdict would mean anything."""
@@ -126,58 +80,51 @@ def decide(checked: CheckedProtocol, facts: dict[str, Any], compiled_source=None
     results: dict[str, CriterionResult] = {}
     for cid, criterion in checked.criteria.items():
         applies, _, passes = criterion_outcome(evaluator, criterion)
-        results[cid] = CriterionResult(cid, criterion.kind, applies, passes, "facts")
+        results[cid] = CriterionResult(cid, criterion.kind, applies, passes, DecidedBy.FACTS)
     unknown = [cid for cid, r in results.items() if r.passes is None]
     blocking = [cid for cid, r in results.items() if r.passes is False]
     if not unknown:
-        verdict = "ineligible" if blocking else "eligible"
-        return Decision(verdict, results, blocking, [], {}, evaluator)
+        return Decision(Verdict.INELIGIBLE if blocking else Verdict.ELIGIBLE, results, blocking, [], {}, evaluator)
+    assert compiled_source is not None, "a missing fact needs the solver"
     analysis = Analysis(compiled_source(), facts, budget)
     jointly_possible = analysis.satisfiable(unknown)  # one model shows every open criterion can pass
     for cid in unknown:
         analysis.refine(results[cid], can_pass=True if jointly_possible else None)
     blocking = [cid for cid, r in results.items() if r.passes is False]
     if blocking:
-        return Decision("ineligible", results, blocking, [], {}, evaluator, analysis)
+        return Decision(Verdict.INELIGIBLE, results, blocking, [], {}, evaluator, analysis)
     still_unknown = [cid for cid in unknown if results[cid].passes is None]
     if not still_unknown:
-        return Decision("eligible", results, [], [], {}, evaluator, analysis)
+        return Decision(Verdict.ELIGIBLE, results, [], [], {}, evaluator, analysis)
     components = analysis.components(still_unknown)
     conflicts = [] if jointly_possible else [c for c in components if not analysis.satisfiable(c)]
     if conflicts:
         cores = [analysis.minimal_conflict(component) for component in conflicts]
-        return Decision("ineligible", results, [], cores, {}, evaluator, analysis)
+        return Decision(Verdict.INELIGIBLE, results, [], cores, {}, evaluator, analysis)
     missing: dict[str, list[str]] = {}
     for component in components:
-        for fact, criteria in analysis.decisive_facts(component).items():
-            missing[fact] = criteria
-    ordered = dict(sorted(missing.items()))
-    return Decision("undetermined", results, [], [], ordered, evaluator, analysis)
+        missing.update(analysis.decisive_facts(component))
+    return Decision(Verdict.UNDETERMINED, results, [], [], dict(sorted(missing.items())), evaluator, analysis)
 
 
-def _check_assumptions(checked: CheckedProtocol, facts: dict[str, Any], evaluator: Evaluator,
-                       compiled_source, budget: Budget) -> None:
-    from eligib.language.diagnostics import DiagnosticError
-
+def _check_assumptions(checked: CheckedProtocol, facts: Mapping[str, Value], evaluator: Evaluator,
+                       compiled_source: CompiledSource | None, budget: Budget) -> None:
     open_assumptions = []
-    for aid, assumption in checked.assumptions.items():
-        holds = evaluator.truth(evaluator.eval(assumption.body))
+    for assumption in checked.assumptions.values():
+        holds = evaluator.condition(assumption.body)
         if holds is None:
             open_assumptions.append(assumption)
         elif holds is False:
-            raise DiagnosticError([_violation(checked, assumption, facts)], {checked.source.path: checked.source})
+            raise DiagnosticError([_violation(checked, assumption, facts)])
     if open_assumptions and compiled_source is not None:
         analysis = Analysis(compiled_source(), facts, budget)
         for assumption in open_assumptions:  # possible for some value of the missing facts?
             if not analysis.sat(checked.facts_of(assumption.body), subject=f"assumption `{assumption.id}`"):
-                raise DiagnosticError([_violation(checked, assumption, facts)], {checked.source.path: checked.source})
+                raise DiagnosticError([_violation(checked, assumption, facts)])
 
 
-def _violation(checked: CheckedProtocol, assumption, facts: dict[str, Any]):
-    from eligib.language.diagnostics import error
-    from eligib.report.explain import show_value
-
-    known = [f"{name} = {show_value(checked, name, facts[name])}"
+def _violation(checked: CheckedProtocol, assumption: ast.Assumption, facts: Mapping[str, Value]) -> Diagnostic:
+    known = [f"{name} = {shown(checked.facts[name].type, facts[name])}"
              for name in sorted(checked.facts_of(assumption.body)) if name in facts]
     return error("assumption-violated", f"the patient's facts contradict assumption `{assumption.id}`: "
                  f"{assumption.label}", assumption.span, "the protocol assumes this of every patient",
@@ -187,25 +134,25 @@ def _violation(checked: CheckedProtocol, assumption, facts: dict[str, Any]):
 class Analysis:
     """Z3 queries for one patient over the compiled protocol; only the needed facts are assumed."""
 
-    def __init__(self, compiled, facts: dict[str, Any], budget: Budget | None = None) -> None:
+    def __init__(self, compiled: Any, facts: Mapping[str, Value], budget: Budget | None = None) -> None:
         self.compiled = compiled
         self.facts = facts
         self.solver = compiled.solver
         self.budget = budget if budget is not None else Budget()
         self._linked: dict[frozenset[str], frozenset[str]] = {}
 
-    def unknown_facts(self, names) -> list[str]:
+    def unknown_facts(self, names: Iterable[str]) -> list[str]:
         return sorted(name for name in names if name not in self.facts)
 
-    def assumptions(self, names) -> list:
+    def assumptions(self, names: Collection[str]) -> list[Any]:
         """Literals fixing the known facts among `names` and every fact an assumption links to them."""
-        literals: list = []
+        literals: list[Any] = []
         for name in self.linked(names):
             if name in self.facts:
                 literals.extend(self.compiled.fact_assumptions(name, self.facts[name]))
         return literals
 
-    def linked(self, names) -> frozenset[str]:
+    def linked(self, names: Collection[str]) -> frozenset[str]:
         """`names` closed over the protocol's assumptions: facts an assumption relates stand together."""
         key = frozenset(names)
         closed = self._linked.get(key)
@@ -220,7 +167,7 @@ class Analysis:
             closed = self._linked[key] = frozenset(grown)
         return closed
 
-    def sat(self, names, *formulas, subject: str = "the patient") -> bool:
+    def sat(self, names: Collection[str], *formulas: Any, subject: str = "the patient") -> bool:
         """Is there a possible patient, agreeing with the known facts among `names`, where `formulas` hold?"""
         linked = self.linked(names)
         relevant = [term for group, term in self.compiled.assumptions if group & linked]
@@ -238,20 +185,18 @@ class Analysis:
             can_pass = self.sat(names, passes, subject=subject)
         can_fail = self.sat(names, z3.Not(passes), subject=subject)
         result.missing = tuple(self.unknown_facts(names))
-        result.decided_by = "solver"
+        result.decided_by = DecidedBy.SOLVER
         if not (can_pass and can_fail):
             result.passes = can_pass
 
-    def node_status(self, node: ast.Expr, names, subject: str = "a path") -> bool | None:
+    def node_status(self, node: ast.Expr, names: Collection[str], subject: str = "a path") -> Truth:
         """Can this condition (a named path) be true, and can it be false, under the known facts?"""
         import z3
 
         condition = self.compiled.condition(node)
         can_hold = self.sat(names, condition, subject=subject)
         can_fail = self.sat(names, z3.Not(condition), subject=subject)
-        if can_hold and can_fail:
-            return None
-        return can_hold
+        return None if can_hold and can_fail else can_hold
 
     def components(self, criteria: list[str]) -> list[list[str]]:
         """Group open criteria that share a missing fact; groups are independent of each other."""
@@ -302,13 +247,11 @@ class Analysis:
         for fact in unknown:
             if whole is not None and not self.can_change(names, whole, fact, about=_criteria_words(criteria)):
                 continue
-            decides = [c for c in criteria if fact in self.compiled.criterion_facts[c]
-                       and self._decides(c, fact)]
-            decisive[fact] = decides
+            decisive[fact] = [c for c in criteria if fact in self.compiled.criterion_facts[c] and self._decides(c, fact)]
         return decisive
 
-    def _conjunction(self, criteria: list[str]):
-        from eligib.logic.compiler import conjunction
+    def _conjunction(self, criteria: list[str]) -> Any:
+        from eligib.values.z3terms import conjunction
 
         return conjunction([self.compiled.passes[c] for c in criteria], self.compiled.ctx)
 
@@ -318,7 +261,8 @@ class Analysis:
             return True
         return self.can_change(names, self.compiled.passes[cid], fact, cache_key=cid, about=f"criterion `{cid}`")
 
-    def can_change(self, names, formula, fact: str, cache_key: str | None = None, about: str = "the verdict") -> bool:
+    def can_change(self, names: Collection[str], formula: Any, fact: str, cache_key: str | None = None,
+                   about: str = "the verdict") -> bool:
         """Two completions differing only in `fact` that disagree on `formula` (`about` names it)."""
         import z3
 
@@ -337,7 +281,7 @@ def _criteria_words(criteria: list[str]) -> str:
     return f"criteria {listed}{', ...' if len(criteria) > 5 else ''}"
 
 
-def decide_by_solver(compiled, facts: dict[str, Any]) -> tuple[str, dict[str, bool | None]]:
+def decide_by_solver(compiled: Any, facts: Mapping[str, Value]) -> tuple[Verdict, dict[str, Truth]]:
     """Verdict and per-criterion outcome from Z3 alone, every known fact assumed.
 
     Slower than `decide` (no three-valued shortcut); it exists to cross-check `decide` and the
@@ -346,12 +290,12 @@ def decide_by_solver(compiled, facts: dict[str, Any]) -> tuple[str, dict[str, bo
 
     analysis = Analysis(compiled, facts, Budget(None))
     every = frozenset(compiled.facts)
-    passes: dict[str, bool | None] = {}
+    passes: dict[str, Truth] = {}
     for cid, formula in compiled.passes.items():
         can_pass, can_fail = analysis.sat(every, formula), analysis.sat(every, z3.Not(formula))
         passes[cid] = None if can_pass and can_fail else can_pass
     all_pass = compiled.eligible()
     can_be_eligible, can_be_ineligible = analysis.sat(every, all_pass), analysis.sat(every, z3.Not(all_pass))
-    verdict = "undetermined" if can_be_eligible and can_be_ineligible else (
-        "eligible" if can_be_eligible else "ineligible")
+    verdict = Verdict.UNDETERMINED if can_be_eligible and can_be_ineligible else (
+        Verdict.ELIGIBLE if can_be_eligible else Verdict.INELIGIBLE)
     return verdict, passes

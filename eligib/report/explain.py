@@ -6,116 +6,45 @@ the protocol's own expressions and the patient's values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from eligib.language import ast
-from eligib.language.checker import CheckedProtocol, DateType, NumType
+from eligib.language.checked import CheckedProtocol, NamedPath
 from eligib.language.diagnostics import Diagnostic
-from eligib.logic.solver import Decision
-from eligib.values.units import format_decimal, from_canonical
-from eligib.values.calendar import NONE, format_date
+from eligib.logic.evaluate import Truth, Verdict, window
+from eligib.logic.solver import DecidedBy, Decision, Status
+from eligib.report.explanation import CriterionFinding, Explanation, MissingFact, PathFinding, PathStatus
+from eligib.values.calendar import format_date
+from eligib.values.types import NONE, NumType, shown
 
-NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 STATUS_WORD = {True: "holds", False: "fails", None: "unknown"}
-
-
-@dataclass
-class PathFinding:
-    """A named alternative (path) of a block and what holds or fails inside it."""
-
-    name: str
-    path: str  # dotted from the criterion, e.g. "t_all_lbl.relapsed"
-    status: str  # "holds" | "fails" | "unknown"
-    reasons: list[str] = field(default_factory=list)
-    paths: list[PathFinding] = field(default_factory=list)
-
-
-@dataclass
-class CriterionFinding:
-    id: str
-    kind: str
-    label: str
-    record: str
-    status: str  # "met" | "not_met" | "unknown" | "not_applicable"
-    blocks: bool | None  # True: keeps the patient out; None: might
-    decided_by: str
-    reasons: list[str]
-    paths: list[PathFinding]
-    missing: list[str]  # for an open criterion: the missing facts it depends on
-
-
-@dataclass
-class MissingFact:
-    name: str
-    description: str
-    criteria: list[str]
-
-
-@dataclass
-class Explanation:
-    protocol: dict[str, str | None]
-    patient: str
-    verdict: str
-    criteria: list[CriterionFinding]
-    blocking: list[str]
-    conflicts: list[list[str]]
-    missing_facts: list[MissingFact]
-    holding_paths: list[str]
-    warnings: list[Diagnostic]
-
-    def path_status(self, dotted: str) -> str | None:
-        """Status of a path named `criterion.path.subpath`, or None when there is no such path."""
-        criterion_id, _, rest = dotted.partition(".")
-        finding = next((c for c in self.criteria if c.id == criterion_id), None)
-        paths = finding.paths if finding else []
-        found = None
-        for part in rest.split("."):
-            found = next((p for p in paths if p.name == part), None)
-            if found is None:
-                return None
-            paths = found.paths
-        return found.status if found else None
 
 
 def explain(checked: CheckedProtocol, decision: Decision, patient: str = "<patient>",
             warnings: list[Diagnostic] | None = None) -> Explanation:
+    """The findings behind a decision, for one patient."""
     writer = _Reasons(checked, decision)
     findings = [writer.criterion(checked.criteria[cid]) for cid in checked.criteria]
     header = checked.protocol.header
     protocol = {"id": header.name, "title": header.get("title"), "version": header.get("version"),
                 "registry": header.get("registry"), "file": checked.source.path}
-    missing = [MissingFact(name, checked.facts[name].decl.description, criteria)
+    missing = [MissingFact(name, checked.facts[name].description, criteria)
                for name, criteria in decision.missing.items()]
     holding = [f"{c.id}.{p}" for c in findings for p in _holding_paths(c.paths)] \
-        if decision.verdict == "eligible" else []
+        if decision.verdict == Verdict.ELIGIBLE else []
     return Explanation(protocol, patient, decision.verdict, findings, decision.blocking, decision.conflicts,
                        missing, holding, list(warnings or []))
 
 
 def _holding_paths(paths: list[PathFinding]) -> list[str]:
     """The deepest named paths that hold (the route by which the patient qualifies)."""
-    found = []
+    found: list[str] = []
     for path in paths:
-        if path.status != "holds":
+        if path.status != PathStatus.HOLDS:
             continue
         deeper = _holding_paths(path.paths)
         found.extend(deeper or [path.path])
     return found
-
-
-def show_value(checked: CheckedProtocol, name: str, value: Any) -> str:
-    """A fact's value in its declared unit, as a patient file would state it."""
-    info = checked.facts[name]
-    if value is NONE:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(info.type, DateType):
-        return format_date(value)
-    if isinstance(info.type, NumType):
-        return format_decimal(from_canonical(value, info.unit)) + (f" {info.unit}" if info.unit else "")
-    return str(value)
 
 
 class _Reasons:
@@ -130,11 +59,11 @@ class _Reasons:
         result = self.decision.criteria[criterion.id]
         status = result.status
         blocks = None if result.passes is None else not result.passes
-        names = self.facts_in(criterion)
-        missing = sorted(n for n in names if n not in self.facts) if status == "unknown" else []
-        if status == "not_applicable":
+        names = self.checked.criterion_facts[criterion.id]
+        missing = sorted(n for n in names if n not in self.facts) if status == Status.UNKNOWN else []
+        if status == Status.NOT_APPLICABLE:
             reasons = [f"does not apply: `{self.text(criterion.guard)}` is false"]
-        elif status != "unknown" and result.decided_by == "solver":
+        elif status != Status.UNKNOWN and result.decided_by == DecidedBy.SOLVER:
             open_facts = sorted(n for n in names if n not in self.facts)
             outcome = {("inclusion", "met"): "met", ("inclusion", "not_met"): "not met",
                        ("exclusion", "met"): "applies", ("exclusion", "not_met"): "does not apply"}
@@ -142,53 +71,42 @@ class _Reasons:
                        f"missing {self.fact_list(open_facts)}"]
         else:
             reasons = self.reasons(criterion.body)
-        decided = None if status == "unknown" else f"`{criterion.id}` is already {status.replace('_', ' ')}"
-        paths = self.paths(criterion.body, "", decided)
+        decided = None if status == Status.UNKNOWN else f"`{criterion.id}` is already {status.replace('_', ' ')}"
+        paths = self.paths(self.checked.paths[criterion.id], decided)
         return CriterionFinding(criterion.id, criterion.kind, criterion.label, criterion.record, status, blocks,
                                 result.decided_by, reasons, paths, missing)
-
-    def facts_in(self, criterion: ast.Criterion) -> frozenset[str]:
-        guard = self.checked.facts_of(criterion.guard) if criterion.guard is not None else frozenset()
-        return self.checked.facts_of(criterion.body) | guard
 
     @staticmethod
     def fact_list(names: list[str]) -> str:
         return ", ".join(f"`{n}`" for n in names) if names else "facts"
 
     # --------------------------------------------------------------- paths
-    def paths(self, node: ast.Expr, prefix: str, decided: str | None) -> list[PathFinding]:
-        """Named paths under a node. Where the known facts leave a path open, the solver decides it
-        only when it could matter; under a decided criterion or path (`decided` says which) an open
-        path cannot change anything, and says so."""
+    def paths(self, paths: tuple[NamedPath, ...], decided: str | None) -> list[PathFinding]:
+        """Findings for named paths. Where the known facts leave a path open, the solver decides it only
+        when it could matter; under a decided criterion or path (`decided` says which) an open path
+        cannot change anything, and says so."""
         found: list[PathFinding] = []
-        for item in self.checked.named_items(node):
-            if item.name is None:
-                found.extend(self.paths(item.body, prefix, decided))
-                continue
-            dotted = f"{prefix}{item.name}"
-            status = self.status(item.body, refine=decided is None, subject=f"path `{dotted}`")
+        for path in paths:
+            body = path.item.body
+            status = self.status(body, refine=decided is None, subject=f"path `{path.dotted}`")
             if status is None and decided is not None:
                 reasons = [f"open, but it cannot change the result: {decided}"]
             else:
-                reasons = self.path_reasons(item.body)
-            inner = decided if status is None else f"`{dotted}` already {STATUS_WORD[status]}"
-            sub = self.paths(item.body, dotted + ".", inner)
-            found.append(PathFinding(item.name, dotted, STATUS_WORD[status], reasons, sub))
+                reasons = self.path_reasons(body)
+            inner = decided if status is None else f"`{path.dotted}` already {STATUS_WORD[status]}"
+            found.append(PathFinding(path.name, path.dotted, PathStatus.of(status), reasons,
+                                     self.paths(path.subpaths, inner)))
         return found
 
     def path_reasons(self, body: ast.Expr) -> list[str]:
         """Why a path holds or fails, leaving out its own named sub-paths (they are listed apart)."""
-        value = self.evaluator.truth(self.evaluator.eval(body))
+        value = self.evaluator.condition(body)
         if value is None:
             return [self.unknown_reason(body)]
         return self.why(body, value, skip_named=True)
 
-    def only_named(self, node: ast.Expr) -> bool:
-        items = self.checked.named_items(node)
-        return bool(items) and all(item.name is not None for item in items)
-
-    def status(self, node: ast.Expr, refine: bool, subject: str) -> bool | None:
-        value = self.evaluator.truth(self.evaluator.eval(node))
+    def status(self, node: ast.Expr, refine: bool, subject: str) -> Truth:
+        value = self.evaluator.condition(node)
         analysis = self.decision.analysis
         if value is None and refine and analysis is not None:
             value = analysis.node_status(node, self.checked.facts_of(node), subject)
@@ -196,7 +114,7 @@ class _Reasons:
 
     # ------------------------------------------------------------- reasons
     def reasons(self, node: ast.Expr) -> list[str]:
-        value = self.evaluator.truth(self.evaluator.eval(node))
+        value = self.evaluator.condition(node)
         if value is None:
             return [self.unknown_reason(node)]
         return self.why(node, value)
@@ -229,7 +147,7 @@ class _Reasons:
                 return self.conditional(node, value)
             case ast.Implies():
                 if value:
-                    antecedent = self.evaluator.truth(self.evaluator.eval(node.antecedent))
+                    antecedent = self.evaluator.condition(node.antecedent)
                     return self.why(node.antecedent, False, path) if antecedent is False \
                         else self.why(node.consequent, True, path)
                 return self.why(node.antecedent, True, path) + self.why(node.consequent, False, path)
@@ -239,14 +157,16 @@ class _Reasons:
                 return [self.none_test(node)]
             case ast.Within():
                 return [self.within(node, value)]
+            case ast.QuantityLiteral() | ast.DateLiteral() | ast.Call() | ast.Arithmetic() | ast.Negate():
+                return [f"`{self.text(node)}` is {str(value).lower()}"]  # not conditions: the checker refuses them
             case _:
-                return [f"`{self.text(node)}` is {str(value).lower()}"]
+                assert_never(node)
 
     def decisive(self, operands: list[ast.Expr], value: bool, conjunction: bool) -> list[ast.Expr]:
         """The operands that explain a junction's value: all of them, or those that settle it."""
         if conjunction == value:  # and: all hold; or: none holds
             return operands
-        settling = [op for op in operands if self.evaluator.truth(self.evaluator.eval(op)) == value]
+        settling = [op for op in operands if self.evaluator.condition(op) == value]
         return settling if conjunction else settling[:1]  # `or` true: the first alternative that holds
 
     def junction(self, operands: list[ast.Expr], value: bool, conjunction: bool, path: str,
@@ -257,11 +177,11 @@ class _Reasons:
         return reasons
 
     def block(self, node: ast.Block, value: bool, path: str, skip_named: bool) -> list[str]:
-        if node.kind == "at_least":
-            held = [i for i in node.items if self.evaluator.truth(self.evaluator.eval(i.body)) is True]
+        if node.kind == ast.BlockKind.AT_LEAST:
+            held = [i for i in node.items if self.evaluator.condition(i.body) is True]
             return [f"{len(held)} of {len(node.items)} hold; at least {node.count} needed"]
         items = node.items
-        bodies = self.decisive([item.body for item in items], value, node.kind == "all")
+        bodies = self.decisive([item.body for item in items], value, node.kind == ast.BlockKind.ALL)
         reasons: list[str] = []
         for item in (i for i in items if any(i.body is b for b in bodies)):
             if item.name is None:
@@ -290,13 +210,13 @@ class _Reasons:
                 none_side = left if self.evaluator.eval(left) is NONE else right
                 statements.append(f"`{self.text(none_side)}` is none")
                 continue
-            statements.append(f"{self.operand(left)} {NEGATED[node.operators[i]]} {self.operand(right)}")
+            statements.append(f"{self.operand(left)} {node.operators[i].negated()} {self.operand(right)}")
         return "; ".join(statements)
 
     def conditional(self, node: ast.Conditional, value: bool) -> list[str]:
-        condition = self.evaluator.truth(self.evaluator.eval(node.condition))
+        condition = self.evaluator.condition(node.condition)
         taken, other = (node.then, node.otherwise) if condition else (node.otherwise, node.then)
-        reasons = self.why(taken, value) if self.evaluator.truth(self.evaluator.eval(taken)) is not None \
+        reasons = self.why(taken, value) if self.evaluator.condition(taken) is not None \
             else [self.unknown_reason(taken)]
         if condition is None:
             return reasons
@@ -309,15 +229,15 @@ class _Reasons:
 
     def membership(self, node: ast.IsValue | ast.InSet) -> str:
         subject = self.evaluator.eval(node.subject)
-        shown = "none" if subject is NONE else str(subject)
+        written = "none" if subject is NONE else str(subject)
         name = self.text(node.subject)
         if isinstance(node, ast.IsValue):
             if (subject == node.value) != node.negated:
-                return f"{name} is {shown}" + (f", not {node.value}" if node.negated else "")
-            return f"{name} is {shown}" + ("" if node.negated else f", not {node.value}")
+                return f"{name} is {written}" + (f", not {node.value}" if node.negated else "")
+            return f"{name} is {written}" + ("" if node.negated else f", not {node.value}")
         inside = subject in node.values
         listed = ", ".join(node.values)
-        return f"{name} is {shown}, {'in' if inside else 'not in'} ({listed})"
+        return f"{name} is {written}, {'in' if inside else 'not in'} ({listed})"
 
     def none_test(self, node: ast.IsNone) -> str:
         subject = self.evaluator.eval(node.subject)
@@ -327,8 +247,6 @@ class _Reasons:
         return f"{name} is {self.show(subject, node.subject)}, not none"
 
     def within(self, node: ast.Within, value: bool) -> str:
-        from eligib.logic.evaluate import window
-
         date, anchor = self.evaluator.eval(node.subject), self.evaluator.eval(node.anchor)
         if date is NONE:
             return f"{self.text(node.subject)} is none"
@@ -347,7 +265,7 @@ class _Reasons:
             return f"{name} is none"
         if isinstance(value, bool):
             return f"{name} is {'true' if value else 'false'}"
-        return f"{name} is {self.show_fact(name, value)}"
+        return f"{name} is {shown(self.checked.facts[name].type, value)}"
 
     # ------------------------------------------------------------- values
     def operand(self, node: ast.Expr) -> str:
@@ -355,33 +273,21 @@ class _Reasons:
         if isinstance(node, (ast.QuantityLiteral, ast.DateLiteral)):
             return self.text(node)
         value = self.evaluator.eval(node)
-        shown = "missing" if value is None else self.show(value, node)
+        written = "missing" if value is None else self.show(value, node)
         if isinstance(node, ast.NameRef):
-            return f"{node.name} {shown}"
-        return f"{self.text(node)} = {shown}"
+            return f"{node.name} {written}"
+        return f"{self.text(node)} = {written}"
 
     def show(self, value: Any, node: ast.Expr) -> str:
-        if value is NONE:
-            return "none"
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, str):
-            return value
-        kind = self.checked.types.get(id(node))
-        if isinstance(kind, DateType):
-            return format_date(value)
+        """A node's value in the unit it is written in (a fact's declared unit, for a fact)."""
+        kind = self.checked.types.get(node.nid)
+        if kind is None or isinstance(value, (bool, str)):
+            return "none" if value is NONE else str(value).lower() if isinstance(value, bool) else str(value)
+        unit = None
         if isinstance(kind, NumType):
-            unit = self.display_unit(node, kind)
-            return format_decimal(from_canonical(value, unit)) + (f" {unit}" if unit else "")
-        return str(value)
-
-    def show_fact(self, name: str, value: Any) -> str:
-        return show_value(self.checked, name, value)
-
-    def display_unit(self, node: ast.Expr, kind: NumType) -> str | None:
-        if isinstance(node, ast.NameRef) and node.name in self.checked.facts:
-            return self.checked.facts[node.name].unit
-        return kind.unit
+            unit = self.checked.facts[node.name].unit if isinstance(node, ast.NameRef) and node.name in \
+                self.checked.facts else kind.unit
+        return shown(kind, value, unit)
 
     def text(self, node: ast.Expr | None) -> str:
         return "" if node is None else self.checked.text(node)

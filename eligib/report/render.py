@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
-from eligib.language.diagnostics import Diagnostic, render_all
-from eligib.report.explain import CriterionFinding, Explanation, PathFinding
+from eligib.language.diagnostics import Diagnostic, Finding, render, render_all
+from eligib.report.explanation import CriterionFinding, Explanation, PathFinding
 
 JSON_SCHEMA_ID = "eligib.check/1"
 STATUS_TEXT = {
@@ -133,8 +134,8 @@ def _path_lines(path: PathFinding, depth: int) -> list[str]:
     return lines
 
 
-def diagnostics_text(diagnostics: list[Diagnostic], sources, omitted: int = 0) -> str:
-    return render_all(diagnostics, sources, omitted) + "\n"
+def diagnostics_text(diagnostics: list[Diagnostic], omitted: int = 0) -> str:
+    return render_all(diagnostics, omitted) + "\n"
 
 
 # ---------------------------------------------------------------------- verify
@@ -143,22 +144,21 @@ VERIFY_SCHEMA_ID = "eligib.verify/1"
 DIFF_SCHEMA_ID = "eligib.diff/1"
 
 
-def verify_data(protocol_path: str, findings) -> dict[str, Any]:
+def verify_data(protocol_path: str, findings: list[Finding]) -> dict[str, Any]:
     errors = sum(1 for f in findings if f.severity == "error")
     warnings = sum(1 for f in findings if f.severity == "warning")
     return {
         "schema": VERIFY_SCHEMA_ID, "protocol": protocol_path, "ok": errors == 0,
         "errors": errors, "warnings": warnings,
         "findings": [{"severity": f.severity, "code": f.code, "message": f.message,
-                      "location": str(f.span) if f.span else None, "subject": f.subject, "criteria": f.criteria,
+                      "location": str(f.span) if f.span else None, "subject": f.subject,
+                      "criteria": list(f.criteria),
                       "help": f.help,
                       "witness": f.witness, "witness_verdict": f.witness_verdict} for f in findings],
     }
 
 
-def verify_text(protocol_path: str, findings, sources) -> str:
-    from eligib.language.diagnostics import Diagnostic, render
-
+def verify_text(protocol_path: str, findings: list[Finding]) -> str:
     lines = [f"verify {protocol_path}", ""]
     ok = [f for f in findings if f.severity == "ok"]
     counts: dict[str, int] = {}
@@ -181,9 +181,7 @@ def verify_text(protocol_path: str, findings, sources) -> str:
     for finding in problems:
         lines.append("")
         label = ", ".join(f"`{c}`" for c in finding.criteria) if finding.criteria else ""
-        diagnostic = Diagnostic(finding.severity, finding.code, finding.message, finding.span,
-                                label=f"criteria: {label}" if label else "", help=finding.help)
-        lines.append(render(diagnostic, sources))
+        lines.append(render(dataclasses.replace(finding, label=f"criteria: {label}" if label else "")))
         if finding.witness is not None:
             lines.append(f"  = witness ({finding.witness_verdict}): {json.dumps(finding.witness)}")
     errors = sum(1 for f in problems if f.severity == "error")

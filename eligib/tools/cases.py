@@ -13,13 +13,14 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from eligib.api import Engine
-from eligib.language.diagnostics import DiagnosticError, error
-from eligib.inputs.documents import decimal_or_bad, nesting, yaml_document
+from eligib.engine import Engine
+from eligib.inputs.documents import nesting, yaml_document
 from eligib.inputs.facts import Patient, patient_from_source
-from eligib.limits import CHECK_SECONDS, MAX_CASE_FILE_BYTES, MAX_CASES, MAX_INPUT_NESTING, MAX_PATIENT_BYTES
+from eligib.language.diagnostics import DiagnosticError, error
 from eligib.language.reading import read_source
 from eligib.language.source import SourceFile
+from eligib.limits import CHECK_SECONDS, MAX_CASE_FILE_BYTES, MAX_CASES, MAX_INPUT_NESTING, MAX_PATIENT_BYTES
+from eligib.values.numbers import decimal_or_bad
 
 CASE_KEYS = {"id", "title", "facts", "set", "unset", "file", "verdict", "blocking", "missing", "paths"}
 VERDICTS = ("eligible", "ineligible", "undetermined")
@@ -52,20 +53,18 @@ def load_cases(path: str) -> list[Case]:
     data, lines = _parse(source)
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise DiagnosticError([error("bad-case-file", "a case file needs a list `cases`", source.span_at(1, 1),
-                                     help="see docs/cli.md, `eligib test`")], {source.path: source})
+                                     help="see docs/cli.md, `eligib test`")])
     unknown = set(data) - {"protocol", "base", "cases"}
     if unknown:
         raise DiagnosticError([error("bad-case-file", f"unknown top-level key `{sorted(map(str, unknown))[0]}`",
-                                     source.span_at(1, 1), help="a case file has `protocol`, `base` and `cases`")],
-                              {source.path: source})
+                                     source.span_at(1, 1), help="a case file has `protocol`, `base` and `cases`")])
     if len(data["cases"]) > MAX_CASES:
         raise DiagnosticError([error("too-many", f"more than {MAX_CASES} cases in one file", source.span_at(1, 1),
-                                     help="split the file; see docs/limits.md")], {source.path: source})
+                                     help="split the file; see docs/limits.md")])
     base = data.get("base") or {}
     if not isinstance(base, dict):
         raise DiagnosticError([error("bad-case-file", "`base` must be a mapping of fact names to values",
-                                     source.span_at(1, 1), help="see docs/cli.md, `eligib test`")],
-                              {source.path: source})
+                                     source.span_at(1, 1), help="see docs/cli.md, `eligib test`")])
     cases, problems = [], []
     for index, entry in enumerate(data["cases"]):
         line, column = lines[index] if index < len(lines) else (None, 1)
@@ -75,7 +74,7 @@ def load_cases(path: str) -> list[Case]:
         except ValueError as exc:
             problems.append(error("bad-case", str(exc), span, help="see docs/cli.md, `eligib test`"))
     if problems:
-        raise DiagnosticError(problems, {source.path: source})
+        raise DiagnosticError(problems)
     return cases
 
 
@@ -87,11 +86,10 @@ def _parse(source: SourceFile) -> tuple[Any, list[tuple[int, int]]]:
             data = tomllib.loads(source.text, parse_float=decimal_or_bad)
         except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
             problem = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)
-            raise DiagnosticError([error("bad-case-file", f"malformed TOML: {problem}", help=hint)],
-                                  {source.path: source}) from None
+            raise DiagnosticError([error("bad-case-file", f"malformed TOML: {problem}", help=hint)]) from None
         if nesting(data) > MAX_INPUT_NESTING:
             raise DiagnosticError([error("bad-case-file", f"tables and lists nest more than {MAX_INPUT_NESTING} deep",
-                                         help="see docs/limits.md")], {source.path: source})
+                                         help="see docs/limits.md")])
         return data, []
     import yaml
 

@@ -1,45 +1,20 @@
-"""Patient values as every stage sees them: exact, canonical, with `unknown` and `none` kept apart.
+"""Calendar arithmetic on day numbers, exact and total.
 
-- a number is a Fraction in canonical base units (see units.py);
-- a date is its proleptic Gregorian day number (date.toordinal());
-- an enumeration value is its name; a boolean is a bool;
-- NONE means the fact is known to have no value (test not done, event never happened);
-- an unknown fact is simply absent (evaluators use None for it).
+Dates are proleptic Gregorian day numbers as `date.toordinal()` gives them (0001-01-01 is 1). The
+arithmetic is integer-only and total, so a window of 3000 years or a date before year 1 is a number
+like any other, never a crash; only display needs a real calendar date. Calendar months keep the day
+of the month, clamped to the target month's last day (2026-08-31 minus 6 months is 2026-02-28).
 """
 
 from __future__ import annotations
 
 import calendar
-import datetime as dt
-from functools import lru_cache
 from fractions import Fraction
-from typing import Union
-
-
-class _NoneValue:
-    _instance = None
-
-    def __new__(cls):
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "NONE"
-
-    def __reduce__(self):
-        return (_NoneValue, ())
-
-
-NONE = _NoneValue()
-Value = Union[bool, Fraction, int, str, _NoneValue]
+from functools import lru_cache
 
 DAY_SECONDS = 86400
 
 
-# Dates are proleptic Gregorian day numbers as `date.toordinal()` gives them (0001-01-01 is 1). The
-# arithmetic below is integer-only and total, so a window of 3000 years or a date before year 1 is
-# a number like any other, never a crash; only display needs a real calendar date.
 _EPOCH_SHIFT = 719468 - 719163  # day numbers -> days since 0000-03-01 (a leap cycle starts there)
 
 

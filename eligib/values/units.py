@@ -285,19 +285,3 @@ def _dimension_name(dims: Dims) -> str:
         _dims(s=-1): "a rate per unit of time",
     }
     return names.get(dims, "a quantity")
-
-
-def format_decimal(value: Fraction, max_places: int = 6) -> str:
-    """Exact decimal when it terminates within max_places, else rounded with a `~`."""
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    whole, rest = divmod(value.numerator, value.denominator)
-    digits = []
-    for _ in range(max_places):
-        if rest == 0:
-            break
-        rest *= 10
-        digit, rest = divmod(rest, value.denominator)
-        digits.append(str(digit))
-    text = f"{sign}{whole}" + (f".{''.join(digits)}" if digits else "")
-    return text if rest == 0 else f"~{text}"

@@ -1,0 +1,65 @@
+"""The Engine: a protocol loaded once, and the pipeline that checks patients against it
+(read the patient -> decide -> explain).
+
+An Engine may be shared between threads: each thread that needs the solver gets its own Z3
+compilation of the protocol (Z3 contexts are not safe to share), built on that thread's first
+need and reused for its later checks.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from eligib.inputs.facts import Patient, load_patient, patient_from_mapping
+from eligib.language.checked import CheckedProtocol
+from eligib.language.checker import load, load_text
+from eligib.limits import CHECK_SECONDS
+from eligib.logic.budget import Budget
+from eligib.logic.solver import Decision, decide
+from eligib.report.explain import explain
+from eligib.report.explanation import Explanation
+
+
+@dataclass
+class Engine:
+    """A checked protocol plus its Z3 compilation (one per thread), built on first need and reused."""
+
+    checked: CheckedProtocol
+    _per_thread: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+
+    @classmethod
+    def from_file(cls, path: str, cache: bool = False) -> Engine:
+        """Load, parse and check a protocol file; `cache` uses the parsed-protocol cache (docs/cli.md)."""
+        return cls(load(path, cache))
+
+    @classmethod
+    def from_text(cls, text: str, path: str = "<protocol>") -> Engine:
+        """Parse and check protocol text (`path` names it in messages)."""
+        return cls(load_text(text, path))
+
+    def compiled(self) -> Any:
+        """This thread's Z3 compilation of the protocol (imports z3: only when a fact is missing)."""
+        compiled = getattr(self._per_thread, "compiled", None)
+        if compiled is None:
+            from eligib.logic.compiler import compile_protocol
+
+            compiled = self._per_thread.compiled = compile_protocol(self.checked)
+        return compiled
+
+    def patient(self, source: str | dict[str, Any]) -> Patient:
+        """A validated patient from a file path (`-` for stdin) or a mapping of fact values."""
+        if isinstance(source, dict):
+            return patient_from_mapping(self.checked, source)
+        return load_patient(self.checked, source)
+
+    def decide(self, patient: Patient, timeout: float | None = CHECK_SECONDS) -> Decision:
+        """The verdict; `timeout` seconds bound the solver in all (SolverTimeout: no verdict)."""
+        return decide(self.checked, patient.values, self.compiled, Budget(timeout))
+
+    def check(self, source: str | dict[str, Any] | Patient, timeout: float | None = CHECK_SECONDS) -> Explanation:
+        """Verdict and full explanation for one patient, within `timeout` seconds of solver time."""
+        patient = source if isinstance(source, Patient) else self.patient(source)
+        decision = self.decide(patient, timeout)
+        return explain(self.checked, decision, patient.path, patient.warnings)

@@ -1,0 +1,395 @@
+"""Expression typing: every expression gets a value type (or an error), units are checked, date and
+calendar arithmetic is validated. The types are recorded by node id for the later stages."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import assert_never
+
+from eligib.language import ast
+from eligib.language.check_state import CheckState
+from eligib.language.checked import CALENDAR_CODES
+from eligib.language.declarations import UNIT_HELP
+from eligib.language.diagnostics import Diagnostic, error, suggest
+from eligib.language.source import Span
+from eligib.values.types import BOOL, DATE, BoolType, DateType, EnumType, NumType, ValueType
+from eligib.values.units import DURATION, PLAIN, UnitError, canonical_code, parse_unit
+
+FUNCTIONS = ("min", "max")
+CALENDAR_WORDS = {"d": "days", "wk": "weeks", "mo": "months", "a": "years"}
+Type = ValueType
+
+
+class ExpressionTyper:
+    """Types expressions against the declarations in a CheckState, reporting what is wrong."""
+
+    def __init__(self, state: CheckState) -> None:
+        self.state = state
+        self.definition_types: dict[str, Type] = {}
+        self.in_progress: list[str] = []
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        self.state.report(diagnostic)
+
+    def definition_type(self, name: str) -> Type:
+        if name in self.definition_types:
+            return self.definition_types[name]
+        definition = self.state.definitions[name]
+        if name in self.in_progress:
+            cycle = " -> ".join([*self.in_progress[self.in_progress.index(name):], name])
+            self.report(error("definition-cycle", f"definition `{name}` refers to itself ({cycle})", definition.span,
+                              "defined in terms of itself"))
+            return BOOL
+        self.in_progress.append(name)
+        result = self.expect_bool(definition.body, f"definition `{name}`")
+        self.in_progress.pop()
+        self.definition_types[name] = result
+        return result
+
+    def expect_bool(self, expr: ast.Expr, what: str) -> Type:
+        found = self.infer(expr)
+        if found is not None and not isinstance(found, BoolType):
+            self.report(error("type-mismatch", f"{what} must be a condition, but this is {found}", expr.span,
+                              "not true/false", help="compare it, e.g. `x >= 10 U/L`"))
+        return BOOL
+
+    def infer(self, expr: ast.Expr) -> Type | None:
+        """Type of an expression, or None after reporting an error inside it."""
+        result = self._infer(expr)
+        if result is not None:
+            self.state.types[expr.nid] = result
+        return result
+
+    def _infer(self, expr: ast.Expr) -> Type | None:  # noqa: C901 - one case per node kind
+        match expr:
+            case ast.BoolLiteral():
+                return BOOL
+            case ast.QuantityLiteral():
+                return self.literal_type(expr)
+            case ast.DateLiteral():
+                return DATE
+            case ast.NameRef():
+                return self.name_type(expr)
+            case ast.Call():
+                return self.call_type(expr)
+            case ast.Not():
+                return self.expect_bool(expr.operand, "the operand of `not`")
+            case ast.And() | ast.Or():
+                word = "and" if isinstance(expr, ast.And) else "or"
+                for operand in expr.operands:
+                    self.expect_bool(operand, f"each side of `{word}`")
+                return BOOL
+            case ast.Compare():
+                return self.compare_type(expr)
+            case ast.Arithmetic():
+                return self.arithmetic_type(expr)
+            case ast.Negate():
+                inner = self.infer(expr.operand)
+                if inner is not None and not isinstance(inner, NumType):
+                    self.report(error("type-mismatch", f"cannot negate {inner}", expr.span, "not a number"))
+                    return None
+                return inner
+            case ast.Conditional():
+                return self.conditional_type(expr)
+            case ast.Implies():
+                self.expect_bool(expr.antecedent, "the left side of `implies`")
+                self.expect_bool(expr.consequent, "the right side of `implies`")
+                return BOOL
+            case ast.IsValue():
+                self.enum_values(expr.subject, (expr.value,), expr.span)
+                return BOOL
+            case ast.InSet():
+                self.enum_values(expr.subject, expr.values, expr.span)
+                return BOOL
+            case ast.IsNone():
+                self.optional_subject(expr)
+                return BOOL
+            case ast.Within():
+                self.within_types(expr)
+                return BOOL
+            case ast.Block():
+                self.block_types(expr)
+                return BOOL
+            case _:
+                assert_never(expr)
+
+    def conditional_type(self, expr: ast.Conditional) -> Type | None:
+        self.expect_bool(expr.condition, "the condition after `if`")
+        then, otherwise = self.infer(expr.then), self.infer(expr.otherwise)
+        if then is None or otherwise is None:
+            return None
+        if not then.same_kind(otherwise):
+            self.report(error("type-mismatch", f"the two branches differ: {then} vs {otherwise}", expr.otherwise.span,
+                              "other branch has another type",
+                              help="both branches of `if ... else` must have the same type and unit"))
+            return None
+        return then
+
+    def call_type(self, call: ast.Call) -> Type | None:
+        if call.function not in FUNCTIONS:
+            self.report(error("unknown-function", f"unknown function `{call.function}`", call.span, "not a function",
+                              help=suggest(call.function, FUNCTIONS) or f"functions are {', '.join(FUNCTIONS)}"))
+            return None
+        types = [self.infer(arg) for arg in call.args]
+        known = [t for t in types if t is not None]
+        if len(known) != len(types):
+            return None
+        if len(known) < 2:
+            self.report(error("bad-arguments", f"`{call.function}` needs at least two values", call.span, "one value"))
+            return None
+        first = known[0]
+        if not isinstance(first, (NumType, DateType)):
+            self.report(error("type-mismatch", f"`{call.function}` takes numbers or dates, but this is {first}",
+                              call.args[0].span, "not a number or date"))
+            return None
+        for arg, found in zip(call.args[1:], known[1:], strict=True):
+            if not first.same_kind(found):
+                self.report(mismatch(first, found, arg, "<="))
+                return None
+        if isinstance(first, NumType):
+            return NumType(first.kind, first.unit, all(isinstance(t, NumType) and t.integer for t in known))
+        return first
+
+    def literal_type(self, literal: ast.QuantityLiteral) -> Type | None:
+        if literal.unit is None:
+            return NumType(PLAIN, None, integer=literal.value.denominator == 1)
+        try:
+            return NumType(parse_unit(literal.unit).kind, literal.unit)
+        except UnitError as exc:
+            self.report(error("unknown-unit", f"unknown unit `{literal.unit}`", literal.span, "not a unit",
+                              help=f"{exc}; {UNIT_HELP}"))
+            return None
+
+    def name_type(self, ref: ast.NameRef) -> Type | None:
+        state = self.state
+        if ref.name in state.facts:
+            state.used_facts.add(ref.name)
+            return state.facts[ref.name].type
+        if ref.name in state.definitions:
+            state.used_definitions.add(ref.name)
+            return self.definition_type(ref.name)
+        enum_owner = next((f.name for f in state.facts.values()
+                           if isinstance(f.type, EnumType) and ref.name in f.type.values), None)
+        if enum_owner:
+            self.report(error("unknown-fact", f"`{ref.name}` is a value of `{enum_owner}`, not a fact", ref.span,
+                              "used as a condition", help=f"write `{enum_owner} is {ref.name}`"))
+            return None
+        hint = suggest(ref.name, [*state.facts, *state.definitions])
+        self.report(error("unknown-fact", f"unknown fact `{ref.name}`", ref.span, "not declared in this protocol",
+                          help=hint or "declare it under `facts:` or define it with `define`"))
+        return None
+
+    def compare_type(self, expr: ast.Compare) -> Type:
+        types = [self.infer(operand) for operand in expr.operands]
+        for index, operator in enumerate(expr.operators):
+            left, right = types[index], types[index + 1]
+            if left is None or right is None:
+                continue
+            if isinstance(left, (EnumType, BoolType)) or isinstance(right, (EnumType, BoolType)):
+                if isinstance(left, BoolType) and isinstance(right, BoolType) and operator in ("==", "!="):
+                    continue
+                enum = left if isinstance(left, EnumType) else right
+                hint = (f"compare a value of `{enum.fact}` with `is` or `in (...)`" if isinstance(enum, EnumType)
+                        else "combine conditions with `and`, `or`, `not`")
+                self.report(error("type-mismatch", f"cannot compare {left} with {right} using `{operator}`",
+                                  expr.span, "not comparable", help=hint))
+            elif not left.same_kind(right):
+                self.report(mismatch(left, right, expr.operands[index + 1], operator))
+        return BOOL
+
+    def arithmetic_type(self, expr: ast.Arithmetic) -> Type | None:
+        types = [self.infer(operand) for operand in expr.operands]
+        known = [t for t in types if t is not None]
+        if len(known) != len(types):
+            return None
+        result: Type | None = known[0]
+        for index, operator in enumerate(expr.operators):
+            if result is None:
+                return None
+            result = self.binary_type(result, operator, known[index + 1], expr, index)
+        return result
+
+    def binary_type(self, left: Type, operator: ast.Operator, right: Type, whole: ast.Arithmetic,
+                    step: int) -> Type | None:
+        left_nodes, right_node = whole.operands[: step + 1], whole.operands[step + 1]
+        if isinstance(left, DateType) or isinstance(right, DateType):
+            return self.date_arithmetic(left, operator, right, whole, step)
+        if not isinstance(left, NumType) or not isinstance(right, NumType):
+            bad = left if not isinstance(left, NumType) else right
+            self.report(error("type-mismatch", f"arithmetic needs numbers, but this is {bad}", whole.span,
+                              "not a number"))
+            return None
+        if operator in (ast.Operator.ADD, ast.Operator.SUBTRACT):
+            if not left.same_kind(right):
+                self.report(mismatch(left, right, right_node, operator))
+                return None
+            return NumType(left.kind, left.unit, left.integer and right.integer)
+        left_constant = all(is_constant(node) for node in left_nodes)
+        right_constant = is_constant(right_node)
+        dividing = operator == ast.Operator.DIVIDE
+        if not left_constant and not right_constant or dividing and not right_constant:
+            self.report(error("nonlinear", "only constants may multiply or divide facts", whole.span,
+                              "product of two facts", help="write thresholds like `3 * alt_uln`"))
+            return None
+        if dividing and constant_value(right_node, self.state.types) == 0:
+            self.report(error("division-by-zero", f"division by zero: `{self.state.text(right_node)}` is 0",
+                              right_node.span, "divides by zero", help="divide by a number that is not zero"))
+            return None
+        scalar, other = (left, right) if left.unit is None and not dividing else (right, left)
+        if scalar.unit is not None:
+            self.report(error("unit-mismatch", f"cannot {'divide' if dividing else 'multiply'} {left} by {right}",
+                              whole.span, "both sides have units", help="multiply or divide by a plain number"))
+            return None
+        return NumType(other.kind, other.unit)
+
+    def date_arithmetic(self, left: Type, operator: ast.Operator, right: Type, whole: ast.Arithmetic,
+                        step: int) -> Type | None:
+        right_node = whole.operands[step + 1]
+        if isinstance(left, DateType) and isinstance(right, DateType) and operator == ast.Operator.SUBTRACT:
+            return NumType(DURATION, "d", integer=True)
+        if operator in (ast.Operator.ADD, ast.Operator.SUBTRACT) and isinstance(left, DateType) \
+                and isinstance(right, NumType) and right.kind == DURATION \
+                and isinstance(right_node, ast.QuantityLiteral) \
+                and canonical_code(right_node.unit or "") in CALENDAR_CODES:
+            self.calendar_step(whole.operands[0] if step == 0 else None, right_node)
+            return DATE
+        self.report(error("type-mismatch", f"cannot apply `{operator}` to {left} and {right}", whole.span,
+                          "not date arithmetic", help="add or subtract a written duration such as `28 days` or "
+                                                      "`6 months`"))
+        return None
+
+    def enum_values(self, subject: ast.Expr, values: tuple[str, ...], span: Span | None) -> None:
+        subject_type = self.infer(subject)
+        if subject_type is None:
+            return
+        if not isinstance(subject_type, EnumType):
+            self.report(error("type-mismatch", f"`is` and `in` test enumerations, but this is {subject_type}",
+                              subject.span, "not an enumeration",
+                              help="compare numbers and dates with <, <=, ==; use a boolean fact directly"))
+            return
+        for value in values:
+            if value not in subject_type.values:
+                self.report(error("unknown-enum-value", f"`{value}` is not a value of `{subject_type.fact}`", span,
+                                  f"`{subject_type.fact}` is {subject_type}",
+                                  help=suggest(value, subject_type.values)
+                                  or f"declared values: {', '.join(subject_type.values)}"))
+
+    def optional_subject(self, expr: ast.IsNone) -> None:
+        if self.infer(expr.subject) is None:
+            return
+        facts = self.state.facts
+        if not isinstance(expr.subject, ast.NameRef) or expr.subject.name not in facts:
+            self.report(error("type-mismatch", "`is none` applies to a fact", expr.subject.span, "not a fact"))
+        elif not facts[expr.subject.name].optional:
+            self.report(error("not-optional", f"fact `{expr.subject.name}` is never none", expr.subject.span,
+                              "not declared `or none`", help=f"add `or none` to the declaration of `{expr.subject.name}`"))
+
+    def within_types(self, expr: ast.Within) -> None:
+        for part, role in ((expr.subject, "the date before `within`"), (expr.anchor, "the anchor date")):
+            found = self.infer(part)
+            if found is not None and not isinstance(found, DateType):
+                self.report(error("type-mismatch", f"{role} must be a date, but this is {found}", part.span,
+                                  "not a date"))
+        amount = expr.amount
+        if canonical_code(amount.unit or "") not in CALENDAR_CODES:
+            self.report(error("unit-mismatch", f"`{amount.text}` is not a calendar duration", amount.span,
+                              "needs days, weeks, months or years", help="write e.g. `within 6 months before`"))
+        else:
+            self.calendar_step(expr.anchor, amount)
+        self.state.types[amount.nid] = NumType(DURATION, amount.unit)
+
+    def calendar_step(self, anchor: ast.Expr | None, amount: ast.QuantityLiteral) -> None:
+        """Dates move by whole days; months and years are calendar steps taken first from a date fact."""
+        code = canonical_code(amount.unit or "")
+        days = amount.value * (7 if code == "wk" else 1)
+        if code in ("d", "wk") and days.denominator != 1:
+            self.report(error("unit-mismatch", f"`{amount.text}` is not a whole number of days", amount.span,
+                              "dates move by whole days", help="write a whole number of days"))
+        if code not in ("mo", "a"):
+            return
+        if amount.value.denominator != 1:
+            self.report(error("unit-mismatch", f"`{amount.text}` is not a whole number of {CALENDAR_WORDS[code]}",
+                              amount.span, "calendar months and years must be whole",
+                              help="use whole days for fractions"))
+        if not (isinstance(anchor, ast.DateLiteral)
+                or isinstance(anchor, ast.NameRef) and anchor.name in self.state.facts):
+            self.report(error("calendar-anchor", f"`{amount.text}` must be counted from a date fact or a date",
+                              amount.span, "months and years step from a date fact",
+                              help="put the month or year step first, right after a date fact: "
+                                   "`screening_date - 6 months - 2 days`"))
+
+    def block_types(self, block: ast.Block) -> None:
+        names: set[str] = set()
+        for item in block.items:
+            if item.name is not None:
+                if item.name in names:
+                    self.report(error("duplicate-path", f"alternative name `{item.name}` is used twice in this block",
+                                      item.span, "used again here"))
+                names.add(item.name)
+            self.expect_bool(item.body, f"alternative `{item.name}`" if item.name else "each item of the block")
+        if block.kind == ast.BlockKind.AT_LEAST and not 1 <= block.count <= len(block.items):
+            self.report(error("bad-count", f"`at least {block.count} of` needs between 1 and {len(block.items)}",
+                              block.span, f"{len(block.items)} items here"))
+
+
+def mismatch(left: Type, right: Type, node: ast.Expr, operator: str) -> Diagnostic:
+    verb = "compare" if operator not in "+-" else ("add" if operator == "+" else "subtract")
+    if isinstance(left, NumType) and isinstance(right, NumType):
+        if right.unit is None and left.unit is not None:
+            example = f"{node.text} {left.unit}" if isinstance(node, ast.QuantityLiteral) else f"... {left.unit}"
+            return error("unit-mismatch", f"cannot {verb} {left} and a plain number", node.span,
+                         "this number has no unit", help=f"write the unit, e.g. `{example}`")
+        if left.unit is None and right.unit is not None:
+            return error("unit-mismatch", f"cannot {verb} a plain number and {right}", node.span,
+                         "this has a unit", help="drop the unit, or give the other side one")
+        hint = f"use a unit compatible with `{left.unit}`" if left.unit else "write the number without a unit"
+        return error("unit-mismatch", f"cannot {verb} {left} and {right}", node.span, "incompatible unit", help=hint)
+    return error("type-mismatch", f"cannot {verb} {left} and {right} using `{operator}`", node.span, "different type")
+
+
+def is_constant(node: ast.Expr) -> bool:
+    match node:
+        case ast.QuantityLiteral():
+            return True
+        case ast.Negate():
+            return is_constant(node.operand)
+        case ast.Arithmetic():
+            return all(is_constant(operand) for operand in node.operands)
+        case _:
+            return False
+
+
+def constant_value(node: ast.Expr, types: dict[int, ValueType]) -> Fraction | None:
+    """The exact value of a constant expression, in canonical units; None if it divides by zero."""
+    match node:
+        case ast.QuantityLiteral():
+            if types.get(node.nid) is None:
+                return None
+            return node.value * (parse_unit(node.unit).factor if node.unit else 1)
+        case ast.Negate():
+            inner = constant_value(node.operand, types)
+            return None if inner is None else -inner
+        case ast.Arithmetic():
+            values = [constant_value(operand, types) for operand in node.operands]
+            result = values[0]
+            for operator, value in zip(node.operators, values[1:], strict=True):
+                if result is None or value is None or operator == ast.Operator.DIVIDE and value == 0:
+                    return None
+                result = _apply(operator, result, value)
+            return result
+        case _:
+            return None
+
+
+def _apply(operator: ast.Operator, left: Fraction, right: Fraction) -> Fraction:
+    match operator:
+        case ast.Operator.ADD:
+            return left + right
+        case ast.Operator.SUBTRACT:
+            return left - right
+        case ast.Operator.MULTIPLY:
+            return left * right
+        case ast.Operator.DIVIDE:
+            return left / right
+        case _:
+            assert_never(operator)

@@ -1,0 +1,89 @@
+"""What `eligib check` says about a patient, as plain data: the verdict and the findings behind it.
+
+`Engine.check` returns an Explanation; render.py turns it into text or JSON (docs/json-schema.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from eligib.language import ast
+from eligib.language.diagnostics import Diagnostic
+from eligib.logic.evaluate import Truth, Verdict
+from eligib.logic.solver import DecidedBy, Status
+
+
+class PathStatus(StrEnum):
+    HOLDS = "holds"
+    FAILS = "fails"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def of(cls, truth: Truth) -> PathStatus:
+        return cls.HOLDS if truth is True else cls.FAILS if truth is False else cls.UNKNOWN
+
+
+@dataclass
+class PathFinding:
+    """A named alternative (path) of a block and what holds or fails inside it."""
+
+    name: str
+    path: str  # dotted from the criterion, e.g. "t_all_lbl.relapsed"
+    status: PathStatus
+    reasons: list[str] = field(default_factory=list)
+    paths: list[PathFinding] = field(default_factory=list)
+
+
+@dataclass
+class CriterionFinding:
+    """One criterion for one patient: its status, whether it blocks, and why, in sentences."""
+
+    id: str
+    kind: ast.CriterionKind
+    label: str
+    record: str  # the registry record's own wording
+    status: Status  # for an exclusion, `met` means the patient is excluded
+    blocks: bool | None  # True: keeps the patient out; None: might (unknown)
+    decided_by: DecidedBy
+    reasons: list[str]  # the patient's values against the thresholds, as written in the protocol
+    paths: list[PathFinding]
+    missing: list[str]  # for an open criterion: the missing facts it depends on
+
+
+@dataclass
+class MissingFact:
+    """A fact the patient file does not give that can change the verdict, and the criteria it could decide."""
+
+    name: str
+    description: str
+    criteria: list[str]
+
+
+@dataclass
+class Explanation:
+    """The result of checking one patient: the verdict, every criterion's finding, what blocks, which
+    missing facts matter, and the paths an eligible patient qualifies through."""
+
+    protocol: dict[str, str | None]  # id, title, version, registry, file
+    patient: str
+    verdict: Verdict
+    criteria: list[CriterionFinding]
+    blocking: list[str]  # criteria that definitely keep the patient out
+    conflicts: list[list[str]]  # criteria each possible alone but impossible together
+    missing_facts: list[MissingFact]
+    holding_paths: list[str]  # for an eligible patient: the deepest named paths that hold
+    warnings: list[Diagnostic]  # about the patient file (a fact outside its subgroup, a stale observation)
+
+    def path_status(self, dotted: str) -> PathStatus | None:
+        """Status of a path named `criterion.path.subpath`, or None when there is no such path."""
+        criterion_id, _, rest = dotted.partition(".")
+        finding = next((c for c in self.criteria if c.id == criterion_id), None)
+        paths = finding.paths if finding else []
+        found = None
+        for part in rest.split("."):
+            found = next((p for p in paths if p.name == part), None)
+            if found is None:
+                return None
+            paths = found.paths
+        return found.status if found else None
