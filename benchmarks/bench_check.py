@@ -35,8 +35,8 @@ def per_call_us(function, iterations: int) -> tuple[float, float]:
 
 def in_process(iterations: int) -> None:
     from eligib.api import Engine
-    from eligib.report.explain import explain
     from eligib.inputs.facts import patient_from_mapping
+    from eligib.report.explain import explain
     from eligib.report.render import to_json
 
     start = time.perf_counter()

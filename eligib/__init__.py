@@ -13,18 +13,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from eligib.version import __version__
 
-_PUBLIC = ("Budget", "CheckedProtocol", "CriterionFinding", "Diagnostic", "DiagnosticError", "EligibError", "Engine",
-           "Explanation", "Finding", "MissingFact", "PathFinding", "PathStatus", "Severity", "SolverTimeout",
-           "Status", "Verdict", "diff", "example", "load", "patient_schema", "run_case_files", "verify")
-__all__ = ["__version__", *_PUBLIC]
+__all__ = ["Budget", "CheckedProtocol", "CriterionFinding", "Diagnostic", "DiagnosticError", "EligibError", "Engine",
+           "Explanation", "Finding", "MissingFact", "PathFinding", "PathStatus", "Severity", "SolverTimeout", "Status",
+           "Verdict", "__version__", "diff", "example", "load", "patient_schema", "run_case_files", "verify"]
+_PUBLIC = frozenset(__all__) - {"__version__"}
 
 if TYPE_CHECKING:
-    from eligib.api import (Budget, CheckedProtocol, CriterionFinding, Diagnostic, DiagnosticError, EligibError,
-                            Engine, Explanation, Finding, MissingFact, PathFinding, PathStatus, Severity,
-                            SolverTimeout, Status, Verdict, diff, example, load, patient_schema, run_case_files,
-                            verify)
+    from eligib.api import (
+        Budget,
+        CheckedProtocol,
+        CriterionFinding,
+        Diagnostic,
+        DiagnosticError,
+        EligibError,
+        Engine,
+        Explanation,
+        Finding,
+        MissingFact,
+        PathFinding,
+        PathStatus,
+        Severity,
+        SolverTimeout,
+        Status,
+        Verdict,
+        diff,
+        example,
+        load,
+        patient_schema,
+        run_case_files,
+        verify,
+    )
 
 
 def __getattr__(name: str) -> Any:

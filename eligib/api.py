@@ -1,5 +1,6 @@
 """The public API: everything a program (and the `eligib` command, a thin shell over this module)
-needs, from one place. Heavy parts (Z3, FHIR models, Lark) are imported only when a call needs them.
+needs, from one place. Names load on first use, so importing this module costs nothing; heavy parts
+(Z3, FHIR models, Lark) load only when a call needs them.
 
     from eligib import Engine
     engine = Engine.from_file("protocols/cd7_car_t.elig")
@@ -9,29 +10,66 @@ needs, from one place. Heavy parts (Z3, FHIR models, Lark) are imported only whe
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from eligib.engine import Engine
-from eligib.language.checked import CheckedProtocol
-from eligib.language.checker import load
-from eligib.language.diagnostics import Diagnostic, DiagnosticError, EligibError, Finding, Severity, debugging
-from eligib.limits import CHECK_SECONDS
-from eligib.logic.budget import Budget, SolverTimeout
-from eligib.logic.evaluate import Verdict
-from eligib.logic.solver import Status
-from eligib.report.explanation import CriterionFinding, Explanation, MissingFact, PathFinding, PathStatus
-from eligib.report.render import (diagnostics_text, diff_data, diff_text, test_report, to_data, to_json, to_text,
-                                  verify_data, verify_text)
+from eligib.limits import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 
 if TYPE_CHECKING:
     from eligib.analysis.diff import Difference
+    from eligib.engine import Engine
+    from eligib.language.checked import CheckedProtocol
+    from eligib.language.checker import load
+    from eligib.language.diagnostics import (
+        Diagnostic,
+        DiagnosticError,
+        EligibError,
+        Finding,
+        Severity,
+        debugging,
+        error,
+    )
+    from eligib.logic.budget import Budget, SolverTimeout
+    from eligib.logic.evaluate import Verdict
+    from eligib.logic.solver import Status
+    from eligib.report.explanation import CriterionFinding, Explanation, MissingFact, PathFinding, PathStatus
+    from eligib.report.render import (
+        diagnostics_text,
+        diff_data,
+        diff_text,
+        test_report,
+        to_data,
+        to_json,
+        to_text,
+        verify_data,
+        verify_text,
+    )
     from eligib.tools.cases import CaseResult
 
-__all__ = ["Budget", "CheckedProtocol", "CriterionFinding", "Diagnostic", "DiagnosticError", "EligibError", "Engine",
-           "Explanation", "Finding", "MissingFact", "PathFinding", "PathStatus", "Severity", "SolverTimeout",
-           "Status", "Verdict", "debugging", "diagnostics_text", "diff", "diff_data", "diff_text", "example", "load",
-           "patient_schema", "run_case_files", "test_report", "to_data", "to_json", "to_text", "verify",
-           "verify_data", "verify_text"]
+_HOMES = {
+    "Engine": "eligib.engine", "CheckedProtocol": "eligib.language.checked", "load": "eligib.language.checker",
+    **dict.fromkeys(["Diagnostic", "DiagnosticError", "EligibError", "Finding", "Severity", "debugging", "error"],
+                    "eligib.language.diagnostics"),
+    "Budget": "eligib.logic.budget", "SolverTimeout": "eligib.logic.budget", "Verdict": "eligib.logic.evaluate",
+    "Status": "eligib.logic.solver",
+    **dict.fromkeys(["CriterionFinding", "Explanation", "MissingFact", "PathFinding", "PathStatus"],
+                    "eligib.report.explanation"),
+    **dict.fromkeys(["diagnostics_text", "diff_data", "diff_text", "test_report", "to_data", "to_json", "to_text",
+                     "verify_data", "verify_text"], "eligib.report.render"),
+}
+
+__all__ = ["CHECK_SECONDS", "VERIFY_QUERY_SECONDS", "VERIFY_SECONDS", "Budget", "CheckedProtocol", "CriterionFinding",
+           "Diagnostic", "DiagnosticError", "EligibError", "Engine", "Explanation", "Finding", "MissingFact",
+           "PathFinding", "PathStatus", "Severity", "SolverTimeout", "Status", "Verdict", "debugging",
+           "diagnostics_text", "diff", "diff_data", "diff_text", "error", "example", "load", "patient_schema",
+           "run_case_files", "test_report", "to_data", "to_json", "to_text", "verify", "verify_data", "verify_text"]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'eligib.api' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
 
 
 def verify(engine: Engine, budget: Budget | None = None) -> list[Finding]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from eligib.limits import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
+from eligib.api import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 
 EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3}
 EXIT_INPUT_ERROR = 2
@@ -137,9 +137,7 @@ def _write_witnesses(directory: str, findings: list[Any]) -> None:
     from eligib import api
 
     def failed(exc: OSError) -> api.DiagnosticError:
-        from eligib.language.diagnostics import error
-
-        return api.DiagnosticError([error("io", f"cannot write witnesses to `{directory}`: {exc.strerror or exc}")])
+        return api.DiagnosticError([api.error("io", f"cannot write witnesses to `{directory}`: {exc.strerror or exc}")])
 
     try:
         os.makedirs(directory, exist_ok=True)
@@ -243,9 +241,8 @@ def _guarded(run: Callable[[], Outcome]) -> int:
 
 def _internal_error(exc: Exception) -> str:
     from eligib import api
-    from eligib.language.diagnostics import error
 
-    detail = error("internal-error", f"internal error in eligib: {type(exc).__name__}: {exc}",
+    detail = api.error("internal-error", f"internal error in eligib: {type(exc).__name__}: {exc}",
                    help="please report this with the input files; --debug shows the traceback")
     text = api.diagnostics_text([detail])
     if api.debugging():

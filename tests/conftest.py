@@ -14,10 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CD7 = ROOT / "protocols" / "cd7_car_t.elig"
 EXAMPLES = ROOT / "protocols" / "examples"
 
-settings.register_profile("ci", max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
-settings.register_profile("deep", max_examples=2000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=HEALTH)
+settings.register_profile("deep", max_examples=2000, deadline=None, suppress_health_check=HEALTH)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

@@ -1,7 +1,7 @@
 """An independent oracle for the language's meaning, for the differential tests.
 
-It shares nothing with eligib.logic (the evaluator, the compiler, the solver) or eligib.values.calendar: it evaluates a checked
-protocol for one *complete* patient (every fact known), plainly and two-valued, with dates as
+It shares nothing with eligib.logic (the evaluator, the compiler, the solver) or eligib.values.calendar:
+it evaluates a checked protocol for one *complete* patient (every fact known), plainly and two-valued, with dates as
 `datetime.date` and calendar months from Python's `calendar` module. A partial patient is judged
 by trying completions: `verdicts_over(...)` enumerates a finite set of candidate values for each
 missing fact (enumeration values, booleans, none, the protocol's own thresholds and the days around
@@ -18,9 +18,8 @@ from typing import Any
 
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
-from eligib.values.types import BoolType, DateType, EnumType, NumType
+from eligib.values.types import NONE, BoolType, DateType, EnumType, NumType
 from eligib.values.units import canonical_code, parse_unit
-from eligib.values.types import NONE
 
 SECONDS_PER_DAY = 86400
 
@@ -69,7 +68,7 @@ class Oracle:
         value = self.value(node, facts)
         return value is True  # a condition that is none is false
 
-    def value(self, node: ast.Expr, facts: dict[str, Any]) -> Any:  # noqa: C901 - one case per node kind
+    def value(self, node: ast.Expr, facts: dict[str, Any]) -> Any:
         if isinstance(node, ast.BoolLiteral):
             return node.value
         if isinstance(node, ast.QuantityLiteral):

@@ -122,7 +122,8 @@ def test_unused_fact_is_a_warning():
 
 
 def test_header_fields():
-    text = 'protocol demo:\n    title: "Demo"\n    verison: "1"\n' + FACTS + 'inclusion c "C":\n    record: "r"\n    true\n'
+    text = ('protocol demo:\n    title: "Demo"\n    verison: "1"\n' + FACTS
+            + 'inclusion c "C":\n    record: "r"\n    true\n')
     codes = sorted(d.code for d in errors(text))
     assert codes == ["missing-header-field", "unknown-header-field"]
 

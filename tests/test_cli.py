@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLES, ROOT
 
 from eligib.cli import main
-
-from conftest import EXAMPLES, ROOT
 
 GOLDEN = Path(__file__).parent / "golden"
 CD7 = "protocols/cd7_car_t.elig"

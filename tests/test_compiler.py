@@ -9,9 +9,9 @@ import z3
 
 from eligib.language.checker import load_text
 from eligib.logic.compiler import compile_protocol
-from eligib.values.z3terms import rational
-from eligib.values.units import to_canonical
 from eligib.values.types import NONE
+from eligib.values.units import to_canonical
+from eligib.values.z3terms import rational
 
 PROTOCOL = '''protocol demo:
     title: "Demo"
@@ -47,7 +47,8 @@ def test_rationals_are_exact():
     assert rational(Fraction("1.8"), z3.Context()).as_fraction() == Fraction(9, 5)
     protocol = compiled()
     # the float trap: 1.5 x 1.2 == 1.8 exactly, so bilirubin 1.8 passes at ULN 1.2
-    facts = {"bilirubin": to_canonical(Fraction("1.8"), "mg/dL"), "bilirubin_uln": to_canonical(Fraction("1.2"), "mg/dL")}
+    facts = {"bilirubin": to_canonical(Fraction("1.8"), "mg/dL"),
+             "bilirubin_uln": to_canonical(Fraction("1.2"), "mg/dL")}
     assert holds(protocol, protocol.passes["bilirubin"], **facts)
 
 

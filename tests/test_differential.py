@@ -20,16 +20,15 @@ from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from oracle import Oracle, candidates, verdicts_over
+from test_generated import engine_for, protocols
 
 from eligib.language.checked import CheckedProtocol
-from eligib.values.types import DateType, NumType
 from eligib.logic.evaluate import evaluate
 from eligib.logic.solver import decide, decide_by_solver
 from eligib.testing import complete_patients, outcome_completions, partial_patients, satisfies_assumptions, values
 from eligib.values.calendar import shift_months
-
-from oracle import Oracle, candidates, verdicts_over
-from test_generated import engine_for, protocols
+from eligib.values.types import DateType, NumType
 
 EXAMPLES = settings.default.max_examples  # 60 in CI, 2,000 in the deep profile
 HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]

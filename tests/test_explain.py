@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from eligib.tools.cases import load_cases
-
 from conftest import ROOT
+
+from eligib.tools.cases import load_cases
 
 CASES = {case.id: case for case in load_cases(str(ROOT / "protocols" / "cases" / "cd7_vignettes.yaml"))}
 

@@ -6,10 +6,10 @@ from fractions import Fraction
 
 import pytest
 
-from eligib.language.diagnostics import DiagnosticError
 from eligib.inputs.facts import load_patient
-from eligib.values.units import to_canonical
+from eligib.language.diagnostics import DiagnosticError
 from eligib.values.types import NONE
+from eligib.values.units import to_canonical
 
 
 def load(cd7, tmp_path, text: str, name: str = "p.json"):

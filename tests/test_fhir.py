@@ -7,13 +7,12 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
-from eligib.tools.cases import load_cases
-from eligib.cli import main
-from eligib.report.render import to_data
-
 from conftest import CD7, ROOT
 from fhir_bundles import CASES, OUT, build_all
+
+from eligib.cli import main
+from eligib.report.render import to_data
+from eligib.tools.cases import load_cases
 
 TWINS = {c.id: c for c in load_cases(str(ROOT / "protocols" / "cases" / "cd7_vignettes.yaml"))}
 
@@ -81,7 +80,8 @@ def test_labs_restated_in_other_units_give_the_same_verdict(cd7, tmp_path, fact,
         elif high.get("code") != unit and fact in ("alt", "ast"):
             reference["high"] = {"value": 40 if unit == "[iU]/L" else 0.04, "unit": unit, "code": unit}
     result = cd7.check(write(tmp_path, data))
-    assert result.verdict == "eligible", (fact, [c.reasons for c in result.criteria if c.id in (fact, "renal_function")])
+    reasons = [c.reasons for c in result.criteria if c.id in (fact, "renal_function")]
+    assert result.verdict == "eligible", (fact, reasons)
 
 
 def test_an_invalid_bundle_is_a_clean_error(tmp_path):
@@ -128,12 +128,14 @@ def test_fhir_edge_cases(cd7, tmp_path):
 def test_a_window_also_limits_existence(cd7, tmp_path):
     from eligib.language.checker import load_text
 
-    text = CD7.read_text() + '\nbindings:\n    unhealed_surgical_wound: procedure "123" exists, before screening_date, within 14 days\n'
+    text = CD7.read_text() + ('\nbindings:\n    unhealed_surgical_wound: procedure "123" exists, '
+                              'before screening_date, within 14 days\n')
     text = text.replace('    unhealed_surgical_wound: boolean,', '    unhealed_surgical_wound: boolean,', 1)
     engine = type(cd7)(load_text(text, "cd7.elig"))
     data = base_bundle()
     data["entry"] = [e for e in data["entry"] if e["resource"].get("id") != "unhealed-surgical-wound"]
-    data["entry"].append({"resource": {"resourceType": "Procedure", "status": "completed", "subject": {"reference": "Patient/p"},
-                                       "code": {"coding": [{"code": "123"}]}, "performedDateTime": "2024-01-01"}})
+    data["entry"].append({"resource": {"resourceType": "Procedure", "status": "completed",
+                                       "subject": {"reference": "Patient/p"}, "code": {"coding": [{"code": "123"}]},
+                                       "performedDateTime": "2024-01-01"}})
     result = engine.check(write(tmp_path, data))
     assert "unhealed_surgical_wound" in [m.name for m in result.missing_facts]  # too old: unknown, not true

@@ -8,14 +8,22 @@ the verdict; every witness that verify prints checks to the verdict it claims.
 
 from __future__ import annotations
 
+import functools
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eligib import Engine
 from eligib.logic.evaluate import evaluate
 from eligib.logic.solver import decide, decide_by_solver
-from eligib.testing import (complete_patients, completions, outcome_completions, partial_patients,
-                            relevance_completions, values)
+from eligib.testing import (
+    complete_patients,
+    completions,
+    outcome_completions,
+    partial_patients,
+    relevance_completions,
+    values,
+)
 
 FACTS = '''protocol generated:
     title: "Generated"
@@ -75,13 +83,9 @@ def protocols(draw) -> str:
     return text
 
 
-ENGINES: dict[str, Engine] = {}
-
-
+@functools.lru_cache(maxsize=32)  # bounded: a deep run draws thousands of protocols, each with Z3 contexts
 def engine_for(text: str) -> Engine:
-    if text not in ENGINES:
-        ENGINES[text] = Engine.from_text(text, "generated.elig")
-    return ENGINES[text]
+    return Engine.from_text(text, "generated.elig")
 
 
 SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], deadline=None)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-
 from hostile import CD7, ROOT, clean_error, cli, example, write
 
 # ------------------------------------------------------------------ patient files
@@ -25,8 +25,10 @@ from hostile import CD7, ROOT, clean_error, cli, example, write
     ("yaml-long-int.yaml", "age: " + "1" * 4400 + "\n", "fact `age`"),
     ("yaml-long-float.yaml", "alt: 1." + "1" * 4400 + "\n", "fact `alt`"),
     ("zero-unit.json", '{"alt": "35 U/0"}', "fact `alt`: unknown unit `U/0`"),
-    ("yaml-bad-date.yaml", "screening_date: 2026-02-30\n", "fact `screening_date`: `2026-02-30` is not a calendar date"),
-    ("yaml-year-zero.yaml", "screening_date: 0000-01-01\n", "fact `screening_date`: `0000-01-01` is not a calendar date"),
+    ("yaml-bad-date.yaml", "screening_date: 2026-02-30\n",
+     "fact `screening_date`: `2026-02-30` is not a calendar date"),
+    ("yaml-year-zero.yaml", "screening_date: 0000-01-01\n",
+     "fact `screening_date`: `0000-01-01` is not a calendar date"),
     ("yaml-int-tag.yaml", "age: !!int abc\n", "fact `age`: `abc` is not a whole number"),
     ("yaml-python-tag.yaml", "age: !!python/object:os.system echo\n", "malformed YAML"),
     ("yaml-bundle.yaml", "resourceType: Bundle\ntype: collection\n", "a FHIR bundle must be written in JSON"),
@@ -48,7 +50,7 @@ def test_a_byte_order_mark_is_read_alike_from_a_file_and_from_stdin(tmp_path):
     from_file = cli("check", CD7, write(tmp_path / "p.json", content))
     from_stdin = cli("check", CD7, "-", stdin=content)
     assert from_file.code == from_stdin.code == 1
-    protocol = write(tmp_path / "p.elig", "\ufeff" + open(CD7, encoding="utf-8").read())
+    protocol = write(tmp_path / "p.elig", "\ufeff" + Path(CD7).read_text(encoding="utf-8"))
     assert cli("validate", protocol).code == 0
 
 
@@ -63,7 +65,8 @@ LOCAL = ('{"resource": {"resourceType": "Observation", "status": "final", "code"
     ('{"resource": {"resourceType": "Foo", "id": "x"}}', "entry 0: `Foo` is not a FHIR R4 resource type"),
     ('{"resource": {"resourceType": "__class__"}}', "entry 0: `__class__` is not a FHIR R4 resource type"),
     (LOCAL % ("screening_date", '"valueInteger": 0'), "fact `screening_date`: expected a date"),
-    (LOCAL % ("symptomatic_cns_leukemia", '"valueInteger": 0'), "fact `symptomatic_cns_leukemia`: expected true or false"),
+    (LOCAL % ("symptomatic_cns_leukemia", '"valueInteger": 0'),
+     "fact `symptomatic_cns_leukemia`: expected true or false"),
     (LOCAL % ("alt", '"valueQuantity": {"value": 1e999999999, "unit": "U/L"}'),
      "entry.0.resource.valueQuantity.value: `1e999999999` is beyond the number limits"),
 ])
@@ -72,7 +75,7 @@ def test_bad_bundles(tmp_path, entries, fragment):
 
 
 def test_a_bad_fhirpath_binding_is_a_protocol_error(tmp_path):
-    text = open(CD7, encoding="utf-8").read().replace(
+    text = Path(CD7).read_text(encoding="utf-8").replace(
         '    age: age at screening_date', '    age: fhirpath "((("')
     protocol = write(tmp_path / "p.elig", text)
     ran = cli("check", protocol, write(tmp_path / "b.json", BUNDLE % ""))

@@ -11,16 +11,16 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from hostile import CD7, EXAMPLES, cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eligib.values.numbers import BadNumber, decimal_or_bad
 from eligib.values.units import UnitError, parse_unit
 
-from hostile import CD7, EXAMPLES, cli
-
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                                       HealthCheck.data_too_large])
+HANG = 10  # seconds: a parse that hangs would take minutes; this bound only detects a hang
 CD7_FACTS = sorted(json.loads((EXAMPLES / "ineligible-alt.json").read_text()))
 BASE_PATIENT = (EXAMPLES / "ineligible-alt.json").read_text()
 
@@ -88,22 +88,25 @@ def test_any_unit_text_parses_or_is_refused_at_once(text):
         pass
     else:
         assert unit.factor > 0
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < HANG
 
 
-@given(st.one_of(st.text(max_size=30), st.from_regex(r"[+-]?\d{0,80}(\.\d{0,80})?([eE][+-]?\d{1,12})?", fullmatch=True)))
+NUMBER_TEXTS = st.from_regex(r"[+-]?\d{0,80}(\.\d{0,80})?([eE][+-]?\d{1,12})?", fullmatch=True)
+
+
+@given(st.one_of(st.text(max_size=30), NUMBER_TEXTS))
 def test_any_number_text_is_exact_or_refused_at_once(text):
     started = time.monotonic()
     result = decimal_or_bad(text)
     assert isinstance(result, (Decimal, BadNumber))
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < HANG
 
 
 PROTOCOL_LINES = Path(CD7).read_text().splitlines(keepends=True)
 
 
-@settings(max_examples=max(30, settings.default.max_examples // 10), deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(max_examples=max(30, settings.default.max_examples // 10), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.randoms(use_true_random=False), st.integers(1, 4))
 def test_mutated_protocols(tmp_path_factory, rng: random.Random, times):
     lines = list(PROTOCOL_LINES)

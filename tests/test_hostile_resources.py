@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hostile import CD7, EXAMPLES, clean_error, cli, process, write
 
 from eligib import Engine
 
-from hostile import CD7, EXAMPLES, clean_error, cli, process, write
-
 THREADS = 8
+HANG = 60  # seconds: these inputs once ran for minutes or hours; a bound this loose only detects a hang
 
 # ------------------------------------------------------------------ 10: one Engine, many threads
 
@@ -142,7 +142,7 @@ def test_numbers_and_units_that_would_hang_end_at_once(tmp_path, name, text):
     started = time.monotonic()
     ran = cli("check", CD7, write(tmp_path / f"p{suffix}", text))
     clean_error(ran, "fact `alt`")
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < HANG
 
 
 # ------------------------------------------------------------------ 12: floods
@@ -154,7 +154,7 @@ def test_a_flood_of_unknown_keys_is_reported_briefly(tmp_path, count):
     started = time.monotonic()
     ran = cli("check", CD7, write(tmp_path / "p.json", line))
     clean_error(ran, f"and {count - 50} more errors, not shown")
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < HANG
     assert len(ran.err) < 50_000  # each quoted line is clipped, and only the first errors are shown
 
 
@@ -174,7 +174,7 @@ def test_a_check_has_an_overall_time_budget(tmp_path):
     ran = process("check", protocol, write(tmp_path / "p.json", "{}"), "--timeout", "2", timeout=60)
     assert ran.code == 5, ran.text
     assert "error[solver-timeout]" in ran.err and "the time budget of 2 s ran out" in ran.err and "`many`" in ran.err
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < HANG
 
 
 def test_deep_nesting_in_patient_files_is_refused(tmp_path):

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from hostile import CD7, ROOT, clean_error, cli, process, write
 
 # ------------------------------------------------------------------ 8: nothing is unpickled from /tmp
@@ -34,7 +33,8 @@ def test_no_pickle_from_the_shared_temporary_folder_is_loaded(tmp_path):
     env = {**os.environ, "TMPDIR": str(shared), "ELIGIB_NO_CACHE": "1"}
     # Where Lark keeps its pickle for eligib's grammar and options (as eligib once built it, `cache=True`):
     subprocess.run([sys.executable, "-c", (
-        "from lark import Lark; from eligib.language.loader import grammar_text; from eligib.language.parser import _ProtocolIndenter\n"
+        "from lark import Lark; from eligib.language.grammar import grammar_text\n"
+        "from eligib.language.parser import _ProtocolIndenter\n"
         "Lark(grammar_text(), parser='lalr', postlex=_ProtocolIndenter(), propagate_positions=True, "
         "maybe_placeholders=False, cache=True)")], env=env, check=True, cwd=ROOT)
     [planted] = lark_cache_files(shared)
@@ -78,7 +78,8 @@ def test_an_unwritable_witness_folder_is_a_clean_error(tmp_path):
 
 
 def case_file(tmp_path, reference: str) -> str:
-    return write(tmp_path / "cases" / "cases.yaml", f"cases:\n  - id: one\n    file: {reference}\n    verdict: eligible\n")
+    text = f"cases:\n  - id: one\n    file: {reference}\n    verdict: eligible\n"
+    return write(tmp_path / "cases" / "cases.yaml", text)
 
 
 @pytest.mark.parametrize("reference, fragment", [
@@ -114,7 +115,8 @@ def test_a_case_pointing_at_a_fifo_does_not_hang(tmp_path):
 
 def test_a_case_file_in_its_folder_still_works(tmp_path):
     (tmp_path / "cases" / "patients").mkdir(parents=True)
-    (tmp_path / "cases" / "patients" / "p.json").write_text((ROOT / "protocols/examples/ineligible-age.json").read_text())
+    example = (ROOT / "protocols/examples/ineligible-age.json").read_text()
+    (tmp_path / "cases" / "patients" / "p.json").write_text(example)
     ran = cli("test", CD7, write(tmp_path / "cases" / "c.yaml", "cases:\n  - id: one\n    file: patients/p.json\n"
                                                                 "    verdict: ineligible\n"))
     assert ran.code == 0 and "1 passed" in ran.out

@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from hostile import CD7, CD33, clean_error, cli, example, process, write
 
 # ------------------------------------------------------------------ 1: a unit inside "value"
@@ -203,8 +202,8 @@ def test_a_cache_folder_others_can_write_is_not_used(tmp_path):
 
 def test_the_cache_round_trips_a_protocol(tmp_path, monkeypatch):
     from eligib.language import loader
-    from eligib.language.source import SourceFile
     from eligib.language.parser import parse
+    from eligib.language.source import SourceFile
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     text = Path(CD7).read_text()

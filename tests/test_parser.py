@@ -156,7 +156,8 @@ def test_parsed_protocol_cache_round_trips_and_stays_small(tmp_path, monkeypatch
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(loader, "MAX_CACHE_FILES", 3)
-    text = HEADER + 'facts:\n    x: decimal g/L, from 0 g/L to 5.5 g/L\ninclusion c "C":\n    record: "r"\n    x >= 1.5 g/L\n'
+    text = (HEADER + 'facts:\n    x: decimal g/L, from 0 g/L to 5.5 g/L\n'
+            'inclusion c "C":\n    record: "r"\n    x >= 1.5 g/L\n')
     for index in range(5):
         path = str(tmp_path / f"p{index}.elig")
         loader.store(text, path, parse(text, path))

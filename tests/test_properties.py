@@ -106,8 +106,8 @@ def restate(value: Fraction, declared: str, target: str, as_object: bool):
 
 def test_restating_values_in_equivalent_units_changes_nothing(cd7):
     import yaml
-
     from conftest import ROOT
+
     from eligib.inputs.facts import patient_from_mapping
     from eligib.report.render import to_data
     from eligib.values.units import from_canonical
@@ -150,7 +150,7 @@ def test_text_generated_from_the_grammar_parses_or_gives_a_clean_diagnostic():
     from lark import Lark
 
     from eligib.language.diagnostics import DiagnosticError
-    from eligib.language.loader import grammar_text
+    from eligib.language.grammar import grammar_text
     from eligib.language.parser import parse
 
     grammar = Lark(grammar_text(), parser="lalr", lexer="basic")

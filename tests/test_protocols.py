@@ -4,12 +4,11 @@ patient gets the verdict its file name states (the language serves more than one
 from __future__ import annotations
 
 import pytest
+from conftest import ROOT
 
 from eligib import Engine
-from eligib.tools.cases import run_files
 from eligib.analysis.verify import verify
-
-from conftest import ROOT
+from eligib.tools.cases import run_files
 
 PROTOCOLS = {  # protocol file stem: (case file, example directory)
     "cd7_car_t": ("cd7_vignettes.yaml", ROOT / "protocols" / "examples"),
@@ -28,7 +27,7 @@ def test_every_protocol_in_the_folder_is_covered():
 
 
 def test_protocol_checks_without_warnings_and_verifies(protocol):
-    name, engine = protocol
+    _, engine = protocol
     assert engine.checked.warnings == ()
     findings = verify(engine)
     assert [f.message for f in findings if f.severity != "ok"] == []

@@ -7,11 +7,10 @@ import json
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from conftest import CD7, EXAMPLES
 
 from eligib.cli import main
 from eligib.inputs.schema import patient_schema
-
-from conftest import CD7, EXAMPLES
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +24,9 @@ def validator():
 
 @pytest.mark.parametrize("protocol", ["cd7_car_t", "nct03971799_cd33_car_t", "nct05483491_kklc1_tcr_t"])
 def test_every_example_patient_of_every_protocol_is_valid(protocol):
-    from eligib import Engine
-
     from conftest import ROOT
+
+    from eligib import Engine
 
     schema = patient_schema(Engine.from_file(str(ROOT / "protocols" / f"{protocol}.elig")).checked)
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
@@ -40,9 +39,9 @@ def test_every_example_patient_of_every_protocol_is_valid(protocol):
 
 
 def test_vignette_patients_are_valid(validator, cd7):
-    from eligib.tools.cases import load_cases
-
     from conftest import ROOT
+
+    from eligib.tools.cases import load_cases
 
     for case in load_cases(str(ROOT / "protocols" / "cases" / "cd7_vignettes.yaml")):
         facts = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in case.facts.items()}

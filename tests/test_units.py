@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from fractions import Fraction
 
 import pytest
 
+from eligib.values.calendar import shift_months
 from eligib.values.numbers import format_decimal
 from eligib.values.units import UnitError, parse_unit, to_canonical
-from eligib.values.calendar import shift_months
-import datetime as dt
 
 
 @pytest.mark.parametrize("a, b", [

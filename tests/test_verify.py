@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import CD7
 
 from eligib import Engine
-from eligib.cli import main
 from eligib.analysis.diff import diff
 from eligib.analysis.verify import NoSuchPatient, example, verify
-
-from conftest import CD7
+from eligib.cli import main
 
 SOURCE = CD7.read_text(encoding="utf-8")
 
@@ -61,7 +60,8 @@ def test_contradictory_inclusion_and_unsatisfiable_protocol(tmp_path):
     engine = engine_from(SOURCE.replace("    lvef >= 45 %\n", "    lvef >= 145 %\n"), tmp_path)
     findings = verify(engine)
     errors = [(f.code, f.subject) for f in findings if f.severity == "error"]
-    assert errors == [("no-eligible-patient", "protocol"), ("contradictory-inclusion", "lvef"), ("not-checked", "protocol")]
+    assert errors == [("no-eligible-patient", "protocol"), ("contradictory-inclusion", "lvef"),
+                      ("not-checked", "protocol")]
     assert not any(f.code in ("assertion-proved", "path-taken") for f in findings)  # nothing vacuous
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-
-from eligib.tools.cases import load_cases, run_case, run_files
-from eligib.cli import main
-
 from conftest import CD7, ROOT
+
+from eligib.cli import main
+from eligib.tools.cases import load_cases, run_case, run_files
 
 VIGNETTES = ROOT / "protocols" / "cases" / "cd7_vignettes.yaml"
 CASES = load_cases(str(VIGNETTES))
@@ -42,7 +41,8 @@ def test_the_runner_fails_with_a_diff_on_a_wrong_expectation(tmp_path):
 
 def test_toml_case_file_and_fact_files(cd7, tmp_path):
     (tmp_path / "patients").mkdir()
-    (tmp_path / "patients" / "age.json").write_text((ROOT / "protocols" / "examples" / "ineligible-age.json").read_text())
+    example = (ROOT / "protocols" / "examples" / "ineligible-age.json").read_text()
+    (tmp_path / "patients" / "age.json").write_text(example)
     cases = tmp_path / "cases.toml"
     cases.write_text('[[cases]]\nid = "age"\nfile = "patients/age.json"\nverdict = "ineligible"\nblocking = ["age"]\n'
                      '[[cases]]\nid = "lvef"\nfacts = { lvef = "40 %" }\nverdict = "ineligible"\nmissing = []\n')

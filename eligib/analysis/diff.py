@@ -17,7 +17,7 @@ from eligib.language.checked import FactInfo
 from eligib.language.diagnostics import DiagnosticError, error
 from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 from eligib.logic.budget import Budget
-from eligib.logic.compiler import compile_protocol
+from eligib.logic.compiler import CompiledProtocol, compile_protocol
 
 
 @dataclass
@@ -49,7 +49,8 @@ def diff(old: Engine, new: Engine, budget: Budget | None = None) -> Difference:
         if compiled.assumed is not None:
             solver.add(compiled.assumed)
     old_eligible, new_eligible = old_compiled.eligible(), new_compiled.eligible()
-    result = Difference(equivalent=True, **_changes(old, new))
+    added, removed, changed = _changes(old, new)
+    result = Difference(equivalent=True, added=added, removed=removed, changed=changed)
     for admits, rejects, old_verdict, new_verdict in ((old_eligible, new_eligible, "eligible", "ineligible"),
                                                       (new_eligible, old_eligible, "ineligible", "eligible")):
         wishes = preferences(old_compiled) + preferences(new_compiled)
@@ -61,7 +62,8 @@ def diff(old: Engine, new: Engine, budget: Budget | None = None) -> Difference:
     return result
 
 
-def _witness(old: Engine, new: Engine, compiled: tuple, model, old_verdict: str, new_verdict: str) -> Witness:
+def _witness(old: Engine, new: Engine, compiled: tuple[CompiledProtocol, CompiledProtocol], model: Any,
+             old_verdict: str, new_verdict: str) -> Witness:
     rejecting, other = (compiled[1], compiled[0]) if new_verdict == "ineligible" else compiled
     facts = patient_from_model(rejecting, model)
     # a fact only the other version declares is left out; add it from the model for that version
@@ -75,16 +77,17 @@ def _witness(old: Engine, new: Engine, compiled: tuple, model, old_verdict: str,
     return Witness(facts, old_verdict, new_verdict, sorted(blocking))
 
 
-def _changes(old: Engine, new: Engine) -> dict[str, list[str]]:
+def _changes(old: Engine, new: Engine) -> tuple[list[str], list[str], list[str]]:
+    """(added, removed, changed) criteria ids, each sorted."""
     old_criteria, new_criteria = old.checked.criteria, new.checked.criteria
     changed = [cid for cid in old_criteria if cid in new_criteria and
                (old_criteria[cid].kind, old_criteria[cid].guard, old_criteria[cid].body) !=
                (new_criteria[cid].kind, new_criteria[cid].guard, new_criteria[cid].body)]
-    return {"added": sorted(set(new_criteria) - set(old_criteria)),
-            "removed": sorted(set(old_criteria) - set(new_criteria)), "changed": sorted(changed)}
+    return (sorted(set(new_criteria) - set(old_criteria)), sorted(set(old_criteria) - set(new_criteria)),
+            sorted(changed))
 
 
-def _shape(info) -> tuple:
+def _shape(info: FactInfo) -> tuple[object, ...]:
     """What must agree for a fact to mean the same in both versions (units may differ if convertible)."""
     unit_kind = getattr(info.type, "kind", None)
     return (info.decl.type.kind, info.decl.type.values, info.optional, unit_kind, info.unit is None)

@@ -25,8 +25,10 @@ from eligib.language.diagnostics import Diagnostic, DiagnosticError, EligibError
 from eligib.language.source import Span
 from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 from eligib.logic.budget import Budget, solve
-from eligib.logic.evaluate import Verdict
 from eligib.values.z3terms import conjunction
+
+Term = Any  # a Z3 expression
+
 
 def _found(severity: str, code: str, message: str, span: Span | None, criteria: Sequence[str] = (),
            witness: dict[str, Any] | None = None, witness_verdict: str | None = None, help: str = "",
@@ -55,16 +57,17 @@ class Prover:
         self.inclusions = [cid for cid, c in self.checked.criteria.items() if c.kind == ast.CriterionKind.INCLUSION]
         self.meets_inclusions = conjunction([self.compiled.passes[c] for c in self.inclusions], ctx)
 
-    def satisfiable(self, *formulas) -> bool:
+    def satisfiable(self, *formulas: Term) -> bool:
         """Does a possible patient meet the formulas (calendar-exact)? After False, the solver's
         unsat core is that of this query."""
         return solve(self.solver, list(formulas), self.budget, "the protocol", (self.compiled,)) is not None
 
-    def model(self, *formulas):
+    def model(self, *formulas: Term) -> Any:
         """A calendar-exact model of the formulas, preferring recent dates; None when unsatisfiable."""
         return exact_model(self.solver, [self.compiled], formulas, self.preferences, self.budget)
 
-    def witness(self, model, expected: str, path: str | None = None, blocked_by: str | None = None) -> dict[str, Any]:
+    def witness(self, model: Any, expected: str, path: str | None = None,
+                blocked_by: str | None = None) -> dict[str, Any]:
         """The model as a facts file, checked to give the expected verdict (to take `path`, to be
         blocked by `blocked_by`): a witness that does not check as claimed is a bug, never output."""
         facts = patient_from_model(self.compiled, model)
@@ -72,10 +75,11 @@ class Prover:
         if result.verdict != expected or (path is not None and result.path_status(path) != "holds") \
                 or (blocked_by is not None and blocked_by not in result.blocking):
             raise AssertionError(f"witness does not check as claimed: {result.verdict} (expected {expected}"
-                                 f"{', path ' + path if path else ''}{', blocked by ' + blocked_by if blocked_by else ''})")
+                                 f"{', path ' + path if path else ''}"
+                                 f"{', blocked by ' + blocked_by if blocked_by else ''})")
         return facts
 
-    def core(self, formula, among: list[str] | None = None) -> list[str] | None:
+    def core(self, formula: Term, among: list[str] | None = None) -> list[str] | None:
         """The smallest-by-deletion set of criteria that, with `formula`, admit no patient; None if some do."""
         candidates = list(among if among is not None else self.track)
         if self.satisfiable(formula, *[self.track[c] for c in candidates]):
@@ -88,10 +92,10 @@ class Prover:
                 core = trial
         return core
 
-    def condition(self, node) -> Any:
+    def condition(self, node: ast.Expr) -> Term:
         return self.compiled.condition(node)
 
-    def applies(self, criterion) -> Any:
+    def applies(self, criterion: ast.Criterion) -> Term:
         return z3.BoolVal(True, self.compiled.ctx) if criterion.guard is None else self.condition(criterion.guard)
 
 
@@ -111,7 +115,7 @@ def verify(engine: Engine, budget: Budget | None = None) -> list[Finding]:
     return findings + _guarded(prover, paths) + _guarded(prover, redundancy) + _guarded(prover, assertions)
 
 
-def _guarded(prover: Prover, check) -> list[Finding]:
+def _guarded(prover: Prover, check: Callable[[Prover], list[Finding]]) -> list[Finding]:
     """One group of checks; a witness no patient file can state exactly is a finding, never a crash."""
     try:
         return check(prover)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -20,7 +21,6 @@ from eligib.logic.evaluate import Evaluator
 from eligib.values.types import NONE, DateType, Value
 from eligib.values.z3terms import rational
 
-
 # Witnesses read better with recent dates; the preference is dropped when it cannot be met.
 PREFERRED_DATES = (dt.date(2020, 1, 1).toordinal(), dt.date(2030, 12, 31).toordinal())
 
@@ -29,7 +29,11 @@ class WitnessError(Exception):
     """A model cannot be written as an exact facts file (a value with no finite decimal form)."""
 
 
-def exact_model(solver, compiled_protocols, formulas, preferences=(), budget=None):
+Term = Any  # a Z3 expression
+
+
+def exact_model(solver: Any, compiled_protocols: Sequence[Any], formulas: Sequence[Term],
+                preferences: Sequence[Term] = (), budget: Budget | None = None) -> Any:
     """A model of `formulas` that a patient file can state exactly, or None if no model exists.
 
     Month shifts are exact in every model `solve` returns (it refines the solver's calendar bounds
@@ -46,11 +50,12 @@ def exact_model(solver, compiled_protocols, formulas, preferences=(), budget=Non
     return _short_decimals(solver, protocols, model, list(formulas), list(preferences), budget)
 
 
-def _short_decimals(solver, protocols, model, formulas, preferences, budget):
+def _short_decimals(solver: Any, protocols: tuple[Any, ...], model: Any, formulas: list[Term],
+                    preferences: list[Term], budget: Budget) -> Any:
     """Move real-valued facts with long or endless decimals to short ones, where the formulas allow.
 
     Pinning one value lets the solver move others, so this repeats until every value is short."""
-    fixed: list = []
+    fixed: list[Term] = []
     reals = [fact.value for compiled in protocols for fact in compiled.facts.values() if z3.is_real(fact.value)]
     for _ in range(len(reals) + 1):
         long_values = [(var, model.eval(var, model_completion=True).as_fraction()) for var in reals]
@@ -74,9 +79,10 @@ def _short_decimals(solver, protocols, model, formulas, preferences, budget):
     return model
 
 
-def _shortest_allowed(solver, protocols, formulas, var, value: Fraction, budget):
+def _shortest_allowed(solver: Any, protocols: tuple[Any, ...], formulas: list[Term], var: Term, value: Fraction,
+                      budget: Budget) -> Term | None:
     """`var == d` for the shortest decimal d near `value` (rounded either way) the formulas allow."""
-    for places in range(0, 7):
+    for places in range(7):
         scale = 10**places
         for rounded in dict.fromkeys((math.floor(value * scale), math.ceil(value * scale))):
             candidate = var == rational(Fraction(rounded, scale), var.ctx)
@@ -92,7 +98,7 @@ def preferences(compiled: Any) -> list[Any]:
 
 
 def _is_short(value: Fraction, places: int = 4) -> bool:
-    return (value * 10**places).denominator == 1
+    return bool((value * 10**places).denominator == 1)
 
 
 def canonical_values(compiled: Any, model: Any, use_copy: frozenset[str] = frozenset()) -> dict[str, Value]:

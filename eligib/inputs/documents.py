@@ -145,10 +145,10 @@ def _scan_object(source: SourceFile, decoder: json.JSONDecoder, positions: _Posi
     text = source.text
     offset = _skip_space(text, 0)
     if not text.startswith("{", offset):
-        data, end = decoder.raw_decode(text, offset)
+        whole, end = decoder.raw_decode(text, offset)
         if _skip_space(text, end) != len(text):
             raise json.JSONDecodeError("Extra data", text, _skip_space(text, end))
-        return Document(data, {})
+        return Document(whole, {})
     data: dict[str, Any] = {}
     spans: dict[str, Span] = {}
     offset = _skip_space(text, offset + 1)
@@ -235,7 +235,7 @@ def _loader_class() -> Any:
             self.depth += 1
             try:
                 if self.depth > MAX_INPUT_NESTING:
-                    mark = self.peek_event().start_mark
+                    mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                     raise _TooDeep(mark.line + 1, mark.column + 1)
                 return super().compose_node(parent, index)
             finally:

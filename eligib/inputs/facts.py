@@ -1,10 +1,11 @@
 """Load a patient's facts (JSON or YAML) and validate them against a checked protocol.
 
-Values become exact canonical values; each fact's value type parses its own (values/types.py). Numbers are read as decimals, never
-floats. A value may be written in any unit convertible to the declared one: `"6.5 g/dL"`,
-`{"value": 6.5, "unit": "g/dL"}`, or a bare number in the declared unit. An absent fact (or
-null) is unknown; `"none"` says an `or none` fact has no value. Every problem is reported
-with the fact's name and its position in the file; nothing is dropped or guessed.
+Values become exact canonical values; each fact's value type parses its own (values/types.py).
+Numbers are read as decimals, never floats. A value may be written in any unit convertible to
+the declared one: `"6.5 g/dL"`, `{"value": 6.5, "unit": "g/dL"}`, or a bare number in the
+declared unit. An absent fact (or null) is unknown; `"none"` says an `or none` fact has no value.
+Every problem is reported with the fact's name and its position in the file; nothing is dropped
+or guessed.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def patient_from_mapping(checked: CheckedProtocol, data: dict[str, Any], path: s
 
 def _looks_like_json(source: SourceFile) -> bool:
     stripped = source.text.lstrip()
-    return source.path.endswith(".json") or stripped.startswith("{") or stripped.startswith("[")
+    return source.path.endswith(".json") or stripped.startswith(("{", "["))
 
 
 def _parse(source: SourceFile) -> Document:
@@ -86,7 +87,7 @@ def validate(checked: CheckedProtocol, data: Any, source: SourceFile,
     omitted = 0
     for key, raw in data.items():
         if len(diagnostics) >= MAX_DIAGNOSTICS:  # report the first ones; count the rest cheaply
-            omitted += key not in checked.facts or raw is not None and _fails(checked.facts[key], raw)
+            omitted += key not in checked.facts or (raw is not None and _fails(checked.facts[key], raw))
             continue
         name = str(key)
         span = positions.get(name)
@@ -118,7 +119,8 @@ def _fails(info: FactInfo, raw: object) -> bool:
     return False
 
 
-def _outside_subgroup(checked: CheckedProtocol, values: dict[str, Value], positions) -> list[Diagnostic]:
+def _outside_subgroup(checked: CheckedProtocol, values: dict[str, Value],
+                      positions: Mapping[str, Span]) -> list[Diagnostic]:
     """Warn about facts given for a patient outside the fact's subgroup: they cannot matter."""
     from eligib.logic.evaluate import Evaluator
 

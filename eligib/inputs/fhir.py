@@ -109,13 +109,13 @@ def _validate(data: dict[str, Any], source: SourceFile) -> None:
 
 
 class _BundleReader:
-    def __init__(self, bundle: dict) -> None:
+    def __init__(self, bundle: dict[str, Any]) -> None:
         import fhirpathpy
 
         self.bundle = bundle
         self.evaluate = fhirpathpy.evaluate
 
-    def resources(self, kind: str, codes: tuple[str, ...]) -> list[dict]:
+    def resources(self, kind: str, codes: tuple[str, ...]) -> list[dict[str, Any]]:
         element = CODE_ELEMENT[kind]
         conditions = []
         for code in codes:
@@ -162,7 +162,7 @@ class _BundleReader:
         births = self.evaluate(self.bundle, "Bundle.entry.resource.ofType(Patient).birthDate")
         if not births:
             return None, ("fhir-note", "the bundle has no Patient.birthDate")
-        anchor, born = _as_date(known.get(binding.anchor)), _as_date(births[0])
+        anchor, born = _as_date(known.get(binding.anchor or "")), _as_date(births[0])
         if anchor is None:
             return None, ("fhir-note", f"its anchor `{binding.anchor}` is unknown")
         if born is None:
@@ -197,7 +197,7 @@ class _BundleReader:
             return _reference(resource, "high" if binding.part == "reference_high" else "low"), None
         return _observation_value(resource), None
 
-    def date_of(self, resource: dict) -> dt.date | None:
+    def date_of(self, resource: dict[str, Any]) -> dt.date | None:
         for path in DATE_PATHS.get(resource.get("resourceType", ""), ()):
             values = self.evaluate(resource, path)
             if values:
@@ -209,7 +209,7 @@ def _absent(binding: ast.Binding) -> Any:
     return {"false": False, "none": "none"}.get(binding.absent or "")
 
 
-def _observation_value(resource: dict) -> Any:
+def _observation_value(resource: dict[str, Any]) -> Any:
     if "valueQuantity" in resource:
         quantity = resource["valueQuantity"]
         unit = quantity.get("code") if quantity.get("system") == "http://unitsofmeasure.org" else None
@@ -229,7 +229,7 @@ def _observation_value(resource: dict) -> Any:
     return None
 
 
-def _reference(resource: dict, limit: str) -> Any:
+def _reference(resource: dict[str, Any], limit: str) -> Any:
     for reference in resource.get("referenceRange", []):
         quantity = reference.get(limit)
         if quantity is not None:

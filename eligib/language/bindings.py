@@ -37,7 +37,7 @@ def check_bindings(state: CheckState) -> None:
             state.report(error("bad-binding", f"binding for `{binding.fact}`: {problem}", binding.span, "this binding"))
 
 
-def binding_problem(binding: ast.Binding, info: FactInfo) -> str:  # noqa: C901 - one rule per line
+def binding_problem(binding: ast.Binding, info: FactInfo) -> str:
     """Why a binding cannot give its fact's kind of value, or ""."""
     kind = info.type
     if binding.part == Part.DATE and not isinstance(kind, DateType):

@@ -14,8 +14,14 @@ from eligib.language import ast
 from eligib.language.bindings import check_bindings
 from eligib.language.check_state import CheckState
 from eligib.language.checked import CheckedProtocol
-from eligib.language.declarations import (check_header, declare_criteria, declare_definitions, declare_facts,
-                                          declare_statements, report_unused)
+from eligib.language.declarations import (
+    check_header,
+    declare_criteria,
+    declare_definitions,
+    declare_facts,
+    declare_statements,
+    report_unused,
+)
 from eligib.language.diagnostics import DiagnosticError, Severity
 from eligib.language.expressions import ExpressionTyper
 from eligib.language.guards import check_guards
@@ -40,7 +46,8 @@ def check(protocol: ast.Protocol, source: SourceFile) -> CheckedProtocol:
     return CheckedProtocol(protocol, source, MappingProxyType(state.facts), MappingProxyType(state.definitions),
                            MappingProxyType(state.criteria), MappingProxyType(state.assertions),
                            MappingProxyType(state.assumptions), MappingProxyType(state.bindings),
-                           MappingProxyType(state.types), tuple(d for d in diagnostics if d.severity == Severity.WARNING))
+                           MappingProxyType(state.types),
+                           tuple(d for d in diagnostics if d.severity == Severity.WARNING))
 
 
 def _check_expressions(state: CheckState) -> None:

@@ -60,7 +60,7 @@ class ExpressionTyper:
             self.state.types[expr.nid] = result
         return result
 
-    def _infer(self, expr: ast.Expr) -> Type | None:  # noqa: C901 - one case per node kind
+    def _infer(self, expr: ast.Expr) -> Type | None:
         match expr:
             case ast.BoolLiteral():
                 return BOOL
@@ -227,7 +227,7 @@ class ExpressionTyper:
         left_constant = all(is_constant(node) for node in left_nodes)
         right_constant = is_constant(right_node)
         dividing = operator == ast.Operator.DIVIDE
-        if not left_constant and not right_constant or dividing and not right_constant:
+        if (not left_constant and not right_constant) or (dividing and not right_constant):
             self.report(error("nonlinear", "only constants may multiply or divide facts", whole.span,
                               "product of two facts", help="write thresholds like `3 * alt_uln`"))
             return None
@@ -282,7 +282,8 @@ class ExpressionTyper:
             self.report(error("type-mismatch", "`is none` applies to a fact", expr.subject.span, "not a fact"))
         elif not facts[expr.subject.name].optional:
             self.report(error("not-optional", f"fact `{expr.subject.name}` is never none", expr.subject.span,
-                              "not declared `or none`", help=f"add `or none` to the declaration of `{expr.subject.name}`"))
+                              "not declared `or none`",
+                              help=f"add `or none` to the declaration of `{expr.subject.name}`"))
 
     def within_types(self, expr: ast.Within) -> None:
         for part, role in ((expr.subject, "the date before `within`"), (expr.anchor, "the anchor date")):
@@ -312,7 +313,7 @@ class ExpressionTyper:
                               amount.span, "calendar months and years must be whole",
                               help="use whole days for fractions"))
         if not (isinstance(anchor, ast.DateLiteral)
-                or isinstance(anchor, ast.NameRef) and anchor.name in self.state.facts):
+                or (isinstance(anchor, ast.NameRef) and anchor.name in self.state.facts)):
             self.report(error("calendar-anchor", f"`{amount.text}` must be counted from a date fact or a date",
                               amount.span, "months and years step from a date fact",
                               help="put the month or year step first, right after a date fact: "
@@ -373,7 +374,7 @@ def constant_value(node: ast.Expr, types: dict[int, ValueType]) -> Fraction | No
             values = [constant_value(operand, types) for operand in node.operands]
             result = values[0]
             for operator, value in zip(node.operators, values[1:], strict=True):
-                if result is None or value is None or operator == ast.Operator.DIVIDE and value == 0:
+                if result is None or value is None or (operator == ast.Operator.DIVIDE and value == 0):
                     return None
                 result = _apply(operator, result, value)
             return result

@@ -24,7 +24,8 @@ def check_guards(state: CheckState) -> None:
             _guarded_uses(state, criterion.guard, (), reported, set())
             context = tuple(conjuncts(criterion.guard))
         _guarded_uses(state, criterion.body, context, reported, set())
-    for statement in [*state.assertions.values(), *state.assumptions.values()]:
+    statements: list[ast.Assertion | ast.Assumption] = [*state.assertions.values(), *state.assumptions.values()]
+    for statement in statements:
         _guarded_uses(state, statement.body, (), reported, set())
     for name, definition in state.definitions.items():
         if name not in state.used_definitions:

@@ -24,14 +24,15 @@ import stat
 import tempfile
 from enum import StrEnum
 from fractions import Fraction
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from eligib.language import ast
-from eligib.limits import MAX_CACHE_ENTRY_BYTES, MAX_PROTOCOL_BYTES
+from eligib.language.grammar import grammar_text
 from eligib.language.reading import read_source
 from eligib.language.source import SourceFile, Span
+from eligib.limits import MAX_CACHE_ENTRY_BYTES, MAX_PROTOCOL_BYTES
+from eligib.version import __version__
 
 FORMAT = 9
 MAX_CACHE_FILES = 256  # oldest entries go first beyond this
@@ -89,7 +90,7 @@ def _read_private(path: Path, limit: int, secret: bool = False) -> bytes | None:
     try:
         info = os.fstat(descriptor)
         owned = not hasattr(os, "getuid") or info.st_uid == os.getuid()
-        if not stat.S_ISREG(info.st_mode) or not owned or info.st_size > limit or secret and info.st_mode & 0o077:
+        if not stat.S_ISREG(info.st_mode) or not owned or info.st_size > limit or (secret and info.st_mode & 0o077):
             return None
         with os.fdopen(descriptor, "rb", closefd=False) as handle:
             return handle.read(limit + 1)
@@ -115,17 +116,7 @@ def _secret(directory: Path) -> bytes | None:
     return key
 
 
-def grammar_text() -> str:
-    """The Lark grammar: packaged as `eligib.grammar`, or beside the package in a source checkout."""
-    try:
-        return resources.files("eligib.grammar").joinpath("eligib.lark").read_text(encoding="utf-8")
-    except ModuleNotFoundError:
-        return (Path(__file__).resolve().parents[2] / "grammar" / "eligib.lark").read_text(encoding="utf-8")
-
-
 def _key(text: str, path: str) -> str:
-    from eligib import __version__
-
     grammar = grammar_text().encode("utf-8")
     digest = hashlib.sha256()
     for part in (str(FORMAT), __version__, path):

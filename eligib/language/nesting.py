@@ -18,7 +18,8 @@ def check_depth(state: CheckState) -> bool:
     roots: list[tuple[str, ast.Expr]] = [(f"criterion `{c.id}`", part) for c in protocol.criteria
                                          for part in (c.guard, c.body) if part is not None]
     roots += [(f"definition `{name}`", d.body) for name, d in state.definitions.items()]
-    roots += [(f"`{s.id}`", s.body) for s in [*protocol.assertions, *protocol.assumptions]]
+    statements: list[ast.Assertion | ast.Assumption] = [*protocol.assertions, *protocol.assumptions]
+    roots += [(f"`{s.id}`", s.body) for s in statements]
     roots += [(f"the condition of fact `{f.name}`", f.guard) for f in protocol.facts if f.guard is not None]
     fine = True
     for what, root in roots:

@@ -3,55 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedInput, VisitError
 from lark.indenter import DedentError, Indenter
+from lark.tree import Meta
 
 from eligib.language import ast
-from eligib.language.diagnostics import Diagnostic, DiagnosticError, error
+from eligib.language.diagnostics import DiagnosticError, error
+from eligib.language.grammar import grammar_text
 from eligib.language.source import SourceFile, Span
-
+from eligib.language.syntax_errors import BadDedent, NestingTooDeep, syntax_diagnostic
 from eligib.limits import MAX_EXPRESSION_DEPTH, MAX_NESTING, MAX_NUMBER_DIGITS, MAX_OPERANDS, MAX_PROTOCOL_BYTES
-from eligib.language.loader import grammar_text
-
-TOKEN_NAMES = {
-    "_NL": "end of line", "_INDENT": "an indented block", "_DEDENT": "the end of the block",
-    "$END": "end of file", "NAME": "a name", "STRING": 'a quoted string ("...")', "NUMBER": "a number",
-    "INT": "a whole number", "UNIT": "a unit", "DATE": "a date (YYYY-MM-DD)", "COMPARATOR": "a comparison",
-    "LPAR": "`(`", "RPAR": "`)`", "COLON": "`:`", "COMMA": "`,`", "MINUS": "`-`", "PLUS": "`+`",
-    "STAR": "`*`", "SLASH": "`/`", "TRUE": "`true`", "FALSE": "`false`",
-}
 
 
 class _ProtocolIndenter(Indenter):
     NL_type = "_NL"
-    OPEN_PAREN_types = ["LPAR"]
-    CLOSE_PAREN_types = ["RPAR"]
+    OPEN_PAREN_types: ClassVar[list[str]] = ["LPAR"]
+    CLOSE_PAREN_types: ClassVar[list[str]] = ["RPAR"]
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 8
 
-    def handle_NL(self, token: Token):  # type: ignore[override]
+    def handle_NL(self, token: Token) -> Iterator[Token]:
         if self.paren_level > MAX_NESTING or len(self.indent_level) > MAX_NESTING:
-            raise _NestingTooDeep(token)
+            raise NestingTooDeep(token)
         try:
             yield from super().handle_NL(token)
         except DedentError as exc:
-            raise _BadDedent(token) from exc
-
-
-class _NestingTooDeep(Exception):
-    def __init__(self, token: Token) -> None:
-        self.token = token
-
-
-class _BadDedent(Exception):
-    def __init__(self, token: Token) -> None:
-        self.token = token
+            raise BadDedent(token) from exc
 
 
 @lru_cache(maxsize=1)
@@ -60,6 +44,12 @@ def _lark() -> Lark:
     # user planted there runs their code. Parsed protocols are cached by loader.py instead, as sealed JSON.
     return Lark(grammar_text(), parser="lalr", postlex=_ProtocolIndenter(), propagate_positions=True,
                 maybe_placeholders=False)
+
+
+@lru_cache(maxsize=1)
+def _terminals() -> dict[str, str]:
+    """Token names with a fixed text, as the grammar spells them (`LPAR` -> `(`), for syntax errors."""
+    return {t.name: str(t.pattern.value) for t in _lark().terminals if t.pattern.type == "str"}
 
 
 def parse(text: str, path: str = "<protocol>", source: SourceFile | None = None) -> ast.Protocol:
@@ -72,8 +62,8 @@ def parse(text: str, path: str = "<protocol>", source: SourceFile | None = None)
     normalised = text if text.endswith("\n") else text + "\n"
     try:
         tree = _lark().parse(normalised)
-    except (UnexpectedInput, _BadDedent, _NestingTooDeep) as exc:
-        raise DiagnosticError([_syntax_diagnostic(exc, source)]) from None
+    except (UnexpectedInput, BadDedent, NestingTooDeep) as exc:
+        raise DiagnosticError([syntax_diagnostic(exc, source, _terminals())]) from None
     depth, deepest = _depth(tree)
     if depth > MAX_EXPRESSION_DEPTH:
         raise DiagnosticError([error("too-deep", "expression is nested too deeply", _tree_span(deepest, source),
@@ -89,7 +79,7 @@ def parse(text: str, path: str = "<protocol>", source: SourceFile | None = None)
     return protocol
 
 
-def _depth(tree: Tree) -> tuple[int, Tree]:
+def _depth(tree: Tree[Token]) -> tuple[int, Tree[Token]]:
     """The depth of the tree and its deepest node (iteratively: no recursion on hostile input)."""
     deepest, node_at, stack = 0, tree, [(tree, 1)]
     while stack:
@@ -100,71 +90,10 @@ def _depth(tree: Tree) -> tuple[int, Tree]:
     return deepest, node_at
 
 
-def _tree_span(tree: Tree, source: SourceFile) -> Span | None:
+def _tree_span(tree: Tree[Token], source: SourceFile) -> Span | None:
     meta = tree.meta
     return None if meta.empty else Span(source.path, meta.line, meta.column, meta.end_line, meta.end_column,
                                         source=source)
-
-
-def _syntax_diagnostic(exc: Exception, source: SourceFile) -> Diagnostic:
-    if isinstance(exc, _BadDedent):
-        token = exc.token
-        line = token.end_line or token.line
-        indent = len(str(token).rsplit("\n", 1)[-1])
-        return error("indentation", "this line's indentation matches no enclosing block",
-                     source.span_at(line, 1, max(indent, 1)), "unexpected indentation",
-                     help="indent to the same column as the lines of an enclosing block")
-    if isinstance(exc, _NestingTooDeep):
-        return error("too-deep", "nesting is too deep", source.span_at(exc.token.line, exc.token.column),
-                     help=f"nesting is limited to {MAX_NESTING} levels; use definitions")
-    if isinstance(exc, UnexpectedCharacters):
-        char = source.line_text(exc.line)[exc.column - 1: exc.column] or "?"
-        return error("syntax", f"unexpected character `{char}`", source.span_at(exc.line, exc.column),
-                     "not valid here", help=_expected_help(exc.allowed))
-    if isinstance(exc, UnexpectedEOF):
-        return error("syntax", "unexpected end of file", source.end_span(),
-                     help=_expected_help(exc.expected))
-    assert isinstance(exc, UnexpectedToken)
-    token = exc.token
-    if token.type == "$END":
-        return error("syntax", "unexpected end of file", source.end_span(), help=_expected_help(exc.expected))
-    if token.type in ("_NL", "_DEDENT"):
-        line, column = _line_end(source, token)
-        return error("syntax", "unexpected end of line", source.span_at(line, column),
-                     "the line stops here", help=_expected_help(exc.expected))
-    if token.type == "_INDENT":
-        line = token.end_line or token.line
-        width = len(str(token).replace("\t", " " * 8)) or 1
-        return error("indentation", "unexpected indentation", source.span_at(line, 1, width),
-                     "this line is indented more than the one before",
-                     help="only a line ending in `:` or `of` opens an indented block")
-    text = str(token)
-    return error("syntax", f"unexpected `{text}`", source.span_at(token.line, token.column, len(text)),
-                 "not expected here", help=_expected_help(exc.expected))
-
-
-def _line_end(source: SourceFile, token: Token) -> tuple[int, int]:
-    line = token.line or 1
-    return line, len(source.line_text(line).rstrip()) + 1
-
-
-def _expected_help(expected: Any) -> str:
-    names = sorted({_token_name(name) for name in (expected or ()) if not name.startswith("__")})
-    if not names:
-        return ""
-    if len(names) > 8:
-        names = names[:8] + ["..."]
-    return "expected " + ", ".join(names)
-
-
-def _token_name(name: str) -> str:
-    if name in TOKEN_NAMES:
-        return TOKEN_NAMES[name]
-    grammar = _lark()
-    for terminal in grammar.terminals:
-        if terminal.name == name and terminal.pattern.type == "str":
-            return f"`{terminal.pattern.value}`"
-    return name.lower()
 
 
 def _unquote(token: Token) -> str:
@@ -193,7 +122,7 @@ def _as_bound(literal: ast.Bound | ast.DateLiteral) -> ast.Bound:
 
 
 @v_args(meta=True)
-class _Builder(Transformer):
+class _Builder(Transformer[Token, Any]):
     """Lark tree -> AST. Each method receives the rule's meta (for spans) and its children."""
 
     def __init__(self, source: SourceFile) -> None:
@@ -208,8 +137,9 @@ class _Builder(Transformer):
         return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column, source=self.source)
 
     def _tok(self, token: Token) -> Span:
-        return Span(self.path, token.line, token.column, token.end_line or token.line,
-                    token.end_column or token.column + len(token), source=self.source)
+        line, column = token.line or 1, token.column or 1
+        return Span(self.path, line, column, token.end_line or line, token.end_column or column + len(token),
+                    source=self.source)
 
     # limits ----------------------------------------------------------------
     def _number(self, token: Token) -> Fraction:
@@ -226,9 +156,14 @@ class _Builder(Transformer):
                                          "here", help="split it into definitions; see docs/limits.md")])
 
     # top level -----------------------------------------------------------
-    def start(self, meta, children):
+    def start(self, meta: Meta, children: list[Any]) -> Any:
         header, *sections = children
-        facts, definitions, criteria, assertions, bindings, assumptions = [], [], [], [], [], []
+        facts: list[ast.FactDecl] = []
+        definitions: list[ast.Definition] = []
+        criteria: list[ast.Criterion] = []
+        assertions: list[ast.Assertion] = []
+        bindings: list[ast.Binding] = []
+        assumptions: list[ast.Assumption] = []
         for section in sections:
             if isinstance(section, ast.Assumption):
                 assumptions.append(section)
@@ -245,18 +180,18 @@ class _Builder(Transformer):
         return ast.Protocol(header, tuple(facts), tuple(definitions), tuple(criteria), tuple(assertions),
                             tuple(bindings), tuple(assumptions), span=self._span(meta))
 
-    def header(self, meta, children):
+    def header(self, meta: Meta, children: list[Any]) -> Any:
         name, *items = children
         return ast.Header(str(name), tuple(items), span=self._tok(name))
 
-    def meta_item(self, meta, children):
+    def meta_item(self, meta: Meta, children: list[Any]) -> Any:
         key, value = children
         return ast.MetaItem(str(key), _unquote(value), span=self._tok(key))
 
-    def facts(self, meta, children):
+    def facts(self, meta: Meta, children: list[Any]) -> Any:
         return list(children)
 
-    def fact(self, meta, children):
+    def fact(self, meta: Meta, children: list[Any]) -> Any:
         name, fact_type, *options = children
         fields: dict[str, Any] = {}
         conversions = tuple(option["conversion"] for option in options if "conversion" in option)
@@ -272,37 +207,37 @@ class _Builder(Transformer):
             fields.update(option)
         return ast.FactDecl(str(name), fact_type, span=self._tok(name), **fields)
 
-    def boolean_type(self, meta, children):
+    def boolean_type(self, meta: Meta, children: list[Any]) -> Any:
         return ast.FactType(ast.FactKind.BOOLEAN, span=self._span(meta))
 
-    def integer_type(self, meta, children):
+    def integer_type(self, meta: Meta, children: list[Any]) -> Any:
         return ast.FactType(ast.FactKind.INTEGER, str(children[0]) if children else None, span=self._span(meta))
 
-    def decimal_type(self, meta, children):
+    def decimal_type(self, meta: Meta, children: list[Any]) -> Any:
         return ast.FactType(ast.FactKind.DECIMAL, str(children[0]) if children else None, span=self._span(meta))
 
-    def date_type(self, meta, children):
+    def date_type(self, meta: Meta, children: list[Any]) -> Any:
         return ast.FactType(ast.FactKind.DATE, span=self._span(meta))
 
-    def enum_type(self, meta, children):
+    def enum_type(self, meta: Meta, children: list[Any]) -> Any:
         return ast.FactType(ast.FactKind.ENUM, None, tuple(str(c) for c in children), span=self._span(meta))
 
-    def range_option(self, meta, children):
+    def range_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"low": _as_bound(children[0]), "high": _as_bound(children[1])}
 
-    def conversion_option(self, meta, children):
+    def conversion_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"conversion": ast.Conversion(children[0], children[1], span=self._span(meta))}
 
-    def optional_option(self, meta, children):
+    def optional_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"optional": True}
 
-    def guard_option(self, meta, children):
+    def guard_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"guard": children[0]}
 
-    def description_option(self, meta, children):
+    def description_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"description": _unquote(children[0])}
 
-    def signed_quantity(self, meta, children):
+    def signed_quantity(self, meta: Meta, children: list[Any]) -> Any:
         negative = isinstance(children[0], Token) and children[0].type == "MINUS"
         number, *unit = children[1:] if negative else children
         value = self._number(number) * (-1 if negative else 1)
@@ -310,20 +245,20 @@ class _Builder(Transformer):
         text = ("-" if negative else "") + str(number) + (f" {unit_text}" if unit_text else "")
         return ast.Bound(value, unit_text, text, span=self._span(meta))
 
-    def unit(self, meta, children):
+    def unit(self, meta: Meta, children: list[Any]) -> Any:
         return children[0]
 
-    def definition(self, meta, children):
+    def definition(self, meta: Meta, children: list[Any]) -> Any:
         name, body = children
         return ast.Definition(str(name), body, span=self._tok(name))
 
-    def inclusion(self, meta, children):
+    def inclusion(self, meta: Meta, children: list[Any]) -> Any:
         return ast.CriterionKind.INCLUSION
 
-    def exclusion(self, meta, children):
+    def exclusion(self, meta: Meta, children: list[Any]) -> Any:
         return ast.CriterionKind.EXCLUSION
 
-    def criterion(self, meta, children):
+    def criterion(self, meta: Meta, children: list[Any]) -> Any:
         kind, name, label, *fields, body = children
         record, guard = "", None
         for field_kind, value in fields:
@@ -334,10 +269,10 @@ class _Builder(Transformer):
         return ast.Criterion(kind, str(name), _unquote(label), record, guard, body, span=self._tok(name))
 
     # bindings ------------------------------------------------------------
-    def bindings(self, meta, children):
+    def bindings(self, meta: Meta, children: list[Any]) -> Any:
         return tuple(children)
 
-    def binding(self, meta, children):
+    def binding(self, meta: Meta, children: list[Any]) -> Any:
         name, source, *options = children
         fields = dict(source)
         for option in options:
@@ -349,173 +284,173 @@ class _Builder(Transformer):
             fields.update(option)
         return ast.Binding(str(name), span=self._tok(name), **fields)
 
-    def resource_source(self, meta, children):
+    def resource_source(self, meta: Meta, children: list[Any]) -> Any:
         kind, codes, *part = children
         default = ast.BindingPart.VALUE if kind == ast.BindingSource.OBSERVATION else ast.BindingPart.DATE
         return {"source": kind, "codes": codes, "part": part[0] if part else default}
 
-    def age_source(self, meta, children):
+    def age_source(self, meta: Meta, children: list[Any]) -> Any:
         return {"source": ast.BindingSource.AGE, "anchor": str(children[0])}
 
-    def gender_source(self, meta, children):
+    def gender_source(self, meta: Meta, children: list[Any]) -> Any:
         return {"source": ast.BindingSource.GENDER}
 
-    def fhirpath_source(self, meta, children):
+    def fhirpath_source(self, meta: Meta, children: list[Any]) -> Any:
         return {"source": ast.BindingSource.FHIRPATH, "expression": _unquote(children[0])}
 
-    def observation(self, meta, children):
+    def observation(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BindingSource.OBSERVATION
 
-    def procedure(self, meta, children):
+    def procedure(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BindingSource.PROCEDURE
 
-    def immunization(self, meta, children):
+    def immunization(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BindingSource.IMMUNIZATION
 
-    def condition(self, meta, children):
+    def condition(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BindingSource.CONDITION
 
-    def code_list(self, meta, children):
+    def code_list(self, meta: Meta, children: list[Any]) -> Any:
         return tuple(_unquote(code) for code in children)
 
-    def value_part(self, meta, children):
+    def value_part(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BindingPart.VALUE
 
-    def date_part(self, meta, children):
+    def date_part(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BindingPart.DATE
 
-    def exists_part(self, meta, children):
+    def exists_part(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BindingPart.EXISTS
 
-    def reference_high_part(self, meta, children):
+    def reference_high_part(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BindingPart.REFERENCE_HIGH
 
-    def reference_low_part(self, meta, children):
+    def reference_low_part(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BindingPart.REFERENCE_LOW
 
-    def before_option(self, meta, children):
+    def before_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"anchor": str(children[0])}
 
-    def within_option(self, meta, children):
+    def within_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"window": children[0]}
 
-    def absent_false_option(self, meta, children):
+    def absent_false_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"absent": ast.Absent.FALSE}
 
-    def absent_none_option(self, meta, children):
+    def absent_none_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"absent": ast.Absent.NONE}
 
-    def assumption(self, meta, children):
+    def assumption(self, meta: Meta, children: list[Any]) -> Any:
         name, label, body = children
         return ast.Assumption(str(name), _unquote(label), body, span=self._tok(name))
 
-    def assertion(self, meta, children):
+    def assertion(self, meta: Meta, children: list[Any]) -> Any:
         name, label, body = children
         return ast.Assertion(str(name), _unquote(label), body, span=self._tok(name))
 
-    def record_field(self, meta, children):
+    def record_field(self, meta: Meta, children: list[Any]) -> Any:
         return ("record", _unquote(children[0]))
 
-    def guard_field(self, meta, children):
+    def guard_field(self, meta: Meta, children: list[Any]) -> Any:
         return ("guard", children[0])
 
     # blocks --------------------------------------------------------------
-    def block(self, meta, children):
+    def block(self, meta: Meta, children: list[Any]) -> Any:
         (kind, count), *items = children
         self._few_enough(items, meta, "items in one block")
         return ast.Block(kind, tuple(items), count, span=self._span(meta))
 
-    def any_of(self, meta, children):
+    def any_of(self, meta: Meta, children: list[Any]) -> Any:
         return (ast.BlockKind.ANY, 0)
 
-    def all_of(self, meta, children):
+    def all_of(self, meta: Meta, children: list[Any]) -> Any:
         return (ast.BlockKind.ALL, 0)
 
-    def at_least(self, meta, children):
+    def at_least(self, meta: Meta, children: list[Any]) -> Any:
         return (ast.BlockKind.AT_LEAST, int(self._number(children[0])))
 
-    def named_item(self, meta, children):
+    def named_item(self, meta: Meta, children: list[Any]) -> Any:
         name, body = children
         return ast.BlockItem(str(name), body, span=self._tok(name))
 
-    def anonymous_item(self, meta, children):
+    def anonymous_item(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BlockItem(None, children[0], span=self._span(meta))
 
     # expressions -----------------------------------------------------------
-    def conditional(self, meta, children):
+    def conditional(self, meta: Meta, children: list[Any]) -> Any:
         then, condition, otherwise = children
         return ast.Conditional(condition, then, otherwise, span=self._span(meta))
 
-    def implies(self, meta, children):
+    def implies(self, meta: Meta, children: list[Any]) -> Any:
         return ast.Implies(children[0], children[1], span=self._span(meta))
 
-    def or_(self, meta, children):
+    def or_(self, meta: Meta, children: list[Any]) -> Any:
         self._few_enough(children, meta, "operands of one `or`")
         if len(children) == 1:
             return children[0]
         return ast.Or(tuple(children), span=self._span(meta))
 
-    def and_(self, meta, children):
+    def and_(self, meta: Meta, children: list[Any]) -> Any:
         self._few_enough(children, meta, "operands of one `and`")
         if len(children) == 1:
             return children[0]
         return ast.And(tuple(children), span=self._span(meta))
 
-    def not_(self, meta, children):
+    def not_(self, meta: Meta, children: list[Any]) -> Any:
         return ast.Not(children[0], span=self._span(meta))
 
-    def compare(self, meta, children):
+    def compare(self, meta: Meta, children: list[Any]) -> Any:
         self._few_enough(children[0::2], meta, "links in one comparison chain")
         return ast.Compare(tuple(children[0::2]), tuple(ast.Comparator(str(op)) for op in children[1::2]),
                            span=self._span(meta))
 
-    def arithmetic(self, meta, children):
+    def arithmetic(self, meta: Meta, children: list[Any]) -> Any:
         self._few_enough(children[0::2], meta, "terms in one sum or product")
         if len(children) == 1:
             return children[0]
         return ast.Arithmetic(tuple(children[0::2]), tuple(ast.Operator(str(op)) for op in children[1::2]),
                               span=self._span(meta))
 
-    def negate(self, meta, children):
+    def negate(self, meta: Meta, children: list[Any]) -> Any:
         return ast.Negate(children[1], span=self._span(meta))
 
-    def is_value(self, meta, children):
+    def is_value(self, meta: Meta, children: list[Any]) -> Any:
         return ast.IsValue(children[0], str(children[1]), span=self._span(meta))
 
-    def is_not_value(self, meta, children):
+    def is_not_value(self, meta: Meta, children: list[Any]) -> Any:
         return ast.IsValue(children[0], str(children[1]), True, span=self._span(meta))
 
-    def is_none(self, meta, children):
+    def is_none(self, meta: Meta, children: list[Any]) -> Any:
         return ast.IsNone(children[0], span=self._span(meta))
 
-    def is_not_none(self, meta, children):
+    def is_not_none(self, meta: Meta, children: list[Any]) -> Any:
         return ast.IsNone(children[0], True, span=self._span(meta))
 
-    def in_set(self, meta, children):
+    def in_set(self, meta: Meta, children: list[Any]) -> Any:
         self._few_enough(children[1:], meta, "values in one `in (...)`")
         return ast.InSet(children[0], tuple(str(c) for c in children[1:]), span=self._span(meta))
 
-    def not_in_set(self, meta, children):
+    def not_in_set(self, meta: Meta, children: list[Any]) -> Any:
         self._few_enough(children[1:], meta, "values in one `in (...)`")
         return ast.InSet(children[0], tuple(str(c) for c in children[1:]), True, span=self._span(meta))
 
-    def within(self, meta, children):
+    def within(self, meta: Meta, children: list[Any]) -> Any:
         subject, amount, direction, anchor = children
         return ast.Within(subject, amount, direction, anchor, span=self._span(meta))
 
-    def before(self, meta, children):
+    def before(self, meta: Meta, children: list[Any]) -> Any:
         return ast.Direction.BEFORE
 
-    def after(self, meta, children):
+    def after(self, meta: Meta, children: list[Any]) -> Any:
         return ast.Direction.AFTER
 
-    def quantity(self, meta, children):
+    def quantity(self, meta: Meta, children: list[Any]) -> Any:
         number, *unit = children
         unit_text = str(unit[0]) if unit else None
         text = str(number) + (f" {unit_text}" if unit_text else "")
         return ast.QuantityLiteral(self._number(number), unit_text, text, span=self._span(meta))
 
-    def date_literal(self, meta, children):
+    def date_literal(self, meta: Meta, children: list[Any]) -> Any:
         token = children[0]
         try:
             value = dt.date.fromisoformat(str(token))
@@ -524,15 +459,15 @@ class _Builder(Transformer):
                                          "no such day", help="write dates as YYYY-MM-DD")]) from None
         return ast.DateLiteral(value, span=self._tok(token))
 
-    def true_literal(self, meta, children):
+    def true_literal(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BoolLiteral(True, span=self._tok(children[0]))
 
-    def false_literal(self, meta, children):
+    def false_literal(self, meta: Meta, children: list[Any]) -> Any:
         return ast.BoolLiteral(False, span=self._tok(children[0]))
 
-    def call(self, meta, children):
+    def call(self, meta: Meta, children: list[Any]) -> Any:
         name, *args = children
         return ast.Call(str(name), tuple(args), span=self._span(meta))
 
-    def name(self, meta, children):
+    def name(self, meta: Meta, children: list[Any]) -> Any:
         return ast.NameRef(str(children[0]), span=self._tok(children[0]))

@@ -41,7 +41,8 @@ def _read_stdin(max_bytes: int) -> bytes:
     try:
         if stream is None:
             raise OSError("standard input is closed")
-        return stream.read(max_bytes + 1)
+        data: bytes = stream.read(max_bytes + 1)
+        return data
     except (OSError, ValueError) as exc:  # ValueError: reading a closed stream
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "standard input is closed"
         raise DiagnosticError([error("io", f"cannot read standard input: {reason}",

@@ -72,7 +72,7 @@ class Evaluator:
             self.values[node.nid] = self._eval(node)
         return self.values[node.nid]
 
-    def _eval(self, node: ast.Expr) -> Any:  # noqa: C901 - one case per node kind
+    def _eval(self, node: ast.Expr) -> Any:
         match node:
             case ast.BoolLiteral():
                 return node.value
@@ -120,7 +120,10 @@ class Evaluator:
     @staticmethod
     def truth(value: Any) -> Truth:
         """A condition's truth: an optional boolean that is none counts as false."""
-        return False if value is NONE else value  # type: ignore[no-any-return]
+        if value is NONE:
+            return False
+        assert value is None or isinstance(value, bool), "a condition's value is a truth"
+        return value
 
     def condition(self, node: ast.Expr) -> Truth:
         return self.truth(self.eval(node))

@@ -247,7 +247,8 @@ class Analysis:
         for fact in unknown:
             if whole is not None and not self.can_change(names, whole, fact, about=_criteria_words(criteria)):
                 continue
-            decisive[fact] = [c for c in criteria if fact in self.compiled.criterion_facts[c] and self._decides(c, fact)]
+            decisive[fact] = [c for c in criteria
+                              if fact in self.compiled.criterion_facts[c] and self._decides(c, fact)]
         return decisive
 
     def _conjunction(self, criteria: list[str]) -> Any:

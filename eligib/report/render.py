@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eligib.language.diagnostics import Diagnostic, Finding, render, render_all
 from eligib.report.explanation import CriterionFinding, Explanation, PathFinding
+
+if TYPE_CHECKING:  # rendering takes them; it never builds one
+    from eligib.analysis.diff import Difference
+    from eligib.tools.cases import CaseResult
 
 JSON_SCHEMA_ID = "eligib.check/1"
 STATUS_TEXT = {
@@ -194,7 +198,7 @@ def verify_text(protocol_path: str, findings: list[Finding]) -> str:
 # ------------------------------------------------------------------------ diff
 
 
-def diff_data(old_path: str, new_path: str, difference) -> dict[str, Any]:
+def diff_data(old_path: str, new_path: str, difference: Difference) -> dict[str, Any]:
     return {
         "schema": DIFF_SCHEMA_ID, "old": old_path, "new": new_path, "equivalent": difference.equivalent,
         "added": difference.added, "removed": difference.removed, "changed": difference.changed,
@@ -203,7 +207,7 @@ def diff_data(old_path: str, new_path: str, difference) -> dict[str, Any]:
     }
 
 
-def diff_text(old_path: str, new_path: str, difference) -> str:
+def diff_text(old_path: str, new_path: str, difference: Difference) -> str:
     lines = [f"diff {old_path} -> {new_path}", ""]
     for word, ids in (("added", difference.added), ("removed", difference.removed), ("changed", difference.changed)):
         if ids:
@@ -223,7 +227,7 @@ def diff_text(old_path: str, new_path: str, difference) -> str:
 # ------------------------------------------------------------------------ test
 
 
-def test_report(results) -> str:
+def test_report(results: list[CaseResult]) -> str:
     lines = []
     for result in results:
         case = result.case

@@ -137,7 +137,7 @@ def _case(entry: Any, base: dict[str, Any], directory: str, line: int | None) ->
 
 def _text(value: Any, key: str, where: str, numbers: bool = True) -> str:
     """A text field; `numbers` also takes a whole number (ids such as `12`)."""
-    if isinstance(value, str) or numbers and isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, str) or (numbers and isinstance(value, int) and not isinstance(value, bool)):
         return str(value)
     raise ValueError(f"{where}: `{key}` must be text")
 
@@ -177,7 +177,8 @@ def run_case(engine: Engine, case: Case, timeout: float | None = CHECK_SECONDS) 
     for path in expected.get("paths") or []:
         status = result.path_status(path)
         if status != "holds":
-            outcome.failures.append(f"path {path}: expected to hold, but it {'does not exist' if status is None else status}")
+            found = "does not exist" if status is None else status
+            outcome.failures.append(f"path {path}: expected to hold, but it {found}")
     return outcome
 
 

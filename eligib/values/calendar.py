@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 DAY_SECONDS = 86400
 
@@ -107,7 +107,7 @@ _CYCLE_MONTHS = 4800  # the Gregorian calendar repeats every 400 years
 _CYCLE_DAYS = 146097
 
 
-@lru_cache(maxsize=None)
+@cache
 def _month_lengths() -> tuple[tuple[int, ...], tuple[int, ...]]:
     lengths = tuple(calendar.monthrange(2000 + i // 12, i % 12 + 1)[1] for i in range(_CYCLE_MONTHS))
     starts = [0]
@@ -118,18 +118,18 @@ def _month_lengths() -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 def _day_of_month_index(index: int) -> int:
     """Days from the start of the cycle to the first of month `index` (any integer)."""
-    lengths, starts = _month_lengths()
+    starts = _month_lengths()[1]
     cycles, rest = divmod(index, _CYCLE_MONTHS)
     return cycles * _CYCLE_DAYS + starts[rest]
 
 
-@lru_cache(maxsize=None)
+@cache
 def month_shift_bounds(months: int) -> tuple[int, int]:
     """The fewest and most days that a shift by `months` calendar months can span, over every start date.
 
     Exact (the hull of all cases, day-of-month clamping included), from one 400-year cycle: the solver
     uses it when the anchor date is unknown, so its answers stay sound and as tight as the calendar."""
-    lengths, _ = _month_lengths()
+    lengths = _month_lengths()[0]
     spans = []
     for index in range(_CYCLE_MONTHS):
         target = index + months

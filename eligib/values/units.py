@@ -24,6 +24,7 @@ still converts to `mm[Hg]`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -34,7 +35,7 @@ from eligib.limits import MAX_UNIT_EXPONENT, MAX_UNIT_LENGTH
 # charge (C), luminous intensity (cd)
 Dims = tuple[int, int, int, int, int, int, int, int]
 BASES = ("g", "m", "s", "mol", "rad", "K", "C", "cd")
-DIMENSIONLESS: Dims = (0,) * 8  # type: ignore[assignment]
+DIMENSIONLESS: Dims = (0, 0, 0, 0, 0, 0, 0, 0)
 TIME: Dims = (0, 0, 1, 0, 0, 0, 0, 0)
 # A unit's kind: its dimension and the base dimensions cancelled between its written atoms.
 Kind = tuple[Dims, Dims]
@@ -242,7 +243,7 @@ def resolve_symbol(symbol: str, whole: str = "") -> Unit:
     raise UnitError(f"`{symbol}`{f' in `{whole}`' if whole and whole != symbol else ''} is not a UCUM unit")
 
 
-def _prefixed(symbol: str, lookup) -> Unit | None:
+def _prefixed(symbol: str, lookup: Callable[[str], tuple[Unit, bool] | None]) -> Unit | None:
     for prefix in sorted(PREFIXES, key=len, reverse=True):
         rest = symbol[len(prefix):]
         if symbol.startswith(prefix) and rest:

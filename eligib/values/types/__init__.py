@@ -1,0 +1,23 @@
+"""The value types: one class per kind of fact value, each the one home for everything about its values.
+
+A type owns: how a patient file writes a value (`parse`), the exact canonical value every stage
+works with, how a value is shown (`show`) and written back to a facts file (`to_file`), its JSON
+Schema, its Z3 encoding and decoding, and a hypothesis strategy that generates values. Canonical
+values are:
+- a number: a Fraction in canonical base units (units.py), so 6.5 g/dL and 65 g/L are equal;
+- a date: its proleptic Gregorian day number (`date.toordinal()`);
+- an enumeration value: its name; a boolean: a bool;
+- NONE: the fact is known to have no value (test not done, event never happened).
+An unknown fact is simply absent (evaluators use None for it). Adding a type is one new class here.
+
+Z3 and hypothesis are imported inside the methods that need them, so reading patients needs neither.
+"""
+
+from eligib.values.types.base import NONE, FactSpec, NoneValue, Value, ValueProblem, ValueType, check_range, shown
+from eligib.values.types.boolean import BOOL, BoolType
+from eligib.values.types.date import DATE, DateType
+from eligib.values.types.enumeration import EnumType
+from eligib.values.types.number import NumType
+
+__all__ = ["BOOL", "DATE", "NONE", "BoolType", "DateType", "EnumType", "FactSpec", "NoneValue", "NumType", "Value",
+           "ValueProblem", "ValueType", "check_range", "shown"]

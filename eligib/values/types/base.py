@@ -1,0 +1,122 @@
+"""What every value type shares: the canonical values, `none`, the error a written value raises, and
+the interface each type implements (see eligib/values/types/__init__.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, ClassVar, Protocol
+
+from eligib.values.numbers import BadNumber, exact
+from eligib.values.units import Kind
+
+
+class NoneValue:
+    """The one value `none`: known to have no value. Compare with `is NONE`."""
+
+    _instance: ClassVar[NoneValue | None] = None
+
+    def __new__(cls) -> NoneValue:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NONE"
+
+    def __reduce__(self) -> tuple[type[NoneValue], tuple[()]]:
+        return (NoneValue, ())
+
+
+NONE = NoneValue()
+Value = bool | Fraction | int | str | NoneValue
+
+
+class ValueProblem(ValueError):
+    """A written value that is not a value of the type; `help` says how to write one."""
+
+    def __init__(self, message: str, help: str = "") -> None:
+        super().__init__(message)
+        self.message, self.help = message, help
+
+
+class FactSpec(Protocol):
+    """What a type needs to know of a declared fact: its range and the unit conversions it accepts."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def low(self) -> Fraction | int | None: ...
+    @property
+    def high(self) -> Fraction | int | None: ...
+    @property
+    def conversions(self) -> Mapping[Kind, Fraction]: ...
+    @property
+    def conversion_texts(self) -> Sequence[str]: ...
+
+
+class ValueType:
+    """A kind of value. Subclasses answer every question about their values; see the module docstring."""
+
+    def same_kind(self, other: ValueType) -> bool:
+        """Can values of the two types be compared with each other?"""
+        return type(self) is type(other)
+
+    def parse(self, raw: object, spec: FactSpec) -> Value:
+        """A value as a patient file writes it -> the canonical value; ValueProblem when it is not one."""
+        raise NotImplementedError
+
+    def show(self, value: Value, unit: str | None = None) -> str:
+        """A canonical value as a person reads it (in `unit`, or the type's own)."""
+        raise NotImplementedError
+
+    def to_file(self, value: Value) -> Any:
+        """A canonical value as a facts file writes it (JSON)."""
+        raise NotImplementedError
+
+    def json_schema(self, spec: FactSpec) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def z3_variable(self, name: str, ctx: Any) -> Any:
+        raise NotImplementedError
+
+    def z3_term(self, var: Any) -> Any:
+        """The variable as the canonical value's term (a scaled quantity, for numbers)."""
+        return var
+
+    def z3_equals(self, var: Any, value: Value) -> Any:
+        """The literal fixing the variable to a known canonical value."""
+        raise NotImplementedError
+
+    def z3_domain(self, var: Any, spec: FactSpec) -> list[Any]:
+        """Constraints every value of the variable meets (declared range, enumeration size)."""
+        return []
+
+    def from_z3(self, term: Any) -> Value:
+        """A model's value of the variable -> the canonical value."""
+        raise NotImplementedError
+
+    def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
+        """A hypothesis strategy of canonical values (leaning on `constants`, the protocol's thresholds)."""
+        raise NotImplementedError
+
+
+def shown(value_type: ValueType, value: Value, unit: str | None = None) -> str:
+    """A canonical value as a person reads it, `none` included."""
+    return "none" if value is NONE else value_type.show(value, unit)
+
+
+def check_range(value: Fraction | int, spec: FactSpec, show: Any) -> None:
+    low, high = spec.low, spec.high
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"{show(low) if low is not None else '...'} to {show(high) if high is not None else '...'}"
+        raise ValueProblem(f"{show(value)} is outside the declared range {bounds}", help="check the value and its unit")
+
+
+def exact_or_problem(number: Decimal | BadNumber) -> Fraction:
+    """A checked decimal as a Fraction; ValueProblem for a BadNumber."""
+    try:
+        return exact(number)
+    except ValueError as exc:
+        raise ValueProblem(str(exc), help="see docs/limits.md") from None

@@ -1,0 +1,54 @@
+"""The boolean type: `true` or `false`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from eligib.values.types.base import FactSpec, Value, ValueProblem, ValueType
+from eligib.values.words import describe
+
+
+@dataclass(frozen=True)
+class BoolType(ValueType):
+    def __str__(self) -> str:
+        return "a condition (true/false)"
+
+    def parse(self, raw: object, spec: FactSpec) -> Value:
+        if isinstance(raw, bool):
+            return raw
+        raise ValueProblem(f"expected true or false, got {describe(raw)}")
+
+    def show(self, value: Value, unit: str | None = None) -> str:
+        return "true" if value else "false"
+
+    def to_file(self, value: Value) -> Any:
+        return value
+
+    def json_schema(self, spec: FactSpec) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+    def z3_variable(self, name: str, ctx: Any) -> Any:
+        import z3
+
+        return z3.Bool(name, ctx)
+
+    def z3_equals(self, var: Any, value: Value) -> Any:
+        import z3
+
+        return var == z3.BoolVal(bool(value), var.ctx)
+
+    def from_z3(self, term: Any) -> Value:
+        import z3
+
+        return bool(z3.is_true(term))
+
+    def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
+        from hypothesis import strategies as st
+
+        return st.booleans()
+
+
+BOOL = BoolType()

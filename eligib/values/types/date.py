@@ -1,0 +1,91 @@
+"""The date type: a calendar date, carried as its day number; the years a patient file may give are bounded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from eligib.limits import EARLIEST_DATE, LATEST_DATE
+from eligib.values.calendar import format_date
+from eligib.values.types.base import FactSpec, Value, ValueProblem, ValueType, check_range
+from eligib.values.words import describe
+
+# Generated dates fall in these years unless the fact declares its own range (they read well).
+GENERATED_DATES = (dt.date(2015, 1, 1).toordinal(), dt.date(2030, 12, 31).toordinal())
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+@dataclass(frozen=True)
+class DateType(ValueType):
+    def __str__(self) -> str:
+        return "a date"
+
+    @staticmethod
+    def bounds(spec: FactSpec) -> tuple[int, int]:
+        """The days a value may take: the declared range, else the years every patient file may give."""
+        low = int(spec.low) if spec.low is not None else EARLIEST_DATE
+        high = int(spec.high) if spec.high is not None else LATEST_DATE
+        return low, high
+
+    def parse(self, raw: object, spec: FactSpec) -> Value:
+        if isinstance(raw, dt.datetime):
+            raise ValueProblem("expected a date without a time", help="write YYYY-MM-DD")
+        if isinstance(raw, dt.date):
+            day = raw.toordinal()
+        elif isinstance(raw, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw.strip()):
+            try:
+                day = dt.date.fromisoformat(raw.strip()).toordinal()
+            except ValueError:
+                raise ValueProblem(f"`{raw}` is not a calendar date", help="check the month and day") from None
+        else:
+            raise ValueProblem(f"expected a date (YYYY-MM-DD), got {describe(raw)}", help="write ISO 8601: 2026-11-20")
+        low, high = self.bounds(spec)
+        if (spec.low, spec.high) == (None, None) and not low <= day <= high:
+            raise ValueProblem(f"{format_date(day)} is outside the dates accepted ({format_date(low)} to "
+                               f"{format_date(high)})", help="check the year; a protocol that needs other dates "
+                               "declares a range on the fact (docs/limits.md)")
+        check_range(day, spec, format_date)
+        return day
+
+    def show(self, value: Value, unit: str | None = None) -> str:
+        return format_date(_day(value))
+
+    def to_file(self, value: Value) -> Any:
+        return format_date(_day(value))
+
+    def json_schema(self, spec: FactSpec) -> dict[str, Any]:
+        return {"type": "string", "format": "date", "pattern": ISO_DATE}
+
+    def z3_variable(self, name: str, ctx: Any) -> Any:
+        import z3
+
+        return z3.Int(name, ctx)
+
+    def z3_equals(self, var: Any, value: Value) -> Any:
+        return var == _day(value)
+
+    def z3_domain(self, var: Any, spec: FactSpec) -> list[Any]:
+        low, high = self.bounds(spec)
+        return [var >= low, var <= high]
+
+    def from_z3(self, term: Any) -> Value:
+        return int(term.as_long())
+
+    def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
+        from hypothesis import strategies as st
+
+        low = int(spec.low) if spec.low is not None else GENERATED_DATES[0]
+        high = int(spec.high) if spec.high is not None else GENERATED_DATES[1]
+        return st.integers(low, high)
+
+
+DATE = DateType()
+
+
+def _day(value: Value) -> int:
+    assert isinstance(value, int) and not isinstance(value, bool), "a date's canonical value is a day number"
+    return value
