@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,21 @@ def test_calendar_age_against_julian_years_is_settled_exactly(tmp_path):
             'inclusion elapsed "e":\n    record: "r"\n    screening_date - birth_date >= 18 years\n')
     findings = verify(engine_from(text, tmp_path))
     assert [(f.code, f.subject) for f in findings if f.severity != "ok"] == [("redundant-criterion", "calendar")]
+
+
+def test_a_fact_s_second_copy_gets_a_short_decimal_too():
+    """Relevance witnesses read a fact's second copy; a copy left at 119/60 mg/dL could not be
+    written in a patient file (found by the deep run of test_generated)."""
+    import z3
+
+    from eligib.analysis.witness import canonical_values, exact_model
+
+    engine = Engine.from_text('protocol p:\n    title: "T"\n    version: "1"\n\nfacts:\n'
+                              '    n: decimal mg/dL, from 0 mg/dL to 10 mg/dL\n\n'
+                              'inclusion c "C":\n    record: "r"\n    n >= 1 mg/dL\n')
+    compiled = engine.compiled()
+    copy = compiled.facts["n"].copy_value
+    model = exact_model(compiled.solver, [compiled], [copy > z3.RealVal("59/30", compiled.ctx), copy < 2])
+    value = model.eval(copy).as_fraction()
+    assert (value * 100).denominator == 1 and Fraction(59, 30) < value < 2
+    assert canonical_values(compiled, model, frozenset({"n"}))["n"] == value * 10  # mg/dL in g/L

@@ -56,7 +56,8 @@ def _short_decimals(solver: Any, protocols: tuple[Any, ...], model: Any, formula
 
     Pinning one value lets the solver move others, so this repeats until every value is short."""
     fixed: list[Term] = []
-    reals = [fact.value for compiled in protocols for fact in compiled.facts.values() if z3.is_real(fact.value)]
+    reals = [var for compiled in protocols for fact in compiled.facts.values()
+             for var in (fact.value, fact.copy_value) if z3.is_real(var)]  # a copy may be read as a witness too
     for _ in range(len(reals) + 1):
         long_values = [(var, model.eval(var, model_completion=True).as_fraction()) for var in reals]
         long_values = [(var, value) for var, value in long_values if not _is_short(value)]
