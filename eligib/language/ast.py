@@ -9,7 +9,7 @@ import itertools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
-from typing import assert_never
+from typing import Any, assert_never
 
 from eligib.language.source import Span
 
@@ -48,6 +48,22 @@ class Operator(StrEnum):
     SUBTRACT = "-"
     MULTIPLY = "*"
     DIVIDE = "/"
+
+    def apply(self, left: Any, right: Any) -> Any:
+        """The operation on exact numbers (Fraction or int) or Z3 terms: one home for what each
+        operator means, shared by the checker's constant folding, the evaluator and the compiler.
+        Division of two ints is exact (a Fraction), never a float."""
+        match self:
+            case Operator.ADD:
+                return left + right
+            case Operator.SUBTRACT:
+                return left - right
+            case Operator.MULTIPLY:
+                return left * right
+            case Operator.DIVIDE:
+                return Fraction(left) / right if isinstance(left, int) else left / right
+            case _:
+                assert_never(self)
 
 
 class FactKind(StrEnum):

@@ -376,21 +376,7 @@ def constant_value(node: ast.Expr, types: dict[int, ValueType]) -> Fraction | No
             for operator, value in zip(node.operators, values[1:], strict=True):
                 if result is None or value is None or (operator == ast.Operator.DIVIDE and value == 0):
                     return None
-                result = _apply(operator, result, value)
+                result = operator.apply(result, value)
             return result
         case _:
             return None
-
-
-def _apply(operator: ast.Operator, left: Fraction, right: Fraction) -> Fraction:
-    match operator:
-        case ast.Operator.ADD:
-            return left + right
-        case ast.Operator.SUBTRACT:
-            return left - right
-        case ast.Operator.MULTIPLY:
-            return left * right
-        case ast.Operator.DIVIDE:
-            return left / right
-        case _:
-            assert_never(operator)

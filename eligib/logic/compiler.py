@@ -302,7 +302,7 @@ class _Compiler:
             else:
                 term, present = self.value(operand)
                 presences.append(present)
-                result = _apply(op, result, term)
+                result = op.apply(result, term)
         self._set_presence(node, presences)
         return result
 
@@ -353,17 +353,3 @@ class _Compiler:
                 return z3.Sum([z3.If(item, 1, 0) for item in items]) >= node.count
             case _:
                 assert_never(node.kind)
-
-
-def _apply(op: ast.Operator, left: Term, right: Term) -> Term:
-    match op:
-        case ast.Operator.ADD:
-            return left + right
-        case ast.Operator.SUBTRACT:
-            return left - right
-        case ast.Operator.MULTIPLY:
-            return left * right
-        case ast.Operator.DIVIDE:
-            return left / right
-        case _:
-            assert_never(op)

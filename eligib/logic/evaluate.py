@@ -170,7 +170,7 @@ class Evaluator:
                 amount = operand_node.value if op == ast.Operator.ADD else -operand_node.value
                 result = shift_date(result, amount, canonical_code(operand_node.unit or ""))
             else:
-                result = _apply(op, result, value)
+                result = op.apply(result, value)
         return result
 
     def membership(self, subject_node: ast.Expr, values: tuple[str, ...], negated: bool) -> Truth:
@@ -203,20 +203,6 @@ class Evaluator:
                 return False if true + unknown < node.count else None
             case _:
                 assert_never(node.kind)
-
-
-def _apply(op: ast.Operator, left: Any, right: Any) -> Any:
-    match op:
-        case ast.Operator.ADD:
-            return left + right
-        case ast.Operator.SUBTRACT:
-            return left - right
-        case ast.Operator.MULTIPLY:
-            return left * right
-        case ast.Operator.DIVIDE:
-            return Fraction(left) / right
-        case _:
-            assert_never(op)
 
 
 def window(anchor: int, node: ast.Within) -> tuple[int, int]:
