@@ -39,6 +39,18 @@ def test_bad_patient_files(tmp_path, name, text, fragment):
     clean_error(cli("check", CD7, write(tmp_path / name, text)), fragment)
 
 
+@pytest.mark.parametrize(("content", "where"), [
+    (b'protocol p:\n    title: "caf\xe9"\n', "p.elig:2:16"),
+    (b'{"sex": "f\xc3\xa9m\xe9"}', "p.elig:1:13"),  # the column counts characters, not bytes
+])
+def test_text_that_is_not_utf8_is_located(tmp_path, content, where):
+    path = tmp_path / "p.elig"
+    path.write_bytes(content)
+    ran = cli("validate", str(path))
+    clean_error(ran, "is not UTF-8 text")
+    assert f"{tmp_path}/{where}" in ran.err and "not UTF-8" in ran.err
+
+
 def test_closed_standard_input():
     command = f'exec "{sys.executable}" -m eligib.cli check "{CD7}" - <&-'  # no standard input at all
     ran = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60, cwd=ROOT)

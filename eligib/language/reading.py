@@ -12,7 +12,7 @@ import stat
 import sys
 
 from eligib.language.diagnostics import DiagnosticError, error
-from eligib.language.source import SourceFile
+from eligib.language.source import SourceFile, Span
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -32,8 +32,17 @@ def read_source(path: str, what: str, max_bytes: int, regular_only: bool = False
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DiagnosticError([error("encoding", f"{what} `{display}` is not UTF-8 text (byte {exc.start})",
+                                     _byte_span(display, data, exc.start), "not UTF-8",
                                      help="save the file as UTF-8")]) from None
     return SourceFile(display, text)
+
+
+def _byte_span(display: str, data: bytes, offset: int) -> Span:
+    """Where the first byte that is not UTF-8 is, as line and column of the text a reader's editor shows."""
+    readable = SourceFile(display, data.decode("utf-8", errors="replace"))
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", errors="replace")) + 1
+    return readable.span_at(data.count(b"\n", 0, offset) + 1, column)
 
 
 def _read_stdin(max_bytes: int) -> bytes:
