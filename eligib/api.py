@@ -95,11 +95,13 @@ def diff(old: Engine, new: Engine, budget: Budget | None = None) -> Difference:
     return compare(old, new, budget)
 
 
-def run_case_files(engine: Engine, paths: list[str], timeout: float | None = CHECK_SECONDS) -> list[CaseResult]:
-    """Every case of every case file (docs/cli.md, `eligib test`), each passed or failed."""
+def run_case_files(engine: Engine, paths: list[str], timeout: float | None = CHECK_SECONDS,
+                   root: str | None = None) -> list[CaseResult]:
+    """Every case of every case file (docs/cli.md, `eligib test`), each passed or failed; the patient
+    files cases name must lie under `root` (by default, each case file's folder)."""
     from eligib.tools.cases import run_files
 
-    return run_files(engine, paths, timeout)
+    return run_files(engine, paths, timeout, root)
 
 
 def patient_schema(checked: CheckedProtocol) -> dict[str, Any]:

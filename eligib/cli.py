@@ -210,12 +210,14 @@ def schema(protocol: str) -> None:
 @click.argument("protocol", type=click.Path(dir_okay=False))
 @click.argument("cases", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_timeout_option(CHECK_SECONDS, "each case")
-def test_cases(protocol: str, cases: tuple[str, ...], timeout: float) -> None:
+@click.option("--root", type=click.Path(file_okay=False, exists=True),
+              help="Let cases name patient files anywhere under this folder (default: the case file's folder).")
+def test_cases(protocol: str, cases: tuple[str, ...], timeout: float, root: str | None) -> None:
     """Run the CASES files (YAML or TOML: patients with expected outcomes) against PROTOCOL."""
     def run() -> Outcome:
         from eligib import api
 
-        results = api.run_case_files(api.Engine.from_file(protocol, cache=True), list(cases), timeout)
+        results = api.run_case_files(api.Engine.from_file(protocol, cache=True), list(cases), timeout, root)
         return (0 if all(r.passed for r in results) else 1), api.test_report(results)
 
     sys.exit(_guarded(run))

@@ -47,8 +47,9 @@ class CaseResult:
         return not self.failures and self.error is None
 
 
-def load_cases(path: str) -> list[Case]:
-    """Read a YAML or TOML case file; raise DiagnosticError naming the file, line and case."""
+def load_cases(path: str, root: str | None = None) -> list[Case]:
+    """Read a YAML or TOML case file; raise DiagnosticError naming the file, line and case. Patient files
+    it names must lie under `root` (by default, the case file's own folder)."""
     source = read_source(path, "case file", MAX_CASE_FILE_BYTES)
     data, lines = _parse(source)
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
@@ -70,7 +71,7 @@ def load_cases(path: str) -> list[Case]:
         line, column = lines[index] if index < len(lines) else (None, 1)
         span = source.span_at(line, column, len(source.line_text(line)) - column + 1) if line else None
         try:
-            cases.append(_case(entry, base, os.path.dirname(path) or ".", line))
+            cases.append(_case(entry, base, os.path.dirname(path) or ".", root, line))
         except ValueError as exc:
             problems.append(error("bad-case", str(exc), span, help="see docs/cli.md, `eligib test`"))
     if problems:
@@ -103,7 +104,7 @@ def _parse(source: SourceFile) -> tuple[Any, list[tuple[int, int]]]:
     return document.data, lines
 
 
-def _case(entry: Any, base: dict[str, Any], directory: str, line: int | None) -> Case:
+def _case(entry: Any, base: dict[str, Any], directory: str, root: str | None, line: int | None) -> Case:
     if not isinstance(entry, dict) or "id" not in entry:
         raise ValueError("each case needs an `id`")
     case_id = _text(entry["id"], "id", "case")
@@ -130,7 +131,7 @@ def _case(entry: Any, base: dict[str, Any], directory: str, line: int | None) ->
         for name in entry.get("unset") or []:
             facts.pop(name, None)
     else:
-        file = referenced_file(_text(file, "file", where, numbers=False), directory, where)
+        file = referenced_file(_text(file, "file", where, numbers=False), directory, root, where)
     expected = {key: entry[key] for key in ("verdict", "blocking", "missing", "paths") if key in entry}
     return Case(case_id, _text(entry.get("title", ""), "title", where, numbers=False), facts, file, expected, line)
 
@@ -142,21 +143,22 @@ def _text(value: Any, key: str, where: str, numbers: bool = True) -> str:
     raise ValueError(f"{where}: `{key}` must be text")
 
 
-def referenced_file(name: str, directory: str, where: str) -> str:
-    """A patient file a case refers to: relative, inside the case file's folder, not hidden.
+def referenced_file(name: str, directory: str, root: str | None, where: str) -> str:
+    """A patient file a case refers to: a relative path from the case file's folder, to a file that is not
+    hidden, under `root` (by default the case file's folder), following links.
 
     A case file is data that may come from someone else: it must not make `eligib test` read
-    /etc/passwd, a credentials file next to it, or a FIFO that never ends."""
+    /etc/passwd, a credentials file next to it, or a FIFO that never ends (reading refuses those)."""
+    allowed = "the case file's folder" if root is None else f"the folder `{root}` (--root)"
     if os.path.isabs(name) or name.startswith("~"):
         raise ValueError(f"{where}: `file` must be a path relative to the case file's folder, not `{name}`")
     parts = [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
-    if any(part.startswith(".") for part in parts):
-        raise ValueError(f"{where}: `file` may not use `..` or hidden files (`{name}`); it must lie in the case "
-                         "file's folder or below")
-    folder = os.path.realpath(directory)
-    target = os.path.realpath(os.path.join(folder, *parts))
-    if os.path.commonpath([folder, target]) != folder:
-        raise ValueError(f"{where}: `{name}` leads outside the case file's folder (through a link)")
+    if any(part.startswith(".") and part != ".." for part in parts):
+        raise ValueError(f"{where}: `file` may not name a hidden file (`{name}`)")
+    limit = os.path.realpath(root if root is not None else directory)
+    target = os.path.realpath(os.path.join(directory, *parts))
+    if os.path.commonpath([limit, target]) != limit:
+        raise ValueError(f"{where}: `{name}` leads outside {allowed}")
     return target
 
 
@@ -198,7 +200,9 @@ def _case_patient(engine: Engine, case: Case) -> Patient:
     return patient_from_source(engine.checked, source)
 
 
-def run_files(engine: Engine, paths: list[str], timeout: float | None = CHECK_SECONDS) -> list[CaseResult]:
-    """Every case of every file; all files are read (and any bad one reported) before a case runs."""
-    loaded = [load_cases(path) for path in paths]
+def run_files(engine: Engine, paths: list[str], timeout: float | None = CHECK_SECONDS,
+              root: str | None = None) -> list[CaseResult]:
+    """Every case of every file; all files are read (and any bad one reported) before a case runs.
+    Patient files named by cases must lie under `root` (by default, each case file's folder)."""
+    loaded = [load_cases(path, root) for path in paths]
     return [run_case(engine, case, timeout) for cases in loaded for case in cases]
