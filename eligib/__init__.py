@@ -17,7 +17,8 @@ from eligib.version import __version__
 
 __all__ = ["Budget", "CheckedProtocol", "CriterionFinding", "Diagnostic", "DiagnosticError", "EligibError", "Engine",
            "Explanation", "Finding", "MissingFact", "PathFinding", "PathStatus", "Severity", "SolverTimeout", "Status",
-           "Verdict", "__version__", "diff", "example", "load", "patient_schema", "run_case_files", "verify"]
+           "Verdict", "__version__", "diff", "example", "load", "output_schema", "patient_schema", "run_case_files",
+           "verify"]
 _PUBLIC = frozenset(__all__) - {"__version__"}
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         diff,
         example,
         load,
+        output_schema,
         patient_schema,
         run_case_files,
         verify,

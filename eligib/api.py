@@ -61,7 +61,8 @@ _HOMES = {
 __all__ = ["CHECK_SECONDS", "VERIFY_QUERY_SECONDS", "VERIFY_SECONDS", "Budget", "CheckedProtocol", "CriterionFinding",
            "Diagnostic", "DiagnosticError", "EligibError", "Engine", "Explanation", "Finding", "MissingFact",
            "PathFinding", "PathStatus", "Severity", "SolverTimeout", "Status", "Verdict", "debugging",
-           "diagnostics_text", "diff", "diff_data", "diff_text", "error", "example", "load", "patient_schema",
+           "diagnostics_text", "diff", "diff_data", "diff_text", "error", "example", "load", "output_schema",
+           "patient_schema",
            "run_case_files", "test_report", "to_data", "to_json", "to_text", "verify", "verify_data", "verify_text"]
 
 
@@ -102,6 +103,13 @@ def run_case_files(engine: Engine, paths: list[str], timeout: float | None = CHE
     from eligib.tools.cases import run_files
 
     return run_files(engine, paths, timeout, root)
+
+
+def output_schema(command: str) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of `eligib COMMAND --format json`, for check, verify and diff."""
+    from eligib.schemas import output_schema as schema
+
+    return schema(command)
 
 
 def patient_schema(checked: CheckedProtocol) -> dict[str, Any]:
