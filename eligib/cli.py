@@ -86,23 +86,31 @@ def facts(protocol: str) -> None:
 
         checked = api.load(protocol, cache=True)
         lines = []
-        for name, info in checked.facts.items():
-            declared = info.decl
-            kind = declared.type.kind if declared.type.kind != "enum" else f"one of ({', '.join(declared.type.values)})"
-            parts = [kind + (f" {declared.type.unit}" if declared.type.unit else "")]
-            if declared.low is not None or declared.high is not None:
-                low = declared.low.text if declared.low else "..."
-                high = declared.high.text if declared.high else "..."
-                parts.append(f"from {low} to {high}")
-            if declared.optional:
-                parts.append("or none")
-            if declared.guard is not None:
-                parts.append(f"only if {checked.text(declared.guard)}")
-            description = f"  # {declared.description}" if declared.description else ""
-            lines.append(f"{name}: {', '.join(parts)}{description}\n")
+        for info in checked.facts.values():
+            lines.append(_declaration_line(checked, info.decl, ""))
+            lines += [_declaration_line(checked, field, "    ") for field in info.decl.fields]
         return 0, "".join(lines)
 
     sys.exit(_guarded(run))
+
+
+def _declaration_line(checked: Any, declared: Any, indent: str) -> str:
+    """One fact (or history field) as `eligib facts` lists it."""
+    kind = declared.type.kind if declared.type.kind != "enum" else f"one of ({', '.join(declared.type.values)})"
+    parts = [kind + (f" {declared.type.unit}" if declared.type.unit else "")]
+    if declared.type.kind == "list":
+        parts.append(f"at most {checked.facts[declared.name].type.max_items} items")
+        parts += [f"ordered by {declared.order}"] if declared.order else []
+    if declared.low is not None or declared.high is not None:
+        low = declared.low.text if declared.low else "..."
+        high = declared.high.text if declared.high else "..."
+        parts.append(f"from {low} to {high}")
+    if declared.optional:
+        parts.append("or none")
+    if declared.guard is not None:
+        parts.append(f"only if {checked.text(declared.guard)}")
+    description = f"  # {declared.description}" if declared.description else ""
+    return f"{indent}{declared.name}: {', '.join(parts)}{description}\n"
 
 
 @main.command()

@@ -9,6 +9,7 @@ need and reused for its later checks.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,13 @@ from eligib.language.checked import CheckedProtocol
 from eligib.language.checker import load, load_text
 from eligib.limits import CHECK_SECONDS
 from eligib.logic.budget import Budget
+from eligib.logic.slots import slot_counts
 from eligib.logic.solver import Decision, decide
 from eligib.report.explain import explain
 from eligib.report.explanation import Explanation
+from eligib.values.types import Value
+
+COMPILATIONS_KEPT = 8  # per thread: compilations for different numbers of listed history items
 
 
 @dataclass
@@ -39,13 +44,22 @@ class Engine:
         """Parse and check protocol text (`path` names it in messages)."""
         return cls(load_text(text, path))
 
-    def compiled(self) -> Any:
-        """This thread's Z3 compilation of the protocol (imports z3: only when a fact is missing)."""
-        compiled = getattr(self._per_thread, "compiled", None)
+    def compiled(self, facts: Mapping[str, Value] | None = None) -> Any:
+        """This thread's Z3 compilation of the protocol (imports z3: only when a fact is missing), with
+        as many history items as `facts` (a patient's known values) can need; by default, as many as
+        a patient with no history known can need (eligib/logic/slots.py)."""
+        slots = slot_counts(self.checked, facts)
+        key = tuple(sorted(slots.items()))
+        cache: dict[tuple[tuple[str, int], ...], Any] | None = getattr(self._per_thread, "compiled", None)
+        if cache is None:
+            cache = self._per_thread.compiled = {}
+        compiled = cache.get(key)
         if compiled is None:
             from eligib.logic.compiler import compile_protocol
 
-            compiled = self._per_thread.compiled = compile_protocol(self.checked)
+            if len(cache) >= COMPILATIONS_KEPT:  # one per shape of history seen: keep the latest few
+                del cache[next(iter(cache))]
+            compiled = cache[key] = compile_protocol(self.checked, slots=slots)
         return compiled
 
     def patient(self, source: str | dict[str, Any]) -> Patient:
@@ -56,7 +70,7 @@ class Engine:
 
     def decide(self, patient: Patient, timeout: float | None = CHECK_SECONDS) -> Decision:
         """The verdict; `timeout` seconds bound the solver in all (SolverTimeout: no verdict)."""
-        return decide(self.checked, patient.values, self.compiled, Budget(timeout))
+        return decide(self.checked, patient.values, lambda: self.compiled(patient.values), Budget(timeout))
 
     def check(self, source: str | dict[str, Any] | Patient, timeout: float | None = CHECK_SECONDS) -> Explanation:
         """Verdict and full explanation for one patient, within `timeout` seconds of solver time."""

@@ -36,6 +36,9 @@ MAX_EXPANDED_DEPTH = 200  # operators nested inside each other, counting through
 MAX_OPERANDS = 1_000  # operands of one `and`/`or` chain, comparison chain, sum or block
 MAX_INPUT_NESTING = 32  # objects and lists inside each other in a patient, case or FHIR file
 MAX_CASES = 10_000  # cases in one case file
+MAX_IMPORTS = 20  # value-set files one protocol imports
+MAX_HISTORY_ITEMS = 100  # the largest `at most N items` a history may declare
+DEFAULT_HISTORY_ITEMS = 20  # a history's bound on its items when it declares none
 
 # reporting
 MAX_DIAGNOSTICS = 50  # errors reported for one file; the rest are counted

@@ -28,8 +28,7 @@ from fractions import Fraction
 from typing import Any
 
 try:
-    from hypothesis import assume
-    from hypothesis import strategies as st
+    from hypothesis import assume, strategies as st
 except ImportError as missing:  # pragma: no cover - depends on the installation
     raise ImportError("eligib.testing needs hypothesis: pip install 'eligib[testing]'") from missing
 
@@ -38,10 +37,11 @@ from eligib.inputs.facts import facts_file, patient_from_mapping
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol, FactInfo
 from eligib.logic.evaluate import Evaluator, literal_value
-from eligib.values.types import NONE, NumType, Value
+from eligib.values.types import NONE, History, ListType, NumType, Value
 from eligib.values.units import PLAIN, Kind, parse_unit
 
 Facts = dict[str, Any]  # a patient file's mapping, as `Engine.check` takes it
+HISTORY_ITEMS = 4  # generated histories list at most this many items
 
 
 def values(checked: CheckedProtocol, facts: Mapping[str, Any]) -> dict[str, Value]:
@@ -62,7 +62,11 @@ def protocol_constants(checked: CheckedProtocol) -> dict[tuple[Kind, bool], list
 
 
 def fact_values(info: FactInfo, constants: Mapping[tuple[Kind, bool], list[Fraction]] | None = None) -> Any:
-    """Canonical values for one fact, from its type's own strategy."""
+    """Canonical values for one fact, from its type's own strategy (a history: complete lists of a few items)."""
+    if isinstance(info.type, ListType):
+        fields = [fact_values(field, constants) for field in info.type.fields if isinstance(field, FactInfo)]
+        items = st.lists(st.tuples(*fields), max_size=min(info.type.max_items, HISTORY_ITEMS))
+        return items.map(lambda found: History(tuple(found)))
     thresholds = (constants or {}).get(info.type.constant_key, []) if isinstance(info.type, NumType) else []
     strategy = info.type.strategy(info, thresholds)
     return st.one_of(st.just(NONE), strategy) if info.optional else strategy
@@ -90,11 +94,39 @@ def complete_patients(checked: CheckedProtocol) -> Any:
 @st.composite
 def partial_patients(draw: Any, checked: CheckedProtocol, max_missing: int | None = None) -> Facts:
     """Patient files that leave up to `max_missing` facts (any number, by default) unknown."""
-    patient = draw(complete_patients(checked))
-    names = sorted(patient)
+    canonical = draw(_complete_values(checked))
+    names = sorted(canonical)
     limit = len(names) if max_missing is None else min(max_missing, len(names))
     missing = draw(st.lists(st.sampled_from(names), max_size=limit, unique=True)) if names else []
-    return {name: value for name, value in patient.items() if name not in missing}
+    kept = {name: value for name, value in canonical.items() if name not in missing}
+    for name, value in kept.items():
+        if isinstance(value, History):
+            kept[name] = draw(_partial_history(value))
+    return facts_file(checked, kept)
+
+
+@st.composite
+def _partial_history(draw: Any, history: History) -> History:
+    """A history with some fields unknown, and perhaps marked as possibly incomplete."""
+    items = []
+    for item in history.items:
+        hidden = draw(st.lists(st.sampled_from(range(len(item))), unique=True)) if item else []
+        items.append(tuple(None if index in hidden else value for index, value in enumerate(item)))
+    return History(tuple(items), draw(st.booleans()))
+
+
+@st.composite
+def _completed_history(draw: Any, info: FactInfo, history: History,
+                       constants: Mapping[tuple[Kind, bool], list[Fraction]]) -> History:
+    """A complete history agreeing with a partial one: unknown fields drawn, items perhaps added."""
+    assert isinstance(info.type, ListType)
+    fields = [field for field in info.type.fields if isinstance(field, FactInfo)]
+    items = [tuple(draw(fact_values(field, constants)) if value is None else value
+                   for field, value in zip(fields, item, strict=True)) for item in history.items]
+    room = min(info.type.max_items, HISTORY_ITEMS + len(items)) - len(items)
+    if not history.complete and room > 0:
+        items += draw(st.lists(st.tuples(*[fact_values(field, constants) for field in fields]), max_size=room))
+    return History(tuple(items))
 
 
 @st.composite
@@ -106,11 +138,18 @@ def completions(draw: Any, checked: CheckedProtocol, partial: Mapping[str, Any])
     for name, info in checked.facts.items():
         if name not in filled:
             filled[name] = draw(fact_values(info, constants))
+        elif isinstance(history := filled[name], History):
+            filled[name] = draw(_completed_history(info, history, constants))
     assume(satisfies_assumptions(checked, filled))
     return facts_file(checked, filled)
 
 
 # ------------------------------------------------------------- solver-backed completions
+
+
+def _settled(known: Mapping[str, Value]) -> dict[str, Value]:
+    """The known values that a model cannot extend (a partial history is completed by the model)."""
+    return {name: value for name, value in known.items() if not isinstance(value, History) or value.settled}
 
 
 def _known_literals(compiled: Any, canonical: Mapping[str, Value]) -> list[Any]:
@@ -124,15 +163,15 @@ def outcome_completions(engine: Engine, facts: Mapping[str, Any]) -> dict[str, F
 
     from eligib.analysis.witness import canonical_values, exact_model
 
-    compiled = engine.compiled()
     known = values(engine.checked, facts)
+    compiled = engine.compiled(known)
     eligible = compiled.eligible()
     possible = [compiled.assumed] if compiled.assumed is not None else []
     found: dict[str, Facts | None] = {}
     for verdict, formula in (("eligible", eligible), ("ineligible", z3.Not(eligible))):
         model = exact_model(compiled.solver, [compiled], [*_known_literals(compiled, known), *possible, formula])
         found[verdict] = None if model is None else \
-            facts_file(engine.checked, {**canonical_values(compiled, model), **known})
+            facts_file(engine.checked, {**canonical_values(compiled, model), **_settled(known)})
     return found
 
 
@@ -142,8 +181,8 @@ def relevance_completions(engine: Engine, facts: Mapping[str, Any], fact: str) -
 
     from eligib.analysis.witness import canonical_values, exact_model
 
-    compiled = engine.compiled()
     known = values(engine.checked, facts)
+    compiled = engine.compiled(known)
     eligible = compiled.eligible()
     formulas = [*_known_literals(compiled, known), eligible, z3.Not(compiled.with_copy(eligible, fact))]
     if compiled.assumed is not None:
@@ -151,6 +190,6 @@ def relevance_completions(engine: Engine, facts: Mapping[str, Any], fact: str) -
     model = exact_model(compiled.solver, [compiled], formulas)
     if model is None:
         return None
-    first = {**canonical_values(compiled, model), **known}
+    first = {**canonical_values(compiled, model), **_settled(known)}
     second = {**first, fact: canonical_values(compiled, model, use_copy=frozenset({fact}))[fact]}
     return facts_file(engine.checked, first), facts_file(engine.checked, second)

@@ -160,19 +160,23 @@ def shared_files(documents: list[Path]) -> dict[str, str]:
     return {name: content for name, (content, _) in found.items()}
 
 
+def write_files(folder: Path, files: dict[str, str]) -> None:
+    """Write example files (names may have folders: `valuesets/myeloma.elig`)."""
+    for name, content in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(content, encoding="utf-8")
+
+
 def run_document(document: Path, folder: Path, shared: dict[str, str] | None = None) -> list[Mismatch]:
     """Run every example of a document in `folder` (holding the `shared` example files first); the
     commands whose output differs from what the document shows."""
     (folder / "protocols").symlink_to(ROOT / "protocols")
-    for name, content in (shared or {}).items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(content, encoding="utf-8")
+    write_files(folder, shared or {})
     mismatches: list[Mismatch] = []
     namespace: dict[str, Any] = {"__name__": "__docs__"}
     for block in blocks(document):
         if block.kind == "file":
-            (folder / block.file).parent.mkdir(parents=True, exist_ok=True)
-            (folder / block.file).write_text(block.content, encoding="utf-8")
+            write_files(folder, {block.file: block.content})
         elif block.kind == "console":
             outputs = run_commands([command.text for command in block.commands], folder)
             for command, actual in zip(block.commands, outputs):

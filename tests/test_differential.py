@@ -18,8 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from oracle import Oracle, candidates, verdicts_over
 from test_generated import engine_for, protocols
 

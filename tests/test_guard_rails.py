@@ -54,3 +54,15 @@ def test_eligib_testing_says_what_it_needs_without_hypothesis():
     program = "import sys\nsys.modules['hypothesis'] = None\nimport eligib.testing\n"
     result = run(sys.executable, "-c", program)
     assert result.returncode != 0 and "eligib.testing needs hypothesis" in result.stderr
+
+
+def test_every_diagnostic_code_is_in_the_error_catalogue():
+    import re
+
+    catalogue = (ROOT / "docs" / "errors.md").read_text()
+    headings = set(re.findall(r"`([a-z-]+)`", "\n".join(line for line in catalogue.splitlines()
+                                                       if line.startswith("#"))))
+    codes = {code for path in (ROOT / "eligib").rglob("*.py")
+             for code in re.findall(r"\b(?:error|warning)\(\s*\"([a-z][a-z-]+)\"", path.read_text())}
+    assert codes, "no diagnostic codes found: the pattern is stale"
+    assert sorted(codes - headings) == []

@@ -12,8 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from hostile import CD7, EXAMPLES, cli
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from eligib.values.numbers import BadNumber, decimal_or_bad
 from eligib.values.units import UnitError, parse_unit

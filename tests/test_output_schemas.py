@@ -17,9 +17,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
-from docs_runner import DOCUMENTS, shared_files
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from docs_runner import DOCUMENTS, shared_files, write_files
+from hypothesis import given, settings, strategies as st
 
 from eligib import Engine, output_schema
 from eligib.api import to_json
@@ -57,8 +56,7 @@ def cli(*args: str) -> str:
 @pytest.fixture(scope="module")
 def doc_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("doc-files")
-    for name, content in shared_files(DOCUMENTS).items():
-        (folder / name).write_text(content, encoding="utf-8")
+    write_files(folder, shared_files(DOCUMENTS))
     return folder
 
 

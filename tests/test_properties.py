@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from eligib.logic.evaluate import evaluate
 from eligib.logic.solver import decide, decide_by_solver

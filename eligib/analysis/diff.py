@@ -18,6 +18,8 @@ from eligib.language.diagnostics import DiagnosticError, error
 from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 from eligib.logic.budget import Budget
 from eligib.logic.compiler import CompiledProtocol, compile_protocol
+from eligib.logic.slots import slot_counts
+from eligib.values.types import ListType
 
 
 @dataclass
@@ -41,7 +43,9 @@ def diff(old: Engine, new: Engine, budget: Budget | None = None) -> Difference:
     _check_compatible(old, new)
     budget = budget if budget is not None else Budget(VERIFY_SECONDS, VERIFY_QUERY_SECONDS)
     ctx = z3.Context()  # both versions in one context: a fact is one variable for both
-    old_compiled, new_compiled = compile_protocol(old.checked, ctx), compile_protocol(new.checked, ctx)
+    slots = _shared_slots(old, new)
+    old_compiled = compile_protocol(old.checked, ctx, slots)
+    new_compiled = compile_protocol(new.checked, ctx, slots)
     solver = z3.Solver(ctx=ctx)
     solver.add(old_compiled.solver.assertions())
     solver.add(new_compiled.solver.assertions())
@@ -87,10 +91,27 @@ def _changes(old: Engine, new: Engine) -> tuple[list[str], list[str], list[str]]
             sorted(changed))
 
 
+def _shared_slots(old: Engine, new: Engine) -> dict[str, int]:
+    """History items to represent for both versions at once: a patient that tells them apart needs the
+    items that settle the queries of each (eligib/logic/slots.py), and both must see the same items."""
+    old_slots, new_slots = slot_counts(old.checked), slot_counts(new.checked)
+    slots = {**old_slots, **new_slots}
+    for name in old_slots.keys() & new_slots.keys():
+        bound = old.checked.facts[name].type
+        assert isinstance(bound, ListType)
+        slots[name] = min(bound.max_items, old_slots[name] + new_slots[name])
+    return slots
+
+
 def _shape(info: FactInfo) -> tuple[object, ...]:
-    """What must agree for a fact to mean the same in both versions (units may differ if convertible)."""
+    """What must agree for a fact to mean the same in both versions (units may differ if convertible);
+    for a history, its bound, its order and every field's shape."""
     unit_kind = getattr(info.type, "kind", None)
-    return (info.decl.type.kind, info.decl.type.values, info.optional, unit_kind, info.unit is None)
+    own = (info.decl.type.kind, info.decl.type.values, info.optional, unit_kind, info.unit is None)
+    if isinstance(info.type, ListType):
+        fields = tuple((f.name, _shape(f)) for f in info.type.fields if isinstance(f, FactInfo))
+        return (*own, info.type.max_items, info.type.order, fields)
+    return own
 
 
 def _check_compatible(old: Engine, new: Engine) -> None:

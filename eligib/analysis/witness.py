@@ -18,7 +18,7 @@ from eligib.inputs.facts import facts_file
 from eligib.language.checked import CheckedProtocol
 from eligib.logic.budget import Budget, solve
 from eligib.logic.evaluate import Evaluator
-from eligib.values.types import NONE, DateType, Value
+from eligib.values.types import NONE, DateType, History, Value
 from eligib.values.z3terms import rational
 
 # Witnesses read better with recent dates; the preference is dropped when it cannot be met.
@@ -56,7 +56,7 @@ def _short_decimals(solver: Any, protocols: tuple[Any, ...], model: Any, formula
 
     Pinning one value lets the solver move others, so this repeats until every value is short."""
     fixed: list[Term] = []
-    reals = [var for compiled in protocols for fact in compiled.facts.values()
+    reals = [var for compiled in protocols for fact in _every_fact(compiled)
              for var in (fact.value, fact.copy_value) if z3.is_real(var)]  # a copy may be read as a witness too
     for _ in range(len(reals) + 1):
         long_values = [(var, model.eval(var, model_completion=True).as_fraction()) for var in reals]
@@ -94,8 +94,15 @@ def _shortest_allowed(solver: Any, protocols: tuple[Any, ...], formulas: list[Te
 
 def preferences(compiled: Any) -> list[Any]:
     """Soft wishes for readable witnesses (recent dates), tried first and dropped if unsatisfiable."""
-    dates = [fact.value for fact in compiled.facts.values() if isinstance(fact.info.type, DateType)]
+    dates = [fact.value for fact in _every_fact(compiled) if isinstance(fact.info.type, DateType)]
     return [d >= PREFERRED_DATES[0] for d in dates] + [d <= PREFERRED_DATES[1] for d in dates]
+
+
+def _every_fact(compiled: Any) -> list[Any]:
+    """The variables of every fact and of every field of every possible history item."""
+    fields = [field for history in compiled.histories.values() for slot in history.slots
+              for field in slot.fields.values()]
+    return [*compiled.facts.values(), *fields]
 
 
 def _is_short(value: Fraction, places: int = 4) -> bool:
@@ -113,7 +120,30 @@ def canonical_values(compiled: Any, model: Any, use_copy: frozenset[str] = froze
             values[name] = NONE
         else:
             values[name] = fact.info.type.from_z3(model.eval(var, model_completion=True))
+    for name, history in compiled.histories.items():
+        values[name] = _history_in(history, model, name in use_copy)
     return values
+
+
+def _history_in(history: Any, model: Any, copied: bool) -> History:
+    """The items a model gives a history (the slots it makes present), as a complete list."""
+    def read(flag: Any) -> bool:
+        return bool(z3.is_true(model.eval(flag, model_completion=True)))
+
+    items = []
+    for slot in history.slots:
+        if not read(slot.copy_present if copied else slot.present):
+            continue
+        item: list[Value] = []
+        for field in slot.fields.values():
+            present = field.copy_present if copied else field.present
+            if present is not None and not read(present):
+                item.append(NONE)
+            else:
+                item.append(field.info.type.from_z3(model.eval(field.copy_value if copied else field.value,
+                                                               model_completion=True)))
+        items.append(tuple(item))
+    return History(tuple(items))
 
 
 def applicable(checked: CheckedProtocol, values: dict[str, Value]) -> dict[str, Value]:

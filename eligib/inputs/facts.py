@@ -19,9 +19,8 @@ from eligib.language.checked import CheckedProtocol, FactInfo
 from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
 from eligib.language.reading import read_source
 from eligib.language.source import SourceFile, Span
-from eligib.limits import MAX_DIAGNOSTICS, MAX_PATIENT_BYTES, MAX_VALUE_TEXT
-from eligib.values.numbers import BadNumber
-from eligib.values.types import NONE, Value, ValueProblem
+from eligib.limits import MAX_DIAGNOSTICS, MAX_PATIENT_BYTES
+from eligib.values.types import NONE, Value, ValueProblem, parse_value
 from eligib.values.words import clip
 
 FILE_HINT = "a patient file is one mapping of fact names to values: {\"fact\": value, ...}"
@@ -138,16 +137,7 @@ def _outside_subgroup(checked: CheckedProtocol, values: dict[str, Value],
 
 def convert(info: FactInfo, raw: object) -> Value:
     """One raw value from a patient file -> an exact canonical value, or ValueProblem (its type says why)."""
-    if isinstance(raw, str) and len(raw) > MAX_VALUE_TEXT:
-        raise ValueProblem(f"the text is longer than {MAX_VALUE_TEXT} characters", help="see docs/limits.md")
-    if isinstance(raw, BadNumber):
-        raise ValueProblem(f"`{raw}` {raw.reason}", help="see docs/limits.md")
-    if isinstance(raw, str) and raw.strip().lower() == "none":
-        if not info.optional:
-            raise ValueProblem("`none` is not allowed", help=f"`{info.name}` is not declared `or none`; leave it "
-                                                              "out if it is unknown")
-        return NONE
-    return info.type.parse(raw, info)
+    return parse_value(info, raw)
 
 
 def facts_file(checked: CheckedProtocol, values: Mapping[str, Value]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ The facts found are then validated exactly like a facts file.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, assert_never
 
 from eligib.inputs.documents import first_bad_number
 from eligib.language import ast
@@ -22,16 +22,32 @@ from eligib.values.calendar import shift_date
 from eligib.values.units import canonical_code
 
 LOCAL_FACT_SYSTEM = "urn:eligib:fact"
-IGNORED_STATUSES = ("entered-in-error", "cancelled", "not-done")
-CODE_ELEMENT = {"observation": "code", "procedure": "code", "immunization": "vaccineCode", "condition": "code"}
-RESOURCE_TYPE = {"observation": "Observation", "procedure": "Procedure", "immunization": "Immunization",
-                 "condition": "Condition"}
+IGNORED_STATUSES = ("entered-in-error", "cancelled", "not-done", "not-taken")
+CODE_ELEMENT = {"observation": "code", "procedure": "code", "immunization": "vaccineCode", "condition": "code",
+                "medication": "medicationCodeableConcept"}
+RESOURCE_TYPES = {"observation": ("Observation",), "procedure": ("Procedure",), "immunization": ("Immunization",),
+                  "condition": ("Condition",),
+                  "medication": ("MedicationStatement", "MedicationAdministration", "MedicationRequest")}
 DATE_PATHS = {
     "Observation": ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"),
     "Procedure": ("performedDateTime", "performedPeriod.start"),
     "Immunization": ("occurrenceDateTime",),
     "Condition": ("onsetDateTime", "onsetPeriod.start", "recordedDate"),
+    "MedicationStatement": ("effectiveDateTime", "effectivePeriod.start", "dateAsserted"),
+    "MedicationAdministration": ("effectiveDateTime", "effectivePeriod.start"),
+    "MedicationRequest": ("authoredOn",),
 }
+# where a resource says when it ended; a period without an end is still going on (none)
+END_PATHS = {
+    "Observation": ("effectivePeriod", "effectiveDateTime"),
+    "Procedure": ("performedPeriod", "performedDateTime"),
+    "Condition": ("abatementPeriod", "abatementDateTime"),
+    "MedicationStatement": ("effectivePeriod", "effectiveDateTime"),
+    "MedicationAdministration": ("effectivePeriod", "effectiveDateTime"),
+}
+CODE_ELEMENT_OF = {"Immunization": "vaccineCode", "MedicationStatement": "medicationCodeableConcept",
+                   "MedicationAdministration": "medicationCodeableConcept",
+                   "MedicationRequest": "medicationCodeableConcept"}
 Note = tuple[str, str]  # (diagnostic code, message)
 
 # coded results that read as yes/no (SNOMED CT and HL7 v3 ObservationInterpretation)
@@ -117,14 +133,12 @@ class _BundleReader:
 
     def resources(self, kind: str, codes: tuple[str, ...]) -> list[dict[str, Any]]:
         element = CODE_ELEMENT[kind]
-        conditions = []
-        for code in codes:
-            system, _, value = code.rpartition("|")
-            test = f"code = '{_escape(value)}'" + (f" and system = '{_escape(system)}'" if system else "")
-            conditions.append(f"({test})")
-        query = (f"Bundle.entry.resource.ofType({RESOURCE_TYPE[kind]})"
-                 f".where({element}.coding.where({' or '.join(conditions)}).exists())")
-        found = self.evaluate(self.bundle, query)
+        conditions = " or ".join(f"({_code_test(code)})" for code in codes)
+        found = []
+        for resource_type in RESOURCE_TYPES[kind]:
+            query = (f"Bundle.entry.resource.ofType({resource_type})"
+                     f".where({element}.coding.where({conditions}).exists())")
+            found += self.evaluate(self.bundle, query)
         return [r for r in found if r.get("status") not in IGNORED_STATUSES]
 
     def local_facts(self, names: set[str]) -> dict[str, Any]:
@@ -156,6 +170,8 @@ class _BundleReader:
             except Exception:  # fhirpathpy reports a malformed expression with any exception (KeyError, ...)
                 raise _BadExpression(binding) from None
             return (results[0] if results else None), None
+        if binding.fields:
+            return self.history(binding, known), None
         return self.resource_value(binding, known)
 
     def age(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, Note | None]:
@@ -170,23 +186,80 @@ class _BundleReader:
         years = anchor.year - born.year - ((anchor.month, anchor.day) < (born.month, born.day))
         return f"{years} a", None
 
-    def resource_value(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, Note | None]:
+    def history(self, binding: ast.Binding, known: dict[str, Any]) -> dict[str, Any] | None:
+        """A history from its resources, one item each, oldest first (fields a resource lacks stay unknown);
+        possibly incomplete unless the binding says `complete`."""
+        anchor = _as_date(known.get(binding.anchor)) if binding.anchor else None
+        if binding.anchor and anchor is None:
+            return None  # which resources count depends on an unknown date
+        found = self.dated(binding, anchor)
+        found.sort(key=lambda pair: pair[0] or dt.date.min)
+        items = [{bound.field: value for bound in binding.fields
+                  if (value := self.field_value(bound, resource)) is not None} for _, resource in found]
+        return {"items": items, "complete": binding.complete}
+
+    def dated(self, binding: ast.Binding, anchor: dt.date | None) -> list[tuple[dt.date | None, dict[str, Any]]]:
+        """The binding's resources with their dates, those after the anchor or older than the window left out."""
         found = [(self.date_of(r), r) for r in self.resources(binding.source, binding.codes)]
+        if anchor is not None:
+            found = [(when, r) for when, r in found if when is None or when <= anchor]
+            if binding.fields and binding.window is not None:
+                oldest = self.oldest(binding, anchor)
+                found = [(when, r) for when, r in found if when is not None and when >= oldest]
+        return found
+
+    def oldest(self, binding: ast.Binding, anchor: dt.date) -> dt.date:
+        assert binding.window is not None
+        code = canonical_code(binding.window.unit or "")
+        return dt.date.fromordinal(shift_date(anchor.toordinal(), -binding.window.value, code))
+
+    def field_value(self, bound: ast.FieldBinding, resource: dict[str, Any]) -> Any:
+        """One item field from its resource, as a facts file writes it; None when the resource does not say."""
+        match bound.part:
+            case ast.FieldPart.DATE | ast.FieldPart.START:
+                when = self.date_of(resource)
+                return when.isoformat() if when else None
+            case ast.FieldPart.END:
+                return self.end_of(resource)
+            case ast.FieldPart.VALUE:
+                return _observation_value(resource)
+            case ast.FieldPart.CODE:
+                element = CODE_ELEMENT_OF.get(resource.get("resourceType", ""), "code")
+                codings = resource.get(element, {}).get("coding", [])
+                for wanted, value in bound.codes:
+                    system, _, code = wanted.rpartition("|")
+                    if any(c.get("code") == code and (not system or c.get("system") == system) for c in codings):
+                        return value
+                return None
+            case _:
+                assert_never(bound.part)
+
+    def end_of(self, resource: dict[str, Any]) -> str | None:
+        """When a resource ended: a period's end, `none` for a period still open, or a single date."""
+        for path in END_PATHS.get(resource.get("resourceType", ""), ()):
+            value = resource.get(path)
+            if isinstance(value, dict):
+                end = _as_date(value.get("end"))
+                return end.isoformat() if end else "none"
+            if value is not None:
+                when = _as_date(value)
+                return when.isoformat() if when else None
+        return None
+
+    def resource_value(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, Note | None]:
         anchor = _as_date(known.get(binding.anchor)) if binding.anchor else None
         if binding.anchor and anchor is None:
             return None, ("fhir-note", f"its anchor `{binding.anchor}` is unknown")
-        if anchor is not None:
-            found = [(when, r) for when, r in found if when is None or when <= anchor]
+        found = self.dated(binding, anchor)
         if not found:
             return _absent(binding), None
         found.sort(key=lambda pair: pair[0] or dt.date.min, reverse=True)
         when, resource = found[0]
         if binding.window is not None and anchor is not None:
-            code = canonical_code(binding.window.unit or "")
-            oldest = dt.date.fromordinal(shift_date(anchor.toordinal(), -binding.window.value, code))
+            oldest = self.oldest(binding, anchor)
             if when is None or when < oldest:
                 age = "undated" if when is None else f"from {when.isoformat()}"
-                return None, ("stale-observation", f"the latest {RESOURCE_TYPE[binding.source]} is {age}, older "
+                return None, ("stale-observation", f"the latest {RESOURCE_TYPES[binding.source][0]} is {age}, older "
                               f"than {binding.window.text} before {binding.anchor} ({anchor.isoformat()}); "
                               "taken as unknown")
         if binding.part == "exists":
@@ -247,6 +320,12 @@ def _as_date(value: Any) -> dt.date | None:
         except ValueError:
             return None
     return None
+
+
+def _code_test(code: str) -> str:
+    """`system|code` (or a bare code) as a FHIRPath test on a Coding."""
+    system, _, value = code.rpartition("|")
+    return f"code = '{_escape(value)}'" + (f" and system = '{_escape(system)}'" if system else "")
 
 
 def _escape(text: str) -> str:

@@ -72,6 +72,26 @@ class FactKind(StrEnum):
     DECIMAL = "decimal"
     DATE = "date"
     ENUM = "enum"
+    LIST = "list"  # a history: a list of items, each a record of typed fields
+
+
+class QueryKind(StrEnum):
+    """What a query asks of a history's matching items (docs/language.md, Histories)."""
+
+    ANY = "any"
+    NO = "no"
+    EVERY = "every"
+    COUNT = "count"
+    MIN = "min"
+    MAX = "max"
+    SUM = "sum"
+    LATEST = "latest"
+    EARLIEST = "earliest"
+
+    @property
+    def takes_field(self) -> bool:
+        """`min(FIELD of LIST ...)`: the aggregates name the field they read."""
+        return self in (QueryKind.MIN, QueryKind.MAX, QueryKind.SUM, QueryKind.LATEST, QueryKind.EARLIEST)
 
 
 class BindingSource(StrEnum):
@@ -79,6 +99,7 @@ class BindingSource(StrEnum):
     PROCEDURE = "procedure"
     IMMUNIZATION = "immunization"
     CONDITION = "condition"
+    MEDICATION = "medication"  # MedicationStatement, MedicationAdministration, MedicationRequest
     AGE = "age"
     GENDER = "gender"
     FHIRPATH = "fhirpath"
@@ -90,6 +111,16 @@ class BindingPart(StrEnum):
     EXISTS = "exists"
     REFERENCE_HIGH = "reference_high"
     REFERENCE_LOW = "reference_low"
+
+
+class FieldPart(StrEnum):
+    """What part of a resource a history item's field is read from."""
+
+    DATE = "date"
+    START = "start"
+    END = "end"
+    VALUE = "value"
+    CODE = "code"
 
 
 class Absent(StrEnum):
@@ -246,6 +277,26 @@ class Within(Node):
 
 
 @dataclass(frozen=True)
+class InValueSet(Node):
+    """`agent in anti_cd38`: membership in a named value set."""
+
+    subject: Expr
+    value_set: str
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Query(Node):
+    """`any(therapies where class is anti_cd38)`, `count(...)`, `latest(best_response of therapies)`:
+    a question about the items of a history. Inside `where`, names are the item's fields first."""
+
+    kind: QueryKind
+    collection: str
+    field: str | None  # the field an aggregate reads
+    where: Expr | None
+
+
+@dataclass(frozen=True)
 class BlockItem(Node):
     """One alternative of a block; a named one is a path (`relapsed: ...`)."""
 
@@ -264,7 +315,7 @@ class Block(Node):
 
 Expr = (
     BoolLiteral | QuantityLiteral | DateLiteral | NameRef | Call | Not | And | Or | Compare | Arithmetic | Negate
-    | Conditional | Implies | IsValue | InSet | IsNone | Within | Block
+    | Conditional | Implies | IsValue | InSet | IsNone | Within | Block | InValueSet | Query
 )
 
 
@@ -283,8 +334,10 @@ def children(node: Expr) -> list[Expr]:
             return [node.condition, node.then, node.otherwise]
         case Implies():
             return [node.antecedent, node.consequent]
-        case IsValue() | InSet() | IsNone():
+        case IsValue() | InSet() | IsNone() | InValueSet():
             return [node.subject]
+        case Query():
+            return [] if node.where is None else [node.where]
         case Within():
             return [node.subject, node.anchor]
         case Block():
@@ -303,126 +356,25 @@ def walk(root: Expr) -> list[Expr]:
     return found
 
 
-# --------------------------------------------------------------- declarations
-
-
-@dataclass(frozen=True)
-class MetaItem(Node):
-    """`title: "CD7 CAR-T ..."`"""
-
-    key: str
-    value: str
-
-
-@dataclass(frozen=True)
-class Header(Node):
-    """`protocol cd7_car_t:` followed by title, version, registry."""
-
-    name: str
-    items: tuple[MetaItem, ...]
-
-    def get(self, key: str) -> str | None:
-        return next((item.value for item in self.items if item.key == key), None)
-
-
-@dataclass(frozen=True)
-class FactType(Node):
-    """`boolean`, `integer`, `decimal U/L`, `date`, `one of (female, male)`."""
-
-    kind: FactKind
-    unit: str | None = None
-    values: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Bound(Node):
-    """One end of a declared range: `0`, `100 %`, `1900-01-01`."""
-
-    value: Fraction | dt.date
-    unit: str | None
-    text: str
-
-
-@dataclass(frozen=True)
-class Conversion(Node):
-    """`where 1 mg/dL = 88.4 umol/L`: a substance-specific equivalence between two kinds of unit."""
-
-    left: QuantityLiteral
-    right: QuantityLiteral
-
-
-@dataclass(frozen=True)
-class FactDecl(Node):
-    """`lvef: decimal %, from 0 % to 100 %, "Left ventricular ejection fraction"`"""
-
-    name: str
-    type: FactType
-    low: Bound | None = None
-    high: Bound | None = None
-    optional: bool = False
-    guard: Expr | None = None
-    description: str = ""
-    conversions: tuple[Conversion, ...] = ()
-
-
-@dataclass(frozen=True)
-class Definition(Node):
-    """`define relapsed: any of ...`: a named condition reused by criteria."""
-
-    name: str
-    body: Expr
-
-
-@dataclass(frozen=True)
-class Criterion(Node):
-    """`inclusion age "Age 18 to 85":` with the record's wording, an optional guard and a body."""
-
-    kind: CriterionKind
-    id: str
-    label: str
-    record: str
-    guard: Expr | None
-    body: Expr
-
-
-@dataclass(frozen=True)
-class Assertion(Node):
-    """`assert no_pregnancy "...":` then a condition every eligible patient must satisfy."""
-
-    id: str
-    label: str
-    body: Expr
-
-
-@dataclass(frozen=True)
-class Assumption(Node):
-    """`assume hsct_before_screening "...":` then a condition every patient satisfies."""
-
-    id: str
-    label: str
-    body: Expr
-
-
-@dataclass(frozen=True)
-class Binding(Node):
-    """`alt: observation "1742-6", before screening_date, within 28 days`: where a fact comes from in FHIR."""
-
-    fact: str
-    source: BindingSource
-    codes: tuple[str, ...] = ()
-    part: BindingPart = BindingPart.VALUE
-    expression: str = ""  # for `fhirpath`
-    anchor: str | None = None  # `before ANCHOR`, or `age at ANCHOR`
-    window: QuantityLiteral | None = None
-    absent: Absent | None = None  # what a missing resource means; by default, unknown
-
-
-@dataclass(frozen=True)
-class Protocol(Node):
-    header: Header
-    facts: tuple[FactDecl, ...]
-    definitions: tuple[Definition, ...]
-    criteria: tuple[Criterion, ...]
-    assertions: tuple[Assertion, ...] = ()
-    bindings: tuple[Binding, ...] = ()
-    assumptions: tuple[Assumption, ...] = ()
+# The declarations (facts, criteria, statements, bindings, the protocol) live in ast_declarations.py, and
+# are names of this module too: `ast.Criterion`. Imported last, as they build on the nodes above.
+from eligib.language.ast_declarations import (
+    Assertion as Assertion,
+    Assumption as Assumption,
+    Binding as Binding,
+    Bound as Bound,
+    Conversion as Conversion,
+    Criterion as Criterion,
+    Definition as Definition,
+    FactDecl as FactDecl,
+    FactType as FactType,
+    FieldBinding as FieldBinding,
+    Header as Header,
+    Import as Import,
+    Library as Library,
+    MetaItem as MetaItem,
+    Protocol as Protocol,
+    Table as Table,
+    TableRow as TableRow,
+    ValueSet as ValueSet,
+)

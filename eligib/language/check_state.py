@@ -26,6 +26,11 @@ class CheckState:
     types: dict[int, ValueType] = field(default_factory=dict)  # node id -> type
     used_facts: set[str] = field(default_factory=set)
     used_definitions: set[str] = field(default_factory=set)
+    value_sets: dict[str, ast.ValueSet] = field(default_factory=dict)
+    tables: dict[str, ast.Table] = field(default_factory=dict)
+    field_refs: dict[int, str] = field(default_factory=dict)  # node id of a name read as a history field -> field
+    used_value_sets: set[str] = field(default_factory=set)
+    used_tables: set[str] = field(default_factory=set)
 
     def report(self, diagnostic: Diagnostic) -> None:
         self.diagnostics.append(diagnostic)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from types import MappingProxyType
+from typing import Any
 
 from eligib.language import ast
 from eligib.language.diagnostics import Diagnostic
@@ -76,7 +77,7 @@ class NamedPath:
         return f"{self.criterion}.{self.dotted}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CheckedProtocol:
     """A protocol that passed checking (see the module docstring). Immutable."""
 
@@ -90,6 +91,9 @@ class CheckedProtocol:
     bindings: Mapping[str, ast.Binding]
     types: Mapping[int, ValueType] = field(repr=False)  # node id -> the type of its value
     warnings: tuple[Diagnostic, ...] = ()
+    value_sets: Mapping[str, ast.ValueSet] = field(default_factory=dict)
+    tables: Mapping[str, ast.Table] = field(default_factory=dict)
+    field_refs: Mapping[int, str] = field(default_factory=dict, repr=False)  # node id -> the item field it reads
     node_facts: Mapping[int, frozenset[str]] = field(init=False, repr=False)
     criterion_facts: Mapping[str, frozenset[str]] = field(init=False, repr=False)
     paths: Mapping[str, tuple[NamedPath, ...]] = field(init=False, repr=False)  # criterion id -> its paths
@@ -116,6 +120,14 @@ class CheckedProtocol:
     @property
     def id(self) -> str:
         return self.protocol.header.name
+
+    def __repr__(self) -> str:
+        # short: a protocol's full repr runs to megabytes, and test tools print their arguments
+        return f"CheckedProtocol({self.id!r}, {self.source.path!r})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """The same short form for pretty-printers (hypothesis prints a strategy's arguments with one)."""
+        printer.text(repr(self))
 
     def type_of(self, node: ast.Expr) -> ValueType:
         return self.types[node.nid]
@@ -166,7 +178,8 @@ class CheckedProtocol:
         return text
 
 
-def _roots(checked: CheckedProtocol) -> list[ast.Expr]:
+def expression_roots(checked: CheckedProtocol) -> list[ast.Expr]:
+    """Every top-level expression of the protocol (each definition once, wherever it is used)."""
     roots: list[ast.Expr] = [d.body for d in checked.definitions.values()]
     for criterion in checked.criteria.values():
         roots += [criterion.body] + ([criterion.guard] if criterion.guard is not None else [])
@@ -178,7 +191,7 @@ def _roots(checked: CheckedProtocol) -> list[ast.Expr]:
 def _node_facts(checked: CheckedProtocol) -> dict[int, frozenset[str]]:
     """For every node of the protocol, the facts it depends on through definitions."""
     found: dict[int, frozenset[str]] = {}
-    for root in _roots(checked):
+    for root in expression_roots(checked):
         _facts_under(checked, root, found)
     return found
 
@@ -190,7 +203,8 @@ def _facts_under(checked: CheckedProtocol, root: ast.Expr, found: dict[int, froz
         node, ready = stack.pop()
         if node.nid in found:
             continue
-        if isinstance(node, ast.NameRef) and node.name in checked.definitions and not ready:
+        if isinstance(node, ast.NameRef) and node.name in checked.definitions and not ready \
+                and node.nid not in checked.field_refs:
             body = checked.definitions[node.name].body
             stack += [(node, True), (body, False)]
             continue
@@ -199,7 +213,9 @@ def _facts_under(checked: CheckedProtocol, root: ast.Expr, found: dict[int, froz
             stack.extend((child, False) for child in ast.children(node))
             continue
         names: frozenset[str] = frozenset()
-        if isinstance(node, ast.NameRef):
+        if isinstance(node, ast.Query):
+            names = frozenset({node.collection})
+        elif isinstance(node, ast.NameRef) and node.nid not in checked.field_refs:
             if node.name in checked.facts:
                 names = frozenset({node.name})
             elif node.name in checked.definitions:

@@ -20,11 +20,13 @@ from eligib.language.declarations import (
     declare_definitions,
     declare_facts,
     declare_statements,
+    declare_value_sets,
     report_unused,
 )
 from eligib.language.diagnostics import DiagnosticError, Severity
 from eligib.language.expressions import ExpressionTyper
 from eligib.language.guards import check_guards
+from eligib.language.imports import with_imports
 from eligib.language.nesting import check_depth
 from eligib.language.source import SourceFile
 
@@ -35,6 +37,7 @@ def check(protocol: ast.Protocol, source: SourceFile) -> CheckedProtocol:
     check_header(state)
     declare_facts(state)
     declare_definitions(state)
+    declare_value_sets(state)
     if check_depth(state):
         _check_expressions(state)
         check_bindings(state)
@@ -47,7 +50,9 @@ def check(protocol: ast.Protocol, source: SourceFile) -> CheckedProtocol:
                            MappingProxyType(state.criteria), MappingProxyType(state.assertions),
                            MappingProxyType(state.assumptions), MappingProxyType(state.bindings),
                            MappingProxyType(state.types),
-                           tuple(d for d in diagnostics if d.severity == Severity.WARNING))
+                           tuple(d for d in diagnostics if d.severity == Severity.WARNING),
+                           MappingProxyType(state.value_sets), MappingProxyType(state.tables),
+                           MappingProxyType(state.field_refs))
 
 
 def _check_expressions(state: CheckState) -> None:
@@ -69,11 +74,12 @@ def load(path: str, cache: bool = False) -> CheckedProtocol:
     """Parse and check a protocol file; `cache` reads and writes the parsed-protocol cache (loader.py)."""
     from eligib.language.loader import load_protocol
 
-    return check(*load_protocol(path, cache))
+    protocol, source = load_protocol(path, cache)
+    return check(with_imports(protocol, source), source)
 
 
 def load_text(text: str, path: str = "<protocol>") -> CheckedProtocol:
     from eligib.language.parser import parse
 
     source = SourceFile(path, text)
-    return check(parse(text, path, source), source)
+    return check(with_imports(parse(text, path, source), source), source)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 from fractions import Fraction
+from typing import assert_never
 
 from eligib.language import ast
 from eligib.language.check_state import CheckState
 from eligib.language.checked import FactInfo
 from eligib.language.diagnostics import Diagnostic, error, suggest, warning
 from eligib.language.source import Span
-from eligib.values.types import BOOL, DATE, DateType, EnumType, NumType, ValueType
+from eligib.limits import DEFAULT_HISTORY_ITEMS, MAX_HISTORY_ITEMS
+from eligib.values.types import BOOL, DATE, DateType, EnumType, ListType, NumType, ValueType
 from eligib.values.units import PLAIN, Kind, UnitError, dimension_name, parse_unit
 
 HEADER_KEYS = ("title", "version", "registry")
@@ -43,17 +45,86 @@ def declare_facts(state: CheckState) -> None:
                                "declared again here",
                                help=f"the first declaration is at {state.facts[fact.name].decl.span}"))
             continue
-        fact_type = _fact_type(state, fact)
-        conversions = _conversions(state, fact, fact_type)
-        low, high = _bound(state, fact, fact.low, fact_type), _bound(state, fact, fact.high, fact_type)
-        if low is not None and high is not None and low > high:
-            state.report(error("empty-range", f"the range of `{fact.name}` is empty",
-                               fact.low.span if fact.low else fact.span, "lower bound is above the upper bound",
-                               help="write `from LOW to HIGH`"))
-        state.facts[fact.name] = FactInfo(fact, fact_type, low, high, conversions)
+        state.facts[fact.name] = _history_info(state, fact) if fact.type.kind == ast.FactKind.LIST \
+            else _fact_info(state, fact, fact.name)
 
 
-def _fact_type(state: CheckState, fact: ast.FactDecl) -> ValueType:
+def _fact_info(state: CheckState, fact: ast.FactDecl, enum_owner: str) -> FactInfo:
+    """A fact, or a history's field (`enum_owner` names a field's enumeration `therapies.agent`)."""
+    fact_type = _fact_type(state, fact, enum_owner)
+    conversions = _conversions(state, fact, fact_type)
+    low, high = _bound(state, fact, fact.low, fact_type), _bound(state, fact, fact.high, fact_type)
+    if low is not None and high is not None and low > high:
+        state.report(error("empty-range", f"the range of `{fact.name}` is empty",
+                           fact.low.span if fact.low else fact.span, "lower bound is above the upper bound",
+                           help="write `from LOW to HIGH`"))
+    return FactInfo(fact, fact_type, low, high, conversions)
+
+
+def _history_info(state: CheckState, history: ast.FactDecl) -> FactInfo:
+    """A history: its fields (each like a fact, but no subgroup and no nested history), bound and order."""
+    fields: dict[str, FactInfo] = {}
+    for decl in history.fields:
+        if decl.name in fields:
+            state.report(error("duplicate-field", f"history `{history.name}` has two fields named `{decl.name}`",
+                               decl.span, "declared again here"))
+        elif decl.type.kind == ast.FactKind.LIST:
+            state.report(error("nested-history", f"field `{decl.name}` of `{history.name}` is itself a history",
+                               decl.span, "a history inside a history",
+                               help="declare it as a history of its own and relate the two by a date or code"))
+        elif decl.guard is not None:
+            state.report(error("guarded-field", f"field `{decl.name}` of `{history.name}` has an `only if` condition",
+                               decl.span, "fields have no subgroup condition",
+                               help="declare the field `or none` and test it in the query's `where`"))
+        else:
+            fields[decl.name] = _fact_info(state, decl, f"{history.name}.{decl.name}")
+    bound = history.max_items if history.max_items is not None else DEFAULT_HISTORY_ITEMS
+    if not 1 <= bound <= MAX_HISTORY_ITEMS:
+        state.report(error("bad-count", f"`at most {bound} items` must be between 1 and {MAX_HISTORY_ITEMS}",
+                           history.span, "declared here", help="see docs/limits.md"))
+        bound = MAX_HISTORY_ITEMS
+    order = history.order
+    if order is not None and order in fields and not isinstance(fields[order].type, (DateType, NumType)):
+        state.report(error("type-mismatch", f"history `{history.name}` is ordered by `{order}`, which is "
+                           f"{fields[order].type}", history.span, "needs a date or a number field",
+                           help="order a history by a date such as its start"))
+    elif order is not None and order not in fields:
+        state.report(error("unknown-field", f"history `{history.name}` has no field `{order}`", history.span,
+                           "in `ordered by`", help=suggest(order, fields) or f"fields: {', '.join(fields)}"))
+        order = None
+    return FactInfo(history, ListType(history.name, tuple(fields.values()), bound, order), None, None)
+
+
+def declare_value_sets(state: CheckState) -> None:
+    """Value sets and tables: names unique among all declared names, members and keys listed once."""
+    for value_set in state.protocol.value_sets:
+        if _new_name(state, value_set.name, value_set.span, "value set"):
+            state.value_sets[value_set.name] = value_set
+        _listed_once(state, value_set.members, value_set.span, f"value set `{value_set.name}`")
+    for table in state.protocol.tables:
+        if _new_name(state, table.name, table.span, "table"):
+            state.tables[table.name] = table
+        _listed_once(state, [row.key for row in table.rows if not row.band], table.span, f"table `{table.name}`")
+
+
+def _new_name(state: CheckState, name: str, span: Span | None, what: str) -> bool:
+    taken = [kind for kind, names in (("fact", state.facts), ("definition", state.definitions),
+                                      ("value set", state.value_sets), ("table", state.tables)) if name in names]
+    if taken:
+        state.report(error("duplicate-name", f"`{name}` is both a {taken[0]} and a {what}", span,
+                           "declared again here", help="rename one of them"))
+    return not taken
+
+
+def _listed_once(state: CheckState, names: tuple[str, ...] | list[str], span: Span | None, where: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            state.report(error("duplicate-enum-value", f"`{name}` is listed twice in {where}", span))
+        seen.add(name)
+
+
+def _fact_type(state: CheckState, fact: ast.FactDecl, enum_owner: str) -> ValueType:
     declared = fact.type
     match declared.kind:
         case ast.FactKind.BOOLEAN:
@@ -67,10 +138,14 @@ def _fact_type(state: CheckState, fact: ast.FactDecl) -> ValueType:
                     state.report(error("duplicate-enum-value", f"value `{value}` is listed twice for `{fact.name}`",
                                        declared.span))
                 seen.add(value)
-            return EnumType(fact.name, tuple(dict.fromkeys(declared.values)))
+            return EnumType(enum_owner, tuple(dict.fromkeys(declared.values)))
         case ast.FactKind.INTEGER | ast.FactKind.DECIMAL:
             unit_kind = unit_kind_of(state, declared.unit, declared.span) if declared.unit else PLAIN
             return NumType(unit_kind, declared.unit, integer=declared.kind == ast.FactKind.INTEGER)
+        case ast.FactKind.LIST:
+            raise AssertionError("histories are declared by _history_info")
+        case _:
+            assert_never(declared.kind)
 
 
 def unit_kind_of(state: CheckState, unit: str, span: Span | None) -> Kind:
@@ -211,3 +286,9 @@ def report_unused(state: CheckState) -> None:
         if name not in state.used_definitions:
             state.report(warning("unused-definition", f"definition `{name}` is never used", definition.span,
                                  "never used"))
+    for kind, declared, used in (("value set", state.value_sets, state.used_value_sets),
+                                 ("table", state.tables, state.used_tables)):
+        for name, node in declared.items():
+            if name not in used:
+                state.report(warning(f"unused-{kind.replace(' ', '-')}", f"{kind} `{name}` is never used", node.span,
+                                     "never used"))

@@ -11,11 +11,13 @@ from eligib.language.check_state import CheckState
 from eligib.language.checked import CALENDAR_CODES
 from eligib.language.declarations import UNIT_HELP
 from eligib.language.diagnostics import Diagnostic, error, suggest
+from eligib.language.queries import HistoryTyper, mismatch
 from eligib.language.source import Span
-from eligib.values.types import BOOL, DATE, BoolType, DateType, EnumType, NumType, ValueType
+from eligib.values.types import BOOL, DATE, BoolType, DateType, EnumType, ListType, NumType, ValueType
 from eligib.values.units import DURATION, PLAIN, UnitError, canonical_code, parse_unit
 
 FUNCTIONS = ("min", "max")
+NONE_QUERIES = (ast.QueryKind.MIN, ast.QueryKind.MAX, ast.QueryKind.LATEST, ast.QueryKind.EARLIEST)
 CALENDAR_WORDS = {"d": "days", "wk": "weeks", "mo": "months", "a": "years"}
 Type = ValueType
 
@@ -27,6 +29,8 @@ class ExpressionTyper:
         self.state = state
         self.definition_types: dict[str, Type] = {}
         self.in_progress: list[str] = []
+        self.scope: tuple[ListType, ...] = ()  # the histories whose items a `where` reads, innermost last
+        self.histories = HistoryTyper(self)
 
     def report(self, diagnostic: Diagnostic) -> None:
         self.state.report(diagnostic)
@@ -41,7 +45,9 @@ class ExpressionTyper:
                               "defined in terms of itself"))
             return BOOL
         self.in_progress.append(name)
+        scope, self.scope = self.scope, ()  # a definition reads the patient, never an item
         result = self.expect_bool(definition.body, f"definition `{name}`")
+        self.scope = scope
         self.in_progress.pop()
         self.definition_types[name] = result
         return result
@@ -110,6 +116,11 @@ class ExpressionTyper:
             case ast.Block():
                 self.block_types(expr)
                 return BOOL
+            case ast.InValueSet():
+                self.histories.value_set_members(expr)
+                return BOOL
+            case ast.Query():
+                return self.histories.query_type(expr)
             case _:
                 assert_never(expr)
 
@@ -126,6 +137,8 @@ class ExpressionTyper:
         return then
 
     def call_type(self, call: ast.Call) -> Type | None:
+        if call.function in self.state.tables:
+            return self.histories.lookup_type(call, self.state.tables[call.function])
         if call.function not in FUNCTIONS:
             self.report(error("unknown-function", f"unknown function `{call.function}`", call.span, "not a function",
                               help=suggest(call.function, FUNCTIONS) or f"functions are {', '.join(FUNCTIONS)}"))
@@ -162,6 +175,10 @@ class ExpressionTyper:
 
     def name_type(self, ref: ast.NameRef) -> Type | None:
         state = self.state
+        owner = self.field_owner(ref.name)
+        if owner is not None:
+            state.field_refs[ref.nid] = ref.name  # an item's field hides a fact of the same name
+            return owner.field(ref.name).type
         if ref.name in state.facts:
             state.used_facts.add(ref.name)
             return state.facts[ref.name].type
@@ -174,10 +191,15 @@ class ExpressionTyper:
             self.report(error("unknown-fact", f"`{ref.name}` is a value of `{enum_owner}`, not a fact", ref.span,
                               "used as a condition", help=f"write `{enum_owner} is {ref.name}`"))
             return None
-        hint = suggest(ref.name, [*state.facts, *state.definitions])
+        fields = [f.name for history in self.scope for f in history.fields]
+        hint = suggest(ref.name, [*fields, *state.facts, *state.definitions])
         self.report(error("unknown-fact", f"unknown fact `{ref.name}`", ref.span, "not declared in this protocol",
                           help=hint or "declare it under `facts:` or define it with `define`"))
         return None
+
+    def field_owner(self, name: str) -> ListType | None:
+        """The innermost history in scope with a field of this name (an inner item hides an outer one)."""
+        return next((h for h in reversed(self.scope) if any(f.name == name for f in h.fields)), None)
 
     def compare_type(self, expr: ast.Compare) -> Type:
         types = [self.infer(operand) for operand in expr.operands]
@@ -277,6 +299,17 @@ class ExpressionTyper:
     def optional_subject(self, expr: ast.IsNone) -> None:
         if self.infer(expr.subject) is None:
             return
+        subject = expr.subject
+        if isinstance(subject, ast.Query) and subject.kind in NONE_QUERIES:
+            return  # no matching item: none
+        if isinstance(subject, ast.NameRef) and subject.nid in self.state.field_refs:
+            owner = self.field_owner(subject.name)
+            assert owner is not None
+            if not owner.field(subject.name).optional:
+                self.report(error("not-optional", f"field `{subject.name}` is never none", subject.span,
+                                  "not declared `or none`",
+                                  help=f"add `or none` to the field `{subject.name}`"))
+            return
         facts = self.state.facts
         if not isinstance(expr.subject, ast.NameRef) or expr.subject.name not in facts:
             self.report(error("type-mismatch", "`is none` applies to a fact", expr.subject.span, "not a fact"))
@@ -313,7 +346,8 @@ class ExpressionTyper:
                               amount.span, "calendar months and years must be whole",
                               help="use whole days for fractions"))
         if not (isinstance(anchor, ast.DateLiteral)
-                or (isinstance(anchor, ast.NameRef) and anchor.name in self.state.facts)):
+                or (isinstance(anchor, ast.NameRef) and anchor.name in self.state.facts
+                    and anchor.nid not in self.state.field_refs)):
             self.report(error("calendar-anchor", f"`{amount.text}` must be counted from a date fact or a date",
                               amount.span, "months and years step from a date fact",
                               help="put the month or year step first, right after a date fact: "
@@ -331,21 +365,6 @@ class ExpressionTyper:
         if block.kind == ast.BlockKind.AT_LEAST and not 1 <= block.count <= len(block.items):
             self.report(error("bad-count", f"`at least {block.count} of` needs between 1 and {len(block.items)}",
                               block.span, f"{len(block.items)} items here"))
-
-
-def mismatch(left: Type, right: Type, node: ast.Expr, operator: str) -> Diagnostic:
-    verb = "compare" if operator not in "+-" else ("add" if operator == "+" else "subtract")
-    if isinstance(left, NumType) and isinstance(right, NumType):
-        if right.unit is None and left.unit is not None:
-            example = f"{node.text} {left.unit}" if isinstance(node, ast.QuantityLiteral) else f"... {left.unit}"
-            return error("unit-mismatch", f"cannot {verb} {left} and a plain number", node.span,
-                         "this number has no unit", help=f"write the unit, e.g. `{example}`")
-        if left.unit is None and right.unit is not None:
-            return error("unit-mismatch", f"cannot {verb} a plain number and {right}", node.span,
-                         "this has a unit", help="drop the unit, or give the other side one")
-        hint = f"use a unit compatible with `{left.unit}`" if left.unit else "write the number without a unit"
-        return error("unit-mismatch", f"cannot {verb} {left} and {right}", node.span, "incompatible unit", help=hint)
-    return error("type-mismatch", f"cannot {verb} {left} and {right} using `{operator}`", node.span, "different type")
 
 
 def is_constant(node: ast.Expr) -> bool:

@@ -35,7 +35,7 @@ def check_guards(state: CheckState) -> None:
 def _guarded_uses(state: CheckState, expr: ast.Expr, context: Context, reported: set[int],
                   expanding: set[str]) -> None:
     for node, known in _walk_with_context(expr, context):
-        if not isinstance(node, ast.NameRef):
+        if not isinstance(node, ast.NameRef) or node.nid in state.field_refs:
             continue
         if node.name in state.definitions and node.name not in expanding:
             _guarded_uses(state, state.definitions[node.name].body, known, reported, expanding | {node.name})

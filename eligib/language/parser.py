@@ -8,14 +8,15 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Tree, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 from lark.indenter import DedentError, Indenter
 from lark.tree import Meta
 
 from eligib.language import ast
-from eligib.language.diagnostics import DiagnosticError, error
+from eligib.language.diagnostics import DiagnosticError, error, suggest
 from eligib.language.grammar import grammar_text
+from eligib.language.parse_bindings import BindingRules, unquote
 from eligib.language.source import SourceFile, Span
 from eligib.language.syntax_errors import BadDedent, NestingTooDeep, syntax_diagnostic
 from eligib.limits import MAX_EXPRESSION_DEPTH, MAX_NESTING, MAX_NUMBER_DIGITS, MAX_OPERANDS, MAX_PROTOCOL_BYTES
@@ -43,7 +44,7 @@ def _lark() -> Lark:
     # No `cache=`: Lark's cache is a pickle in a shared temporary folder, and unpickling a file another
     # user planted there runs their code. Parsed protocols are cached by loader.py instead, as sealed JSON.
     return Lark(grammar_text(), parser="lalr", postlex=_ProtocolIndenter(), propagate_positions=True,
-                maybe_placeholders=False)
+                maybe_placeholders=False, start=["start", "library"])
 
 
 @lru_cache(maxsize=1)
@@ -55,13 +56,24 @@ def _terminals() -> dict[str, str]:
 def parse(text: str, path: str = "<protocol>", source: SourceFile | None = None) -> ast.Protocol:
     """Parse one protocol; raise DiagnosticError with a located message on any syntax error.
     Spans point into `source` (made from `text` when not given)."""
+    protocol: ast.Protocol = _parse(text, path, source, "start")
+    return protocol
+
+
+def parse_library(text: str, path: str, source: SourceFile | None = None) -> ast.Library:
+    """Parse a value-set file (value sets and tables only), as `parse` does a protocol."""
+    library: ast.Library = _parse(text, path, source, "library")
+    return library
+
+
+def _parse(text: str, path: str, source: SourceFile | None, start: str) -> Any:
     source = source if source is not None else SourceFile(path, text)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_PROTOCOL_BYTES:
         raise DiagnosticError([error("too-large", f"protocol file is larger than {MAX_PROTOCOL_BYTES} bytes",
                                      help="split the protocol or check that this is the right file")])
     normalised = text if text.endswith("\n") else text + "\n"
     try:
-        tree = _lark().parse(normalised)
+        tree = _lark().parse(normalised, start=start)
     except (UnexpectedInput, BadDedent, NestingTooDeep) as exc:
         raise DiagnosticError([syntax_diagnostic(exc, source, _terminals())]) from None
     depth, deepest = _depth(tree)
@@ -71,12 +83,11 @@ def parse(text: str, path: str = "<protocol>", source: SourceFile | None = None)
                                      help=f"expressions nest at most {MAX_EXPRESSION_DEPTH} operators deep; "
                                           "use definitions")])
     try:
-        protocol: ast.Protocol = _Builder(source).transform(tree)
+        return _Builder(source).transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, DiagnosticError):
             raise exc.orig_exc from None
         raise
-    return protocol
 
 
 def _depth(tree: Tree[Token]) -> tuple[int, Tree[Token]]:
@@ -96,23 +107,9 @@ def _tree_span(tree: Tree[Token], source: SourceFile) -> Span | None:
                                         source=source)
 
 
-def _unquote(token: Token) -> str:
-    body = str(token)[1:-1]
-    out, i = [], 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            out.append({"n": "\n", "t": "\t"}.get(nxt, nxt))
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return " ".join("".join(out).split())  # wording spread over lines reads as one paragraph
-
-
-_OPTION_NAMES = {"low": "range (`from ... to ...`)", "optional": "`or none`", "guard": "`only if` condition",
-                 "description": "description"}
+_CONDITION_QUERIES = ("any", "no", "every", "count")  # `any(therapies)`: a query with no `where`
+_OPTION_NAMES = {"max_items": "`at most N items`", "order": "`ordered by`", "low": "range (`from ... to ...`)",
+                 "optional": "`or none`", "guard": "`only if` condition", "description": "description"}
 
 
 def _as_bound(literal: ast.Bound | ast.DateLiteral) -> ast.Bound:
@@ -122,24 +119,8 @@ def _as_bound(literal: ast.Bound | ast.DateLiteral) -> ast.Bound:
 
 
 @v_args(meta=True)
-class _Builder(Transformer[Token, Any]):
+class _Builder(BindingRules):
     """Lark tree -> AST. Each method receives the rule's meta (for spans) and its children."""
-
-    def __init__(self, source: SourceFile) -> None:
-        super().__init__()
-        self.source = source
-        self.path = source.path
-
-    # spans ---------------------------------------------------------------
-    def _span(self, meta: Any) -> Span | None:
-        if getattr(meta, "empty", True):
-            return None
-        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column, source=self.source)
-
-    def _tok(self, token: Token) -> Span:
-        line, column = token.line or 1, token.column or 1
-        return Span(self.path, line, column, token.end_line or line, token.end_column or column + len(token),
-                    source=self.source)
 
     # limits ----------------------------------------------------------------
     def _number(self, token: Token) -> Fraction:
@@ -164,8 +145,17 @@ class _Builder(Transformer[Token, Any]):
         assertions: list[ast.Assertion] = []
         bindings: list[ast.Binding] = []
         assumptions: list[ast.Assumption] = []
+        value_sets: list[ast.ValueSet] = []
+        tables: list[ast.Table] = []
+        imports: list[ast.Import] = []
         for section in sections:
-            if isinstance(section, ast.Assumption):
+            if isinstance(section, ast.Import):
+                imports.append(section)
+            elif isinstance(section, ast.ValueSet):
+                value_sets.append(section)
+            elif isinstance(section, ast.Table):
+                tables.append(section)
+            elif isinstance(section, ast.Assumption):
                 assumptions.append(section)
             elif isinstance(section, tuple):
                 bindings.extend(section)
@@ -178,7 +168,18 @@ class _Builder(Transformer[Token, Any]):
             else:
                 criteria.append(section)
         return ast.Protocol(header, tuple(facts), tuple(definitions), tuple(criteria), tuple(assertions),
-                            tuple(bindings), tuple(assumptions), span=self._span(meta))
+                            tuple(bindings), tuple(assumptions), tuple(value_sets), tuple(tables), tuple(imports),
+                            span=self._span(meta))
+
+    def library(self, meta: Meta, children: list[Any]) -> Any:
+        return ast.Library(tuple(c for c in children if isinstance(c, ast.ValueSet)),
+                           tuple(c for c in children if isinstance(c, ast.Table)), span=self._span(meta))
+
+    def import_(self, meta: Meta, children: list[Any]) -> Any:
+        return ast.Import(unquote(children[0]), span=self._tok(children[0]))
+
+    def value_set_source(self, meta: Meta, children: list[Any]) -> Any:
+        return {"system": unquote(children[0]), "version": unquote(children[1]) if len(children) > 1 else ""}
 
     def header(self, meta: Meta, children: list[Any]) -> Any:
         name, *items = children
@@ -186,7 +187,7 @@ class _Builder(Transformer[Token, Any]):
 
     def meta_item(self, meta: Meta, children: list[Any]) -> Any:
         key, value = children
-        return ast.MetaItem(str(key), _unquote(value), span=self._tok(key))
+        return ast.MetaItem(str(key), unquote(value), span=self._tok(key))
 
     def facts(self, meta: Meta, children: list[Any]) -> Any:
         return list(children)
@@ -206,6 +207,55 @@ class _Builder(Transformer[Token, Any]):
                                              "declared here", help="give each option once")])
             fields.update(option)
         return ast.FactDecl(str(name), fact_type, span=self._tok(name), **fields)
+
+    def list_fact(self, meta: Meta, children: list[Any]) -> Any:
+        name, *rest = children
+        options = [c for c in rest if isinstance(c, dict)]
+        fields = tuple(c for c in rest if isinstance(c, ast.FactDecl))
+        self._few_enough(list(fields), meta, "fields in one history")
+        found: dict[str, Any] = {}
+        for option in options:
+            if set(option) & set(found):
+                raise DiagnosticError([error("duplicate-option", f"history `{name}` has more than one "
+                                             f"{_OPTION_NAMES.get(next(iter(option)), next(iter(option)))}",
+                                             self._tok(name), "declared here", help="give each option once")])
+            found.update(option)
+        return ast.FactDecl(str(name), ast.FactType(ast.FactKind.LIST, span=self._tok(name)), fields=fields,
+                            span=self._tok(name), **found)
+
+    def max_items_option(self, meta: Meta, children: list[Any]) -> Any:
+        return {"max_items": int(self._number(children[0]))}
+
+    def order_option(self, meta: Meta, children: list[Any]) -> Any:
+        return {"order": str(children[0])}
+
+    def value_set(self, meta: Meta, children: list[Any]) -> Any:
+        name, label, *members = children
+        source = members.pop(0) if members and isinstance(members[0], dict) else {}
+        self._few_enough(members, meta, "codes in one value set")
+        return ast.ValueSet(str(name), unquote(label), tuple(str(m) for m in members), span=self._tok(name),
+                            **source)
+
+    def table(self, meta: Meta, children: list[Any]) -> Any:
+        name, label, *rows = children
+        self._few_enough(rows, meta, "rows in one table")
+        return ast.Table(str(name), unquote(label), tuple(rows), span=self._tok(name))
+
+    def band_below(self, meta: Meta, children: list[Any]) -> Any:
+        high, value = children
+        return ast.TableRow("", value, None, high, span=self._span(meta))
+
+    def band_between(self, meta: Meta, children: list[Any]) -> Any:
+        low, high, value = children
+        return ast.TableRow("", value, low, high, span=self._span(meta))
+
+    def band_from(self, meta: Meta, children: list[Any]) -> Any:
+        low, value = children
+        return ast.TableRow("", value, low, None, span=self._span(meta))
+
+    def table_row(self, meta: Meta, children: list[Any]) -> Any:
+        key, value = children
+        return ast.TableRow(str(key), value, span=self._tok(key))
 
     def boolean_type(self, meta: Meta, children: list[Any]) -> Any:
         return ast.FactType(ast.FactKind.BOOLEAN, span=self._span(meta))
@@ -235,7 +285,7 @@ class _Builder(Transformer[Token, Any]):
         return {"guard": children[0]}
 
     def description_option(self, meta: Meta, children: list[Any]) -> Any:
-        return {"description": _unquote(children[0])}
+        return {"description": unquote(children[0])}
 
     def signed_quantity(self, meta: Meta, children: list[Any]) -> Any:
         negative = isinstance(children[0], Token) and children[0].type == "MINUS"
@@ -266,90 +316,18 @@ class _Builder(Transformer[Token, Any]):
                 record = value
             else:
                 guard = value
-        return ast.Criterion(kind, str(name), _unquote(label), record, guard, body, span=self._tok(name))
-
-    # bindings ------------------------------------------------------------
-    def bindings(self, meta: Meta, children: list[Any]) -> Any:
-        return tuple(children)
-
-    def binding(self, meta: Meta, children: list[Any]) -> Any:
-        name, source, *options = children
-        fields = dict(source)
-        for option in options:
-            repeated = set(option) & set(fields)
-            if repeated:
-                raise DiagnosticError([error("duplicate-option", f"the binding for `{name}` sets "
-                                             f"`{sorted(repeated)[0]}` twice", self._tok(name), "this binding",
-                                             help="give each option once")])
-            fields.update(option)
-        return ast.Binding(str(name), span=self._tok(name), **fields)
-
-    def resource_source(self, meta: Meta, children: list[Any]) -> Any:
-        kind, codes, *part = children
-        default = ast.BindingPart.VALUE if kind == ast.BindingSource.OBSERVATION else ast.BindingPart.DATE
-        return {"source": kind, "codes": codes, "part": part[0] if part else default}
-
-    def age_source(self, meta: Meta, children: list[Any]) -> Any:
-        return {"source": ast.BindingSource.AGE, "anchor": str(children[0])}
-
-    def gender_source(self, meta: Meta, children: list[Any]) -> Any:
-        return {"source": ast.BindingSource.GENDER}
-
-    def fhirpath_source(self, meta: Meta, children: list[Any]) -> Any:
-        return {"source": ast.BindingSource.FHIRPATH, "expression": _unquote(children[0])}
-
-    def observation(self, meta: Meta, children: list[Any]) -> Any:
-        return ast.BindingSource.OBSERVATION
-
-    def procedure(self, meta: Meta, children: list[Any]) -> Any:
-        return ast.BindingSource.PROCEDURE
-
-    def immunization(self, meta: Meta, children: list[Any]) -> Any:
-        return ast.BindingSource.IMMUNIZATION
-
-    def condition(self, meta: Meta, children: list[Any]) -> Any:
-        return ast.BindingSource.CONDITION
-
-    def code_list(self, meta: Meta, children: list[Any]) -> Any:
-        return tuple(_unquote(code) for code in children)
-
-    def value_part(self, meta: Meta, children: list[Any]) -> Any:
-        return ast.BindingPart.VALUE
-
-    def date_part(self, meta: Meta, children: list[Any]) -> Any:
-        return ast.BindingPart.DATE
-
-    def exists_part(self, meta: Meta, children: list[Any]) -> Any:
-        return ast.BindingPart.EXISTS
-
-    def reference_high_part(self, meta: Meta, children: list[Any]) -> Any:
-        return ast.BindingPart.REFERENCE_HIGH
-
-    def reference_low_part(self, meta: Meta, children: list[Any]) -> Any:
-        return ast.BindingPart.REFERENCE_LOW
-
-    def before_option(self, meta: Meta, children: list[Any]) -> Any:
-        return {"anchor": str(children[0])}
-
-    def within_option(self, meta: Meta, children: list[Any]) -> Any:
-        return {"window": children[0]}
-
-    def absent_false_option(self, meta: Meta, children: list[Any]) -> Any:
-        return {"absent": ast.Absent.FALSE}
-
-    def absent_none_option(self, meta: Meta, children: list[Any]) -> Any:
-        return {"absent": ast.Absent.NONE}
+        return ast.Criterion(kind, str(name), unquote(label), record, guard, body, span=self._tok(name))
 
     def assumption(self, meta: Meta, children: list[Any]) -> Any:
         name, label, body = children
-        return ast.Assumption(str(name), _unquote(label), body, span=self._tok(name))
+        return ast.Assumption(str(name), unquote(label), body, span=self._tok(name))
 
     def assertion(self, meta: Meta, children: list[Any]) -> Any:
         name, label, body = children
-        return ast.Assertion(str(name), _unquote(label), body, span=self._tok(name))
+        return ast.Assertion(str(name), unquote(label), body, span=self._tok(name))
 
     def record_field(self, meta: Meta, children: list[Any]) -> Any:
-        return ("record", _unquote(children[0]))
+        return ("record", unquote(children[0]))
 
     def guard_field(self, meta: Meta, children: list[Any]) -> Any:
         return ("guard", children[0])
@@ -434,6 +412,12 @@ class _Builder(Transformer[Token, Any]):
         self._few_enough(children[1:], meta, "values in one `in (...)`")
         return ast.InSet(children[0], tuple(str(c) for c in children[1:]), True, span=self._span(meta))
 
+    def in_value_set(self, meta: Meta, children: list[Any]) -> Any:
+        return ast.InValueSet(children[0], str(children[1]), span=self._span(meta))
+
+    def not_in_value_set(self, meta: Meta, children: list[Any]) -> Any:
+        return ast.InValueSet(children[0], str(children[1]), True, span=self._span(meta))
+
     def within(self, meta: Meta, children: list[Any]) -> Any:
         subject, amount, direction, anchor = children
         return ast.Within(subject, amount, direction, anchor, span=self._span(meta))
@@ -467,7 +451,28 @@ class _Builder(Transformer[Token, Any]):
 
     def call(self, meta: Meta, children: list[Any]) -> Any:
         name, *args = children
+        if len(args) == 1 and isinstance(args[0], ast.NameRef) and str(name) in _CONDITION_QUERIES:
+            return ast.Query(ast.QueryKind(str(name)), args[0].name, None, None, span=self._span(meta))
         return ast.Call(str(name), tuple(args), span=self._span(meta))
+
+    def query(self, meta: Meta, children: list[Any]) -> Any:
+        function, collection, where = children
+        return ast.Query(self._query_kind(function), str(collection), None, where, span=self._span(meta))
+
+    def field_query(self, meta: Meta, children: list[Any]) -> Any:
+        function, field, collection, *where = children
+        return ast.Query(self._query_kind(function), str(collection), str(field), where[0] if where else None,
+                         span=self._span(meta))
+
+    def _query_kind(self, function: Token) -> ast.QueryKind:
+        try:
+            return ast.QueryKind(str(function))
+        except ValueError:
+            kinds = ", ".join(f"`{k.value}`" for k in ast.QueryKind)
+            raise DiagnosticError([error("unknown-function", f"`{function}` is not a question about a history",
+                                         self._tok(function), "not a history query",
+                                         help=suggest(str(function), [k.value for k in ast.QueryKind])
+                                         or f"ask one of {kinds}")]) from None
 
     def name(self, meta: Meta, children: list[Any]) -> Any:
         return ast.NameRef(str(children[0]), span=self._tok(children[0]))

@@ -47,10 +47,16 @@ def to_text(node: ast.Expr) -> str:
             head = {"any": "any of", "all": "all of"}.get(node.kind, f"at least {node.count} of")
             items = ", ".join((f"{i.name}: " if i.name else "") + to_text(i.body) for i in node.items)
             return f"{head} ({items})"
+        case ast.InValueSet():
+            return f"{_wrap(node.subject)} {'not in' if node.negated else 'in'} {node.value_set}"
+        case ast.Query():
+            field = f"{node.field} of " if node.field is not None else ""
+            where = f" where {to_text(node.where)}" if node.where is not None else ""
+            return f"{node.kind}({field}{node.collection}{where})"
         case _:
             assert_never(node)
 
 
 def _wrap(node: ast.Expr) -> str:
-    simple = (ast.BoolLiteral, ast.QuantityLiteral, ast.DateLiteral, ast.NameRef, ast.Call)
+    simple = (ast.BoolLiteral, ast.QuantityLiteral, ast.DateLiteral, ast.NameRef, ast.Call, ast.Query)
     return to_text(node) if isinstance(node, simple) else f"({to_text(node)})"

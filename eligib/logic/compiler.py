@@ -19,8 +19,9 @@ import z3
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol, FactInfo
 from eligib.logic.evaluate import literal_value
+from eligib.logic.histories import HistoryCompiler, HistoryVars, SlotVars, history_literals
 from eligib.values.calendar import DAY_SECONDS, month_shift_bounds, shift_date, shift_months, shift_pieces
-from eligib.values.types import NONE, BoolType, DateType, EnumType, Value
+from eligib.values.types import NONE, BoolType, DateType, EnumType, History, ListType, Value
 from eligib.values.units import canonical_code
 from eligib.values.z3terms import conjunction, rational, relate
 
@@ -62,6 +63,7 @@ class CompiledProtocol:
     presence: dict[int, Term] = field(repr=False)  # node id -> the condition that its value is not none
     assumed: Term = None  # the conjunction of the protocol's assumptions, or None
     assumptions: list[tuple[frozenset[str], Term]] = field(default_factory=list)  # each with the facts it relates
+    histories: dict[str, HistoryVars] = field(default_factory=dict)
     _equalities: dict[tuple[str, Value], list[Term]] = field(default_factory=dict, repr=False)
     _copies: dict[tuple[str, str], Term] = field(default_factory=dict, repr=False)
 
@@ -87,11 +89,14 @@ class CompiledProtocol:
         `cache_key` names a formula that lives as long as the compilation (a criterion id)."""
         if cache_key is not None and (cache_key, fact) in self._copies:
             return self._copies[(cache_key, fact)]
-        variables = self.facts[fact]
-        pairs = [(variables.value, variables.copy_value)]
-        if variables.present is not None:
-            pairs.append((variables.present, variables.copy_present))
-        pairs += [(s.var, s.copy_var) for s in self.shifts.values() if s.fact == fact]
+        if fact in self.histories:
+            pairs = [pair for slot in self.histories[fact].slots for pair in slot.pairs()]
+        else:
+            variables = self.facts[fact]
+            pairs = [(variables.value, variables.copy_value)]
+            if variables.present is not None:
+                pairs.append((variables.present, variables.copy_present))
+            pairs += [(s.var, s.copy_var) for s in self.shifts.values() if s.fact == fact]
         copied = z3.substitute(formula, *pairs)
         if cache_key is not None:
             self._copies[(cache_key, fact)] = copied
@@ -130,6 +135,9 @@ class CompiledProtocol:
         return cached
 
     def _build_assumptions(self, name: str, value: Value) -> list[Term]:
+        if name in self.histories:
+            assert isinstance(value, History)
+            return history_literals(self.histories[name], value)
         fact = self.facts[name]
         if value is NONE:
             return [z3.Not(fact.present)]
@@ -141,24 +149,33 @@ class CompiledProtocol:
         return literals
 
 
-def compile_protocol(checked: CheckedProtocol, ctx: z3.Context | None = None) -> CompiledProtocol:
-    """Compile into `ctx`, or into a new Z3 context of its own (never the shared main context)."""
-    return _Compiler(checked, ctx if ctx is not None else z3.Context()).run()
+def compile_protocol(checked: CheckedProtocol, ctx: z3.Context | None = None,
+                     slots: Mapping[str, int] | None = None) -> CompiledProtocol:
+    """Compile into `ctx`, or into a new Z3 context of its own (never the shared main context).
+    `slots` says how many items of each history to represent (slots.py; by default, its bound)."""
+    return _Compiler(checked, ctx if ctx is not None else z3.Context(), slots or {}).run()
 
 
 class _Compiler:
-    def __init__(self, checked: CheckedProtocol, ctx: z3.Context) -> None:
+    def __init__(self, checked: CheckedProtocol, ctx: z3.Context, slots: Mapping[str, int]) -> None:
         self.checked = checked
+        self.slot_counts = slots
         self.ctx = ctx
         self.solver = z3.Solver(ctx=ctx)
         self.facts: dict[str, FactVars] = {}
         self.shifts: dict[tuple[str, int], Shift] = {}
         self.terms: dict[int, Term] = {}
         self.presence: dict[int, Term] = {}
+        self.histories: dict[str, HistoryVars] = {}
+        self.slots: tuple[SlotVars, ...] = ()  # the items a query's `where` is being compiled for, innermost last
+        self.history_terms = HistoryCompiler(self)
 
     def run(self) -> CompiledProtocol:
         for name, info in self.checked.facts.items():
-            self.facts[name] = self.declare(info)
+            if isinstance(info.type, ListType):
+                self.histories[name] = self.declare_history(info, info.type)
+            else:
+                self.facts[name] = self.declare(info)
         passes = {}
         for cid, criterion in self.checked.criteria.items():
             body = self.boolean(criterion.body)
@@ -172,18 +189,30 @@ class _Compiler:
         assumptions = [(self.checked.facts_of(a.body), self.boolean(a.body)) for a in self.checked.assumptions.values()]
         assumed = conjunction([term for _, term in assumptions], self.ctx) if assumptions else None
         return CompiledProtocol(self.checked, self.ctx, self.solver, self.facts, self.shifts, passes, self.terms,
-                                self.presence, assumed, assumptions)
+                                self.presence, assumed, assumptions, self.histories)
 
     # ------------------------------------------------------------- facts
-    def declare(self, info: FactInfo) -> FactVars:
-        kind = info.type
-        value, copy = kind.z3_variable(info.name, self.ctx), kind.z3_variable(f"{info.name}'", self.ctx)
-        present = z3.Bool(f"{info.name}?", self.ctx) if info.optional else None
-        copy_present = z3.Bool(f"{info.name}'?", self.ctx) if info.optional else None
+    def declare(self, info: FactInfo, name: str | None = None) -> FactVars:
+        kind, name = info.type, name or info.name
+        value, copy = kind.z3_variable(name, self.ctx), kind.z3_variable(f"{name}'", self.ctx)
+        present = z3.Bool(f"{name}?", self.ctx) if info.optional else None
+        copy_present = z3.Bool(f"{name}'?", self.ctx) if info.optional else None
         for var, flag in ((value, present), (copy, copy_present)):
             for constraint in kind.z3_domain(var, info):
                 self.solver.add(constraint if flag is None else z3.Implies(flag, constraint))
         return FactVars(info, value, present, copy, copy_present)
+
+    def declare_history(self, info: FactInfo, list_type: ListType) -> HistoryVars:
+        slots = []
+        for index in range(self.slot_counts.get(info.name, list_type.max_items)):
+            prefix = f"{info.name}[{index + 1}]"
+            fields = {}
+            for spec in list_type.fields:
+                assert isinstance(spec, FactInfo)
+                renamed = FactInfo(spec.decl, spec.type, spec.low, spec.high, spec.conversions)
+                fields[spec.name] = self.declare(renamed, f"{prefix}.{spec.name}")
+            slots.append(SlotVars(z3.Bool(f"{prefix}?", self.ctx), z3.Bool(f"{prefix}'?", self.ctx), fields))
+        return HistoryVars(info, tuple(slots))
 
     def shift(self, fact_name: str, months: int) -> Term:
         key = (fact_name, months)
@@ -261,10 +290,19 @@ class _Compiler:
                 return self.within(node)
             case ast.Block():
                 return self.block(node)
+            case ast.InValueSet():
+                return self.membership(node.subject, self.checked.value_sets[node.value_set].members, node.negated)
+            case ast.Query():
+                return self.history_terms.query(node)
             case _:
                 assert_never(node)
 
     def name(self, node: ast.NameRef) -> Term:
+        if node.nid in self.checked.field_refs:
+            field_vars = next(slot.fields[node.name] for slot in reversed(self.slots) if node.name in slot.fields)
+            if field_vars.present is not None:
+                self.presence[node.nid] = field_vars.present
+            return field_vars.info.type.z3_term(field_vars.value)
         if node.name in self.checked.definitions:
             return self.boolean(self.checked.definitions[node.name].body)
         fact = self.facts[node.name]
@@ -273,6 +311,8 @@ class _Compiler:
         return fact.info.type.z3_term(fact.value)
 
     def extremum(self, node: ast.Call) -> Term:
+        if node.function in self.checked.tables:
+            return self.history_terms.lookup(node)
         values = [self.value(arg) for arg in node.args]
         self._set_presence(node, [present for _, present in values])
         result = values[0][0]

@@ -16,7 +16,7 @@ from typing import Any, assert_never
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.values.calendar import DAY_SECONDS, shift_date
-from eligib.values.types import NONE, DateType, Value
+from eligib.values.types import NONE, DateType, History, ItemValue, ListType, Value
 from eligib.values.units import canonical_code, parse_unit
 
 COMPARATORS: dict[ast.Comparator, Callable[[Any, Any], bool]] = {
@@ -62,10 +62,14 @@ def negate(value: Truth) -> Truth:
 class Evaluator:
     """Evaluates nodes for one patient, remembering every node's value (by node id) for the explanation."""
 
-    def __init__(self, checked: CheckedProtocol, facts: Mapping[str, Value]) -> None:
+    def __init__(self, checked: CheckedProtocol, facts: Mapping[str, Value],
+                 item: Mapping[str, ItemValue] | None = None) -> None:
         self.checked = checked
         self.facts = facts
+        self.item = item  # the history item a query's `where` reads, by field
         self.values: dict[int, Any] = {}
+        # for each query node: every listed item's index with its match (True/False/None), for explanations
+        self.matches: dict[int, list[tuple[int, Truth]]] = {}
 
     def eval(self, node: ast.Expr) -> Any:
         if node.nid not in self.values:
@@ -80,6 +84,10 @@ class Evaluator:
                 return literal_value(node)
             case ast.DateLiteral():
                 return node.value.toordinal()
+            case ast.NameRef() if node.nid in self.checked.field_refs:
+                assert self.item is not None, "a field is read only inside a query's `where`"
+                value = self.item[node.name]
+                return value
             case ast.NameRef():
                 if node.name in self.checked.definitions:
                     return self.eval(self.checked.definitions[node.name].body)
@@ -114,8 +122,45 @@ class Evaluator:
                 return self.within(node)
             case ast.Block():
                 return self.block(node)
+            case ast.InValueSet():
+                return self.membership(node.subject, self.checked.value_sets[node.value_set].members, node.negated)
+            case ast.Query():
+                return self.query(node)
             case _:
                 assert_never(node)
+
+    def query(self, node: ast.Query) -> Any:
+        """Three-valued answer over the listed items; an unknown or incomplete list leaves most answers open."""
+        history = self.facts.get(node.collection)
+        if history is None:
+            return None
+        assert isinstance(history, History)
+        list_type = self.checked.facts[node.collection].type
+        assert isinstance(list_type, ListType)
+        names = [f.name for f in list_type.fields]
+        matches: list[tuple[int, Truth]] = []
+        for index, item in enumerate(history.items):
+            if node.where is None:
+                matches.append((index, True))
+                continue
+            inner = Evaluator(self.checked, self.facts, {**(self.item or {}), **dict(zip(names, item, strict=True))})
+            matches.append((index, inner.condition(node.where)))
+        self.matches[node.nid] = matches
+        truths = [truth for _, truth in matches]
+        open_ended = not history.complete or None in truths
+        match node.kind:
+            case ast.QueryKind.ANY | ast.QueryKind.NO:
+                found: Truth = True if True in truths else None if open_ended else False
+                return found if node.kind == ast.QueryKind.ANY else negate(found)
+            case ast.QueryKind.EVERY:
+                return False if False in truths else None if open_ended else True
+            case ast.QueryKind.COUNT:
+                return None if open_ended else Fraction(truths.count(True))
+            case _:
+                if open_ended:
+                    return None
+                chosen = [history.items[i] for i, truth in matches if truth]
+                return aggregate(node.kind, list_type, chosen, node.field or "")
 
     @staticmethod
     def truth(value: Any) -> Truth:
@@ -129,12 +174,20 @@ class Evaluator:
         return self.truth(self.eval(node))
 
     def extremum(self, node: ast.Call) -> Any:
+        if node.function in self.checked.tables:
+            return self.lookup(node)
         values = [self.eval(arg) for arg in node.args]
         if any(v is NONE for v in values):
             return NONE
         if any(v is None for v in values):
             return None
         return min(values) if node.function == "min" else max(values)
+
+    def lookup(self, node: ast.Call) -> Any:
+        key = self.eval(node.args[0])
+        if key is None or key is NONE:
+            return key
+        return table_value(self.checked.tables[node.function], key)
 
     def conditional(self, node: ast.Conditional) -> Any:
         condition = self.condition(node.condition)
@@ -205,12 +258,53 @@ class Evaluator:
                 assert_never(node.kind)
 
 
+def aggregate(kind: ast.QueryKind, list_type: ListType, items: list[tuple[ItemValue, ...]], field: str) -> Any:
+    """min / max / sum of a field, or the field of the latest / earliest item, over the matching items;
+    None when an unknown value could change it, NONE when no item has a value."""
+    at = list_type.field_index(field)
+    if kind in (ast.QueryKind.LATEST, ast.QueryKind.EARLIEST):
+        assert list_type.order is not None
+        order = list_type.field_index(list_type.order)
+        if any(item[order] is None for item in items):
+            return None
+        dated = [item for item in items if item[order] is not NONE]
+        if not dated:
+            return NONE
+        latest = kind == ast.QueryKind.LATEST
+        best = dated[0]
+        for item in dated[1:]:  # ties: the latest goes to the item listed last, the earliest to the first
+            key, best_key = item[order], best[order]
+            if (key >= best_key) if latest else (key < best_key):  # type: ignore[operator]
+                best = item
+        return best[at]
+    values = [item[at] for item in items]
+    if any(value is None for value in values):
+        return None
+    present = [value for value in values if value is not NONE]
+    if kind == ast.QueryKind.SUM:
+        return sum((value for value in present if isinstance(value, Fraction)), Fraction(0))
+    if not present:
+        return NONE
+    return min(present) if kind == ast.QueryKind.MIN else max(present)  # type: ignore[type-var]
+
+
 def window(anchor: int, node: ast.Within) -> tuple[int, int]:
     """The inclusive day-number window of `within AMOUNT before|after ANCHOR`."""
     code = canonical_code(node.amount.unit or "")
     if node.direction == ast.Direction.BEFORE:
         return shift_date(anchor, -node.amount.value, code), anchor
     return anchor, shift_date(anchor, node.amount.value, code)
+
+
+def table_value(table: ast.Table, key: Value) -> Fraction:
+    """A table's value for a key (an enumeration value, or a number in one of its bands), canonical:
+    the checker makes the rows cover every key."""
+    for row in table.rows:
+        if not row.band and row.key == key:
+            return literal_value(row.value)
+        if row.band and (row.high is None or key < literal_value(row.high)):  # type: ignore[operator]
+            return literal_value(row.value)  # bands run upwards from `below X`: the first that fits
+    raise AssertionError(f"table `{table.name}` has no row for {key!r}")
 
 
 def criterion_outcome(evaluator: Evaluator, criterion: ast.Criterion) -> tuple[Truth, Truth, Truth]:

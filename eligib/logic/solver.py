@@ -20,7 +20,7 @@ from eligib.language.checked import CheckedProtocol
 from eligib.language.diagnostics import Diagnostic, DiagnosticError, error
 from eligib.logic.budget import Budget, solve
 from eligib.logic.evaluate import Evaluator, Truth, Verdict, criterion_outcome
-from eligib.values.types import Value, shown
+from eligib.values.types import History, Value, shown
 
 CompiledSource = Callable[[], Any]  # returns the (cached) Z3 compilation, built on first need
 
@@ -142,7 +142,8 @@ class Analysis:
         self._linked: dict[frozenset[str], frozenset[str]] = {}
 
     def unknown_facts(self, names: Iterable[str]) -> list[str]:
-        return sorted(name for name in names if name not in self.facts)
+        """The facts among `names` not known in full: absent, or a history with unknown parts."""
+        return sorted(name for name in names if not settled(self.facts.get(name)))
 
     def assumptions(self, names: Collection[str]) -> list[Any]:
         """Literals fixing the known facts among `names` and every fact an assumption links to them."""
@@ -274,6 +275,11 @@ class Analysis:
                         subject=f"whether `{fact}` can change {about}")
 
 
+def settled(value: Value | None) -> bool:
+    """Is a fact's value known in full (a history: complete, with every field of every item given)?"""
+    return value is not None and (value.settled if isinstance(value, History) else True)
+
+
 def _criteria_words(criteria: list[str]) -> str:
     """`criterion `a`` or `criteria `a`, `b`, ...`: what a query is about, for a time-out message."""
     if len(criteria) == 1:
@@ -290,7 +296,7 @@ def decide_by_solver(compiled: Any, facts: Mapping[str, Value]) -> tuple[Verdict
     import z3
 
     analysis = Analysis(compiled, facts, Budget(None))
-    every = frozenset(compiled.facts)
+    every = frozenset(compiled.facts) | frozenset(compiled.histories)
     passes: dict[str, Truth] = {}
     for cid, formula in compiled.passes.items():
         can_pass, can_fail = analysis.sat(every, formula), analysis.sat(every, z3.Not(formula))

@@ -12,10 +12,10 @@ from eligib.language import ast
 from eligib.language.checked import CheckedProtocol, NamedPath
 from eligib.language.diagnostics import Diagnostic
 from eligib.logic.evaluate import Truth, Verdict, window
-from eligib.logic.solver import DecidedBy, Decision, Status
+from eligib.logic.solver import DecidedBy, Decision, Status, settled
 from eligib.report.explanation import CriterionFinding, Explanation, MissingFact, PathFinding, PathStatus
 from eligib.values.calendar import format_date
-from eligib.values.types import NONE, NumType, shown
+from eligib.values.types import NONE, History, ListType, NumType, shown
 
 STATUS_WORD = {True: "holds", False: "fails", None: "unknown"}
 
@@ -28,12 +28,27 @@ def explain(checked: CheckedProtocol, decision: Decision, patient: str = "<patie
     header = checked.protocol.header
     protocol = {"id": header.name, "title": header.get("title"), "version": header.get("version"),
                 "registry": header.get("registry"), "file": checked.source.path}
-    missing = [MissingFact(name, checked.facts[name].description, criteria)
+    facts = decision.evaluator.facts
+    missing = [MissingFact(name, _described(checked.facts[name].description, facts.get(name)), criteria)
                for name, criteria in decision.missing.items()]
     holding = [f"{c.id}.{p}" for c in findings for p in _holding_paths(c.paths)] \
         if decision.verdict == Verdict.ELIGIBLE else []
     return Explanation(protocol, patient, decision.verdict, findings, decision.blocking, decision.conflicts,
                        missing, holding, list(warnings or []))
+
+
+def _described(description: str, value: Any) -> str:
+    """A missing fact's description; for a history known in part, what is known and what is not."""
+    if not isinstance(value, History):
+        return description
+    unknown = sum(1 for item in value.items if None in item)
+    parts = [f"{len(value.items)} item{'s' if len(value.items) != 1 else ''} listed"]
+    if unknown:
+        parts.append(f"{unknown} with unknown fields")
+    if not value.complete:
+        parts.append("more may exist")
+    known = ", ".join(parts)
+    return f"{description}; {known}" if description else known
 
 
 def _holding_paths(paths: list[PathFinding]) -> list[str]:
@@ -60,11 +75,11 @@ class _Reasons:
         status = result.status
         blocks = None if result.passes is None else not result.passes
         names = self.checked.criterion_facts[criterion.id]
-        missing = sorted(n for n in names if n not in self.facts) if status == Status.UNKNOWN else []
+        missing = sorted(n for n in names if not settled(self.facts.get(n))) if status == Status.UNKNOWN else []
         if status == Status.NOT_APPLICABLE:
             reasons = [f"does not apply: `{self.text(criterion.guard)}` is false"]
         elif status != Status.UNKNOWN and result.decided_by == DecidedBy.SOLVER:
-            open_facts = sorted(n for n in names if n not in self.facts)
+            open_facts = sorted(n for n in names if not settled(self.facts.get(n)))
             outcome = {("inclusion", "met"): "met", ("inclusion", "not_met"): "not met",
                        ("exclusion", "met"): "applies", ("exclusion", "not_met"): "does not apply"}
             reasons = [f"{outcome[(criterion.kind, status)]} for every value the declared ranges allow for the "
@@ -120,7 +135,7 @@ class _Reasons:
         return self.why(node, value)
 
     def unknown_reason(self, node: ast.Expr) -> str:
-        missing = sorted(n for n in self.checked.facts_of(node) if n not in self.facts)
+        missing = sorted(n for n in self.checked.facts_of(node) if not settled(self.facts.get(n)))
         return f"depends on missing {self.fact_list(missing)}" if missing else "cannot be decided yet"
 
     def why(self, node: ast.Expr, value: bool, path: str = "", skip_named: bool = False) -> list[str]:
@@ -155,6 +170,10 @@ class _Reasons:
                 return [self.membership(node)]
             case ast.IsNone():
                 return [self.none_test(node)]
+            case ast.InValueSet():
+                return [self.value_set_membership(node)]
+            case ast.Query():
+                return self.query(node, value)
             case ast.Within():
                 return [self.within(node, value)]
             case ast.QuantityLiteral() | ast.DateLiteral() | ast.Call() | ast.Arithmetic() | ast.Negate():
@@ -238,6 +257,30 @@ class _Reasons:
         inside = subject in node.values
         listed = ", ".join(node.values)
         return f"{name} is {written}, {'in' if inside else 'not in'} ({listed})"
+
+    def value_set_membership(self, node: ast.InValueSet) -> str:
+        subject = self.evaluator.eval(node.subject)
+        inside = subject is not NONE and subject in self.checked.value_sets[node.value_set].members
+        written = "none" if subject is NONE else str(subject)
+        return f"{self.text(node.subject)} is {written}, {'in' if inside else 'not in'} {node.value_set}"
+
+    def query(self, node: ast.Query, value: bool) -> list[str]:
+        """Name the items that decide a history query: those that match, or the one that breaks `every`."""
+        history = self.facts.get(node.collection)
+        list_type = self.checked.facts[node.collection].type
+        assert isinstance(history, History) and isinstance(list_type, ListType)
+        matches = self.evaluator.matches.get(node.nid, [])
+        condition = f" `{self.text(node.where)}`" if node.where is not None else ""
+        wanted = node.kind == ast.QueryKind.EVERY and not value
+        items = [index for index, truth in matches if truth is (not wanted)]
+        if node.kind == ast.QueryKind.EVERY:
+            if value:
+                return [f"all {len(matches)} items of {node.collection} satisfy{condition}"]
+            return [f"{list_type.show_item(history, i)} does not satisfy{condition}" for i in items[:3]]
+        found = value == (node.kind == ast.QueryKind.ANY)
+        if not found:
+            return [f"none of the {len(matches)} items of {node.collection} matches{condition}"]
+        return [f"{list_type.show_item(history, i)} matches{condition}" for i in items[:3]]
 
     def none_test(self, node: ast.IsNone) -> str:
         subject = self.evaluator.eval(node.subject)

@@ -7,17 +7,33 @@ values are:
 - a number: a Fraction in canonical base units (units.py), so 6.5 g/dL and 65 g/L are equal;
 - a date: its proleptic Gregorian day number (`date.toordinal()`);
 - an enumeration value: its name; a boolean: a bool;
-- NONE: the fact is known to have no value (test not done, event never happened).
+- NONE: the fact is known to have no value (test not done, event never happened);
+- a history: a `History`, its items' field values in declared order (None for an unknown field).
 An unknown fact is simply absent (evaluators use None for it). Adding a type is one new class here.
 
 Z3 and hypothesis are imported inside the methods that need them, so reading patients needs neither.
 """
 
-from eligib.values.types.base import NONE, FactSpec, NoneValue, Value, ValueProblem, ValueType, check_range, shown
+from eligib.values.types.base import (
+    NONE,
+    FactSpec,
+    History,
+    ItemValue,
+    NoneValue,
+    ParsedSpec,
+    Value,
+    ValueProblem,
+    ValueType,
+    check_range,
+    parse_value,
+    shown,
+)
 from eligib.values.types.boolean import BOOL, BoolType
 from eligib.values.types.date import DATE, DateType
 from eligib.values.types.enumeration import EnumType
+from eligib.values.types.history import ListType
 from eligib.values.types.number import NumType
 
-__all__ = ["BOOL", "DATE", "NONE", "BoolType", "DateType", "EnumType", "FactSpec", "NoneValue", "NumType", "Value",
-           "ValueProblem", "ValueType", "check_range", "shown"]
+__all__ = ["BOOL", "DATE", "NONE", "BoolType", "DateType", "EnumType", "FactSpec", "History", "ItemValue", "ListType",
+           "NoneValue", "NumType", "ParsedSpec", "Value", "ValueProblem", "ValueType", "check_range", "parse_value",
+           "shown"]

@@ -4,10 +4,12 @@ the interface each type implements (see eligib/values/types/__init__.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, ClassVar, Protocol
 
+from eligib.limits import MAX_VALUE_TEXT
 from eligib.values.numbers import BadNumber, exact
 from eligib.values.units import Kind
 
@@ -30,7 +32,23 @@ class NoneValue:
 
 
 NONE = NoneValue()
-Value = bool | Fraction | int | str | NoneValue
+
+
+@dataclass(frozen=True)
+class History:
+    """A patient's items of one history (field values in declared order; None = unknown)."""
+
+    items: tuple[tuple[ItemValue, ...], ...]
+    complete: bool = True
+
+    @property
+    def settled(self) -> bool:
+        """Is everything about it known: complete, and every field of every item given?"""
+        return self.complete and all(value is not None for item in self.items for value in item)
+
+
+Value = bool | Fraction | int | str | NoneValue | History
+ItemValue = Value | None  # a history item's field: None when unknown
 
 
 class ValueProblem(ValueError):
@@ -120,3 +138,26 @@ def exact_or_problem(number: Decimal | BadNumber) -> Fraction:
         return exact(number)
     except ValueError as exc:
         raise ValueProblem(str(exc), help="see docs/limits.md") from None
+
+
+class ParsedSpec(FactSpec, Protocol):
+    """A declared fact or history field: its spec, its type, and whether it may be `none`."""
+
+    @property
+    def type(self) -> ValueType: ...
+    @property
+    def optional(self) -> bool: ...
+
+
+def parse_value(spec: ParsedSpec, raw: object) -> Value:
+    """One raw value from a patient file -> an exact canonical value, or ValueProblem (its type says why)."""
+    if isinstance(raw, str) and len(raw) > MAX_VALUE_TEXT:
+        raise ValueProblem(f"the text is longer than {MAX_VALUE_TEXT} characters", help="see docs/limits.md")
+    if isinstance(raw, BadNumber):
+        raise ValueProblem(f"`{raw}` {raw.reason}", help="see docs/limits.md")
+    if isinstance(raw, str) and raw.strip().lower() == "none":
+        if not spec.optional:
+            raise ValueProblem("`none` is not allowed", help=f"`{spec.name}` is not declared `or none`; leave it "
+                                                              "out if it is unknown")
+        return NONE
+    return spec.type.parse(raw, spec)
