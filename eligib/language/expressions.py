@@ -14,7 +14,7 @@ from eligib.language.diagnostics import Diagnostic, error, suggest
 from eligib.language.queries import HistoryTyper, mismatch
 from eligib.language.source import Span
 from eligib.values.types import BOOL, DATE, BoolType, DateType, EnumType, ListType, NumType, ValueType
-from eligib.values.units import DURATION, PLAIN, UnitError, canonical_code, parse_unit
+from eligib.values.units import DURATION, PLAIN, UnitError, canonical_code, parse_unit, to_canonical
 
 FUNCTIONS = ("min", "max")
 NONE_QUERIES = (ast.QueryKind.MIN, ast.QueryKind.MAX, ast.QueryKind.LATEST, ast.QueryKind.EARLIEST)
@@ -385,7 +385,7 @@ def constant_value(node: ast.Expr, types: dict[int, ValueType]) -> Fraction | No
         case ast.QuantityLiteral():
             if types.get(node.nid) is None:
                 return None
-            return node.value * (parse_unit(node.unit).factor if node.unit else 1)
+            return to_canonical(node.value, node.unit)
         case ast.Negate():
             inner = constant_value(node.operand, types)
             return None if inner is None else -inner

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, assert_never
 from eligib.language import ast
 from eligib.language.diagnostics import Diagnostic, error, suggest
 from eligib.values.types import BOOL, DateType, EnumType, ListType, NumType, ValueType
-from eligib.values.units import PLAIN, parse_unit
+from eligib.values.units import PLAIN, to_canonical
 
 if TYPE_CHECKING:
     from eligib.language.expressions import ExpressionTyper
@@ -170,10 +170,9 @@ class HistoryTyper:
                     return False
         edges = [(row.low, row.high) for row in rows]
         chained = edges[0][0] is None and edges[-1][1] is None and all(
-            high is not None and low is not None and high.value * _factor(high) == low.value * _factor(low)
+            high is not None and low is not None and _canonical(high) == _canonical(low)
             for (_, high), (low, _) in pairwise(edges))
-        increasing = all(low is None or high is None or low.value * _factor(low) < high.value * _factor(high)
-                         for low, high in edges)
+        increasing = all(low is None or high is None or _canonical(low) < _canonical(high) for low, high in edges)
         if not (chained and increasing):
             self.typer.report(error("incomplete-table", f"the bands of table `{table.name}` leave a gap or overlap",
                                     table.span, "bands must follow each other",
@@ -182,8 +181,8 @@ class HistoryTyper:
         return True
 
 
-def _factor(literal: ast.QuantityLiteral) -> Fraction:
-    return parse_unit(literal.unit).factor if literal.unit else Fraction(1)
+def _canonical(literal: ast.QuantityLiteral) -> Fraction:
+    return to_canonical(literal.value, literal.unit)
 
 
 def mismatch(left: Type, right: Type, node: ast.Expr, operator: str) -> Diagnostic:

@@ -17,7 +17,7 @@ from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.values.calendar import DAY_SECONDS, shift_date
 from eligib.values.types import NONE, DateType, History, ItemValue, ListType, Value
-from eligib.values.units import canonical_code, parse_unit
+from eligib.values.units import canonical_code, to_canonical
 
 COMPARATORS: dict[ast.Comparator, Callable[[Any, Any], bool]] = {
     ast.Comparator.LT: operator.lt, ast.Comparator.LE: operator.le, ast.Comparator.GT: operator.gt,
@@ -32,7 +32,7 @@ class Verdict(StrEnum):
 
 
 def literal_value(literal: ast.QuantityLiteral) -> Fraction:
-    return literal.value if literal.unit is None else literal.value * parse_unit(literal.unit).factor
+    return to_canonical(literal.value, literal.unit)
 
 
 def kleene_and(values: Iterable[Truth]) -> Truth:
