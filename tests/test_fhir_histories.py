@@ -116,3 +116,14 @@ def test_bad_history_bindings(binding, message):
     with pytest.raises(DiagnosticError, match="bad-binding") as raised:
         Engine.from_text(text, "bad.elig")
     assert message in str(raised.value)
+
+
+def test_an_open_period_is_none_only_for_a_field_that_may_be_none(tmp_path):
+    engine = Engine.from_text(PROTOCOL.replace("        end: date, or none\n", "        end: date\n")
+                              .replace("(end is none or lymphodepletion_date - end < 90 days)",
+                                       "lymphodepletion_date - end < 90 days"), "fhir-history.elig")
+    entries = [statement("bortezomib", "2024-01-01", "2024-06-01"), statement("daratumumab", "2026-11-01", None,
+                                                                              status="active")]
+    result = check_file(engine, tmp_path, bundle(*entries), "bundle.json")
+    assert result.verdict == "undetermined"  # still going on: when it ends is unknown, not an error
+    assert "1 with unknown fields" in result.missing_facts[0].description

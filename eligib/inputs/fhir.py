@@ -19,6 +19,7 @@ from eligib.language.checked import CheckedProtocol
 from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, warning
 from eligib.language.source import SourceFile
 from eligib.values.calendar import shift_date
+from eligib.values.types import ListType
 from eligib.values.units import canonical_code
 
 LOCAL_FACT_SYSTEM = "urn:eligib:fact"
@@ -60,7 +61,7 @@ def facts_from_bundle(checked: CheckedProtocol, data: dict[str, Any],
     """The raw fact values a bundle gives (as a facts file would hold them) and notes about them.
     `data` is the bundle as read by eligib.documents (exact decimals)."""
     _validate(data, source)
-    reader = _BundleReader(data)
+    reader = _BundleReader(data, checked)
     try:
         return _read_facts(checked, reader)
     except _BadExpression as exc:
@@ -125,10 +126,11 @@ def _validate(data: dict[str, Any], source: SourceFile) -> None:
 
 
 class _BundleReader:
-    def __init__(self, bundle: dict[str, Any]) -> None:
+    def __init__(self, bundle: dict[str, Any], checked: CheckedProtocol) -> None:
         import fhirpathpy
 
         self.bundle = bundle
+        self.checked = checked
         self.evaluate = fhirpathpy.evaluate
 
     def resources(self, kind: str, codes: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -194,8 +196,15 @@ class _BundleReader:
             return None  # which resources count depends on an unknown date
         found = self.dated(binding, anchor)
         found.sort(key=lambda pair: pair[0] or dt.date.min)
-        items = [{bound.field: value for bound in binding.fields
-                  if (value := self.field_value(bound, resource)) is not None} for _, resource in found]
+        history = self.checked.facts[binding.fact].type
+        assert isinstance(history, ListType)
+        may_be_none = {field.name for field in history.fields if field.optional}
+        items = []
+        for _, resource in found:
+            item = {bound.field: self.field_value(bound, resource) for bound in binding.fields}
+            # an open period of a field that is never none: when it ends is unknown
+            items.append({name: value for name, value in item.items()
+                          if value is not None and (value != "none" or name in may_be_none)})
         return {"items": items, "complete": binding.complete}
 
     def dated(self, binding: ast.Binding, anchor: dt.date | None) -> list[tuple[dt.date | None, dict[str, Any]]]:
