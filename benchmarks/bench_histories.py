@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import statistics
-import time
 from pathlib import Path
 
 import yaml
+from bench_check import per_call_us  # the same timing as the other benchmark (run from any folder)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = ROOT / "protocols" / "nct03971799_cd33_car_t.elig"
@@ -26,17 +25,6 @@ TEN_LINES = [  # (class, last dose, half-life): all cleared by apheresis on 2026
     ("systemic_chemo", "2026-02-10", None), ("intrathecal_chemo", "2026-02-10", None),
     ("hydroxyurea", "2026-03-06", None),
 ]
-
-
-def per_call_us(function, iterations: int) -> float:
-    for _ in range(min(50, iterations)):
-        function()
-    samples = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - start) * 1e6)
-    return statistics.median(samples)
 
 
 def items(unknown_fields: bool) -> list[dict]:
@@ -77,14 +65,14 @@ def main() -> None:
     base = yaml.safe_load(CASES.read_text())["base"]
     parsed = [(kind, dt.date.fromisoformat(day), {"113 h": 113.0, "18 d": 432.0}.get(half or "")) for kind, day, half
               in TEN_LINES]
-    baseline = per_call_us(lambda: hand_written(dt.date(2026, 3, 9), parsed), iterations * 20)
+    baseline, _ = per_call_us(lambda: hand_written(dt.date(2026, 3, 9), parsed), iterations * 20)
     print(f"hand-written baseline (8 wash-outs over 10 items): {baseline:.2f} us")
     shapes = (("all known", items(False)), ("3 items with an unknown last dose", items(True)),
               ("possibly incomplete", {"items": items(False), "complete": False}))
     for label, history in shapes:
         patient = engine.patient({**base, "prior_therapies": history})
         result = engine.check(patient)
-        median = per_call_us(lambda patient=patient: engine.check(patient), iterations)
+        median, _ = per_call_us(lambda patient=patient: engine.check(patient), iterations)
         print(f"check + explanation, 10-item history {label:<34} verdict {result.verdict:<12} "
               f"median {median:9.1f} us  ({median / baseline:,.0f} x baseline)")
 
