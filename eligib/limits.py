@@ -37,6 +37,7 @@ MAX_OPERANDS = 1_000  # operands of one `and`/`or` chain, comparison chain, sum 
 MAX_INPUT_NESTING = 32  # objects and lists inside each other in a patient, case or FHIR file
 MAX_CASES = 10_000  # cases in one case file
 MAX_IMPORTS = 20  # value-set files one protocol imports
+MAX_ITEM_COMBINATIONS = 10_000  # items a nested query reads together: the product of the histories' bounds
 MAX_HISTORY_ITEMS = 100  # the largest `at most N items` a history may declare
 DEFAULT_HISTORY_ITEMS = 20  # a history's bound on its items when it declares none
 

@@ -382,3 +382,13 @@ def test_diff_refuses_histories_declared_differently():
     new = Engine.from_text(PROTOCOL.replace("at most 10 items", "at most 12 items"), "new.elig")
     with pytest.raises(DiagnosticError, match="incompatible-fact"):
         api.diff(old, new)
+
+
+def test_nested_queries_are_bounded_by_the_combinations_of_items_they_read():
+    facts = "".join(f"    {name}: list, at most 100 items:\n        {field}: date\n"
+                    for name, field in (("a", "x"), ("b", "y"), ("c", "z")))
+    two_deep = "any(a where any(b where y > x))"
+    Engine.from_text(protocol_with(two_deep, facts=facts), "nested.elig")  # 100 x 100: allowed
+    with pytest.raises(DiagnosticError, match="reads 1,000,000 combinations of items"):
+        Engine.from_text(protocol_with("any(a where any(b where y > x and any(c where z > y)))", facts=facts),
+                         "nested.elig")

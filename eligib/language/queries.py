@@ -3,12 +3,14 @@ membership (`agent in anti_cd38`) and table lookups (`half_life(agent)`). Part o
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from itertools import pairwise
 from typing import TYPE_CHECKING, assert_never
 
 from eligib.language import ast
 from eligib.language.diagnostics import Diagnostic, error, suggest
+from eligib.limits import MAX_ITEM_COMBINATIONS
 from eligib.values.types import BOOL, DateType, EnumType, ListType, NumType, ValueType
 from eligib.values.units import PLAIN, to_canonical
 
@@ -39,6 +41,14 @@ class HistoryTyper:
         history = info.type
         self.typer.state.used_facts.add(query.collection)
         field = self.query_field(query, history)
+        combinations = math.prod(h.max_items for h in (*self.typer.scope, history))
+        if combinations > MAX_ITEM_COMBINATIONS:
+            self.typer.report(error("too-many", f"this nested query reads {combinations:,} combinations of items",
+                                    query.span, "nested too deeply for the histories' bounds",
+                                    help=f"at most {MAX_ITEM_COMBINATIONS:,} (the product of the `at most N items` of "
+                                         "the histories it is nested in); lower the bounds, or ask each history "
+                                         "on its own (docs/limits.md)"))
+            return None
         if query.where is not None:
             outer = self.typer.scope
             self.typer.scope = (*outer, history)  # a nested query's `where` also reads the outer items
