@@ -3,6 +3,7 @@ the interface each type implements (see eligib/values/types/__init__.py)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -74,50 +75,58 @@ class FactSpec(Protocol):
     def conversion_texts(self) -> Sequence[str]: ...
 
 
-class ValueType:
+class ValueType(ABC):
     """A kind of value. Subclasses answer every question about their values; see the module docstring."""
 
     def same_kind(self, other: ValueType) -> bool:
         """Can values of the two types be compared with each other?"""
         return type(self) is type(other)
 
+    @abstractmethod
     def parse(self, raw: object, spec: FactSpec) -> Value:
         """A value as a patient file writes it -> the canonical value; ValueProblem when it is not one."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def show(self, value: Value, unit: str | None = None) -> str:
         """A canonical value as a person reads it (in `unit`, or the type's own)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def to_file(self, value: Value) -> Any:
         """A canonical value as a facts file writes it (JSON)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def json_schema(self, spec: FactSpec) -> dict[str, Any]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def z3_variable(self, name: str, ctx: Any) -> Any:
-        raise NotImplementedError
+        ...
 
     def z3_term(self, var: Any) -> Any:
         """The variable as the canonical value's term (a scaled quantity, for numbers)."""
         return var
 
+    @abstractmethod
     def z3_equals(self, var: Any, value: Value) -> Any:
         """The literal fixing the variable to a known canonical value."""
-        raise NotImplementedError
+        ...
 
     def z3_domain(self, var: Any, spec: FactSpec) -> list[Any]:
         """Constraints every value of the variable meets (declared range, enumeration size)."""
         return []
 
+    @abstractmethod
     def from_z3(self, term: Any) -> Value:
         """A model's value of the variable -> the canonical value."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
         """A hypothesis strategy of canonical values (leaning on `constants`, the protocol's thresholds)."""
-        raise NotImplementedError
+        ...
 
 
 def shown(value_type: ValueType, value: Value, unit: str | None = None) -> str:

@@ -118,6 +118,17 @@ class ListType(ValueType):
         return {"anyOf": [items, {"type": "object", "required": ["items"], "additionalProperties": False,
                                   "properties": {"items": items, "complete": {"type": "boolean"}}}]}
 
+    # A history has no single Z3 variable: it is compiled as item slots (eligib/logic/histories.py),
+    # so nothing may ask it for one.
+    def z3_variable(self, name: str, ctx: Any) -> Any:
+        raise TypeError("a history is compiled as item slots, not as one variable")
+
+    def z3_equals(self, var: Any, value: Value) -> Any:
+        raise TypeError("a history is fixed item by item (history_literals), not as one variable")
+
+    def from_z3(self, term: Any) -> Value:
+        raise TypeError("a history is read from a model item by item (witness.py)")
+
     def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
         from hypothesis import strategies as st
 
