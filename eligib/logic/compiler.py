@@ -209,10 +209,9 @@ class _Compiler:
             fields = {}
             for spec in list_type.fields:
                 assert isinstance(spec, FactInfo)
-                renamed = FactInfo(spec.decl, spec.type, spec.low, spec.high, spec.conversions)
-                fields[spec.name] = self.declare(renamed, f"{prefix}.{spec.name}")
+                fields[spec.name] = self.declare(spec, f"{prefix}.{spec.name}")
             slots.append(SlotVars(z3.Bool(f"{prefix}?", self.ctx), z3.Bool(f"{prefix}'?", self.ctx), fields))
-        return HistoryVars(info, tuple(slots))
+        return HistoryVars(tuple(slots))
 
     def shift(self, fact_name: str, months: int) -> Term:
         key = (fact_name, months)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import z3
 
 from eligib.language import ast
-from eligib.language.checked import FactInfo
 from eligib.logic.evaluate import literal_value
 from eligib.values.types import NONE, EnumType, History, ListType
 from eligib.values.z3terms import rational
@@ -47,7 +46,6 @@ class HistoryVars:
     """A history as `max_items` slots: listed items fill the first ones, the rest exist only if the list
     is unknown or incomplete (docs/language.md, Histories: the bound is the declared `at most N items`)."""
 
-    info: FactInfo
     slots: tuple[SlotVars, ...]
 
 
