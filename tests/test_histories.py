@@ -133,6 +133,10 @@ def test_an_unknown_field_matters_only_where_it_can_change_the_verdict(engine):
     ({"items": [], "complete": "no"}, "`complete` must be true or false"),
     ({"entries": []}, "has `items` and `complete`, not `entries`"),
     ("lenalidomide", "expected a list of items"),
+    ([{"agent": "lenalidomide"}] * 50_000, "50000 items, but the protocol allows at most 10"),
+    ([{"agent": {"name": "lenalidomide"}}], "item 1, field `agent`: expected one of"),
+    ([{"start": "2026-02-30"}], "item 1, field `start`: `2026-02-30` is not a calendar date"),
+    ([{"cycles": 10**60}], "item 1, field `cycles`:"),
 ])
 def test_bad_histories_are_refused_with_the_item_and_field(engine, history, message):
     with pytest.raises(DiagnosticError) as raised:
