@@ -127,3 +127,33 @@ def test_an_open_period_is_none_only_for_a_field_that_may_be_none(tmp_path):
     result = check_file(engine, tmp_path, bundle(*entries), "bundle.json")
     assert result.verdict == "undetermined"  # still going on: when it ends is unknown, not an error
     assert "1 with unknown fields" in result.missing_facts[0].description
+
+
+def local_item(**fields: str) -> dict:
+    components = [{"code": {"coding": [{"system": "urn:eligib:field", "code": name}]}, "valueString": value}
+                  for name, value in fields.items()]
+    return {"resource": {"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/p"},
+                         "code": {"coding": [{"system": "urn:eligib:fact", "code": "therapies"}]},
+                         "component": components}}
+
+
+COMPLETE = {"resource": {"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/p"},
+                         "code": {"coding": [{"system": "urn:eligib:fact", "code": "therapies"}]},
+                         "valueString": "complete"}}
+
+
+def test_a_history_without_a_binding_travels_as_one_observation_per_item(tmp_path):
+    engine = Engine.from_text(PROTOCOL.split("    therapies: each")[0], "no-binding.elig")
+    items = [local_item(agent="lenalidomide", start="2024-07-01", end="2025-01-01"),
+             local_item(agent="daratumumab", start="2025-10-01", end="2026-10-20")]
+    twin = {"lymphodepletion_date": "2026-12-01", "therapies": [
+        {"agent": "lenalidomide", "start": "2024-07-01", "end": "2025-01-01"},
+        {"agent": "daratumumab", "start": "2025-10-01", "end": "2026-10-20"}]}
+    from_bundle = check_file(engine, tmp_path, bundle(*items, COMPLETE), "bundle.json")
+    assert from_bundle.verdict == check_file(engine, tmp_path, twin, "twin.json").verdict == "ineligible"
+    assert from_bundle.blocking == ["washout"]
+    harmless = [local_item(agent="lenalidomide", start="2024-07-01", end="2025-01-01"),
+                local_item(agent="bortezomib", start="2025-02-01", end="2025-06-01")]
+    assert check_file(engine, tmp_path, bundle(*harmless, COMPLETE), "bundle.json").verdict == "eligible"
+    without_mark = check_file(engine, tmp_path, bundle(*harmless), "bundle.json")
+    assert without_mark.verdict == "undetermined"  # not said to be complete: an antibody may be missing

@@ -23,6 +23,7 @@ from eligib.values.types import ListType
 from eligib.values.units import canonical_code
 
 LOCAL_FACT_SYSTEM = "urn:eligib:fact"
+LOCAL_FIELD_SYSTEM = "urn:eligib:field"  # a history item's field, as a component of its Observation
 IGNORED_STATUSES = ("entered-in-error", "cancelled", "not-done", "not-taken")
 CODE_ELEMENT = {"observation": "code", "procedure": "code", "immunization": "vaccineCode", "condition": "code",
                 "medication": "medicationCodeableConcept"}
@@ -144,18 +145,24 @@ class _BundleReader:
         return [r for r in found if r.get("status") not in IGNORED_STATUSES]
 
     def local_facts(self, names: set[str]) -> dict[str, Any]:
-        found = {}
+        """Facts given as `urn:eligib:fact` Observations; a history's are one Observation per item, with
+        a component per field (`urn:eligib:field`), and one valued "complete" when the list is whole."""
+        found: dict[str, Any] = {}
+        histories: dict[str, dict[str, Any]] = {}
         query = (f"Bundle.entry.resource.ofType(Observation)"
                  f".where(code.coding.where(system = '{LOCAL_FACT_SYSTEM}').exists())")
         for resource in self.evaluate(self.bundle, query):
             if resource.get("status") in IGNORED_STATUSES:
                 continue
             for coding in resource.get("code", {}).get("coding", []):
-                if coding.get("system") == LOCAL_FACT_SYSTEM and coding.get("code") in names:
-                    value = _observation_value(resource)
-                    if value is not None:
-                        found[coding["code"]] = value
-        return found
+                name = coding.get("code")
+                if coding.get("system") != LOCAL_FACT_SYSTEM or name not in names:
+                    continue
+                if isinstance(self.checked.facts[name].type, ListType):
+                    _add_local_item(histories.setdefault(name, {"items": [], "complete": False}), resource)
+                elif (value := _observation_value(resource)) is not None:
+                    found[name] = value
+        return found | histories
 
     def read(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, Note | None]:
         """(raw value, or None for unknown; a note about it, or None)."""
@@ -285,6 +292,21 @@ class _BundleReader:
             if values:
                 return _as_date(values[0])
         return None
+
+
+def _add_local_item(history: dict[str, Any], resource: dict[str, Any]) -> None:
+    """One `urn:eligib:fact` Observation of a history: an item (its components), or the mark that the
+    list is complete (`valueString` "complete", no components)."""
+    components = resource.get("component", [])
+    if not components and resource.get("valueString") == "complete":
+        history["complete"] = True
+        return
+    item = {}
+    for component in components:
+        for coding in component.get("code", {}).get("coding", []):
+            if coding.get("system") == LOCAL_FIELD_SYSTEM and (value := _observation_value(component)) is not None:
+                item[coding.get("code")] = value
+    history["items"].append(item)
 
 
 def _absent(binding: ast.Binding) -> Any:
