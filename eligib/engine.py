@@ -18,7 +18,7 @@ from eligib.language.checked import CheckedProtocol
 from eligib.language.checker import load, load_text
 from eligib.limits import CHECK_SECONDS
 from eligib.logic.budget import Budget
-from eligib.logic.slots import slot_counts
+from eligib.logic.slots import slot_counts, witness_bounds
 from eligib.logic.solver import Decision, decide
 from eligib.report.explain import explain
 from eligib.report.explanation import Explanation
@@ -33,6 +33,7 @@ class Engine:
 
     checked: CheckedProtocol
     _per_thread: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+    _bounds: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_file(cls, path: str, cache: bool = False) -> Engine:
@@ -48,7 +49,9 @@ class Engine:
         """This thread's Z3 compilation of the protocol (imports z3: only when a fact is missing), with
         as many history items as `facts` (a patient's known values) can need; by default, as many as
         a patient with no history known can need (eligib/logic/slots.py)."""
-        slots = slot_counts(self.checked, facts)
+        if self._bounds is None:
+            self._bounds = witness_bounds(self.checked)  # once per engine: it walks the whole protocol
+        slots = slot_counts(self.checked, facts, self._bounds)
         key = tuple(sorted(slots.items()))
         cache: dict[tuple[tuple[str, int], ...], Any] | None = getattr(self._per_thread, "compiled", None)
         if cache is None:

@@ -20,29 +20,36 @@ from eligib.language.checked import CheckedProtocol, expression_roots
 from eligib.values.types import History, ListType, Value
 
 
-def slot_counts(checked: CheckedProtocol, facts: Mapping[str, Value] | None = None) -> dict[str, int]:
-    """Items to represent per history: the listed ones, plus the unknown ones the verdict can depend on."""
+def slot_counts(checked: CheckedProtocol, facts: Mapping[str, Value] | None = None,
+                bounds: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Items to represent per history: the listed ones, plus the unknown ones the verdict can depend on
+    (`bounds`: the protocol's `witness_bounds`, when already computed)."""
+    bounds = bounds if bounds is not None else witness_bounds(checked)
     counts = {}
-    for name, info in checked.facts.items():
-        if not isinstance(info.type, ListType):
-            continue
+    for name, extra_needed in bounds.items():
+        info = checked.facts[name].type
+        assert isinstance(info, ListType)
         value = (facts or {}).get(name)
         listed = len(value.items) if isinstance(value, History) else 0
-        extra = 0 if isinstance(value, History) and value.complete else witness_bound(checked, name)
-        counts[name] = max(1, min(info.type.max_items, listed + extra))  # one slot at least: terms need one
+        extra = 0 if isinstance(value, History) and value.complete else extra_needed
+        counts[name] = max(1, min(info.max_items, listed + extra))  # one slot at least: terms need one
     return counts
 
 
-def witness_bound(checked: CheckedProtocol, history: str) -> int:
-    """How many unknown items of `history` can matter to the protocol's queries (at most its bound)."""
-    info = checked.facts[history].type
-    assert isinstance(info, ListType)
-    bound, needed = info.max_items, 0
+def witness_bounds(checked: CheckedProtocol) -> dict[str, int]:
+    """For each history, how many unknown items the protocol's queries can depend on (at most its bound)."""
+    bound = {name: info.type.max_items for name, info in checked.facts.items() if isinstance(info.type, ListType)}
+    needed = dict.fromkeys(bound, 0)
     for root in expression_roots(checked):
-        for node, parent in _with_parents(root):
-            if isinstance(node, ast.Query) and node.collection == history:
-                needed += bound if _inside_query(node, root) else _need(node, parent, bound)
-    return min(bound, needed)
+        stack: list[tuple[ast.Expr, ast.Expr | None, bool]] = [(root, None, False)]
+        while stack:
+            node, parent, nested = stack.pop()
+            if isinstance(node, ast.Query):
+                limit = bound[node.collection]
+                needed[node.collection] += limit if nested else _need(node, parent, limit)
+            inside = nested or isinstance(node, ast.Query)  # below a query: in its `where`
+            stack.extend((child, node, inside) for child in ast.children(node))
+    return {name: min(bound[name], count) for name, count in needed.items()}
 
 
 def _need(query: ast.Query, parent: ast.Expr | None, bound: int) -> int:
@@ -67,19 +74,3 @@ def _compared_with(query: ast.Query, parent: ast.Expr | None) -> list[ast.Expr]:
 
 def _constant(node: ast.Expr) -> Fraction | None:
     return node.value if isinstance(node, ast.QuantityLiteral) and node.unit is None else None
-
-
-def _with_parents(root: ast.Expr) -> list[tuple[ast.Expr, ast.Expr | None]]:
-    found: list[tuple[ast.Expr, ast.Expr | None]] = []
-    stack: list[tuple[ast.Expr, ast.Expr | None]] = [(root, None)]
-    while stack:
-        node, parent = stack.pop()
-        found.append((node, parent))
-        stack.extend((child, node) for child in ast.children(node))
-    return found
-
-
-def _inside_query(node: ast.Query, root: ast.Expr) -> bool:
-    """Is this query inside another query's `where` (its value then depends on the outer item)?"""
-    return any(isinstance(outer, ast.Query) and outer is not node and outer.where is not None
-               and any(inner is node for inner in ast.walk(outer.where)) for outer in ast.walk(root))
