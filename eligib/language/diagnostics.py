@@ -8,6 +8,7 @@ knows its diagnostics and its exit code, so the CLI has one way to report them a
 from __future__ import annotations
 
 import os
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -57,14 +58,15 @@ class Finding(Diagnostic):
     witness_verdict: str | None = None
 
 
-class EligibError(Exception):
+class EligibError(Exception, metaclass=ABCMeta):
     """Every error a user can cause. It knows what to tell them and the exit code that says it."""
 
     exit_code = EXIT_INPUT_ERROR
 
     @property
+    @abstractmethod
     def diagnostics(self) -> list[Diagnostic]:
-        raise NotImplementedError
+        """What to tell the user: each subclass says it in its own terms."""
 
     @property
     def omitted(self) -> int:
