@@ -187,7 +187,7 @@ def relevance_completions(engine: Engine, facts: Mapping[str, Any], fact: str) -
     formulas = [*_known_literals(compiled, known), eligible, z3.Not(compiled.with_copy(eligible, fact))]
     if compiled.assumed is not None:
         formulas += [compiled.assumed, compiled.with_copy(compiled.assumed, fact)]
-    model = exact_model(compiled.solver, [compiled], formulas)
+    model = exact_model(compiled.solver, [compiled], formulas, copies=True)
     if model is None:
         return None
     first = {**canonical_values(compiled, model), **_settled(known)}

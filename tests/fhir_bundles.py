@@ -1,8 +1,8 @@
 """Build FHIR R4 example bundles from CD7 vignette facts (their JSON twins).
 
 Bound facts become the resources the protocol's bindings read (Patient, LOINC-coded
-Observations with reference ranges, a SNOMED-coded Procedure, CVX-coded Immunizations); the
-other facts travel as `urn:eligib:fact` Observations. Run as a script to rewrite the examples:
+Observations with reference ranges, CVX-coded Immunizations); the other facts travel as
+`urn:eligib:fact` Observations, a history as one per item. Run as a script to rewrite the examples:
     python tests/fhir_bundles.py
 """
 
@@ -61,11 +61,6 @@ def bundle(case_id: str, facts: dict) -> dict:
             used.add(uln)
         resources.append(observation)
         used.add(fact)
-    if facts.get("hsct_received") and "last_hsct_date" in facts:
-        resources.append({"resourceType": "Procedure", "id": "hsct", "status": "completed",
-                          "code": {"coding": [{"system": "http://snomed.info/sct", "code": "234336002"}]},
-                          "subject": {"reference": "Patient/p"}, "performedDateTime": str(facts["last_hsct_date"])})
-        used.add("last_hsct_date")
     vaccine = facts.get("last_live_vaccine_date")
     if vaccine not in (None, "none"):
         resources.append({"resourceType": "Immunization", "id": "live-vaccine", "status": "completed",
@@ -73,27 +68,48 @@ def bundle(case_id: str, facts: dict) -> dict:
                           "patient": {"reference": "Patient/p"}, "occurrenceDateTime": str(vaccine)})
         used.add("last_live_vaccine_date")
     for name, value in facts.items():
-        if name not in used:
+        if name in used:
+            continue
+        if isinstance(value, list):
+            resources += local_history(name, value)
+        else:
             resources.append(local_fact(name, value))
     return {"resourceType": "Bundle", "id": f"cd7-{case_id.lower()}", "type": "collection",
             "entry": [{"fullUrl": f"urn:uuid:{case_id.lower()}-{i}", "resource": r} for i, r in enumerate(resources)]}
 
 
-def local_fact(name: str, value) -> dict:
-    observation = {"resourceType": "Observation", "id": name.replace("_", "-"), "status": "final",
+def local_history(name: str, items: list) -> list[dict]:
+    """A history without a binding: one Observation per item, a component per field, and the
+    "complete" mark (the vignettes list every item)."""
+    observations = []
+    for number, item in enumerate(items, start=1):
+        observation = local_fact(name, None, f"{name.replace('_', '-')}-{number}")
+        observation["component"] = [
+            typed_value({"code": {"coding": [{"system": "urn:eligib:field", "code": field}]}}, value)
+            for field, value in item.items()]
+        observations.append(observation)
+    return [*observations, local_fact(name, "complete", f"{name.replace('_', '-')}-complete")]
+
+
+def local_fact(name: str, value, resource_id: str | None = None) -> dict:
+    observation = {"resourceType": "Observation", "id": resource_id or name.replace("_", "-"), "status": "final",
                    "code": {"coding": [{"system": "urn:eligib:fact", "code": name}]},
                    "subject": {"reference": "Patient/p"}}
+    return observation if value is None else typed_value(observation, value)
+
+
+def typed_value(element: dict, value) -> dict:
     if isinstance(value, bool):
-        observation["valueBoolean"] = value
+        element["valueBoolean"] = value
     elif isinstance(value, int):
-        observation["valueInteger"] = value
+        element["valueInteger"] = value
     elif isinstance(value, dt.date) or re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):
-        observation["valueDateTime"] = str(value)
+        element["valueDateTime"] = str(value)
     elif isinstance(value, str) and re.fullmatch(r"[\d.]+ \S+", value):
-        observation["valueQuantity"] = ucum(quantity(value, None))
+        element["valueQuantity"] = ucum(quantity(value, None))
     else:
-        observation["valueString"] = str(value)
-    return observation
+        element["valueString"] = str(value)
+    return element
 
 
 def birth_date(screening: str, age: int) -> str:

@@ -5,7 +5,9 @@ it evaluates a checked protocol for one *complete* patient (every fact known), p
 `datetime.date` and calendar months from Python's `calendar` module. A partial patient is judged
 by trying completions: `verdicts_over(...)` enumerates a finite set of candidate values for each
 missing fact (enumeration values, booleans, none, the protocol's own thresholds and the days around
-them), so a claimed "eligible" or "ineligible" can be refuted by a single completion.
+them), so a claimed "eligible" or "ineligible" can be refuted by a single completion. Histories are read
+as lists of items (queries over complete histories); an unknown history or item field is not
+enumerated.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
-from eligib.values.types import NONE, BoolType, DateType, EnumType, NumType
+from eligib.values.types import NONE, BoolType, DateType, EnumType, History, ListType, NumType
 from eligib.values.units import canonical_code, parse_unit
 
 SECONDS_PER_DAY = 86400
@@ -126,7 +128,55 @@ class Oracle:
             held = sum(1 for item in node.items if self.truth(item.body, facts))
             needed = {"any": 1, "all": len(node.items)}.get(node.kind, node.count)
             return held >= needed
+        if isinstance(node, ast.InValueSet):
+            subject = self.value(node.subject, facts)
+            found = subject is not NONE and subject in self.checked.value_sets[node.value_set].members
+            return found != node.negated
+        if isinstance(node, ast.Query):
+            return self.query(node, facts)
         raise AssertionError(f"the oracle does not know {type(node).__name__}")
+
+    def query(self, node: ast.Query, facts: dict[str, Any]) -> Any:
+        """A question about a complete history: the items whose `where` holds (with the item's fields
+        hiding the patient's facts), then what the query asks of them."""
+        list_type = self.checked.facts[node.collection].type
+        history = facts[node.collection]
+        assert isinstance(list_type, ListType) and isinstance(history, History) and history.settled
+        items = [{spec.name: self._as_field(spec, value) for spec, value in zip(list_type.fields, item)}
+                 for item in history.items]
+        chosen = [item for item in items if node.where is None or self.truth(node.where, {**facts, **item})]
+        kind = node.kind
+        if kind in (ast.QueryKind.ANY, ast.QueryKind.NO, ast.QueryKind.EVERY, ast.QueryKind.COUNT):
+            return {"any": bool(chosen), "no": not chosen, "every": len(chosen) == len(items),
+                    "count": len(chosen)}[kind]
+        assert node.field is not None
+        if kind in (ast.QueryKind.LATEST, ast.QueryKind.EARLIEST):
+            return self._by_order(chosen, list_type.order, latest=kind == ast.QueryKind.LATEST, field=node.field)
+        present = [item[node.field] for item in chosen if item[node.field] is not NONE]
+        if kind == ast.QueryKind.SUM:
+            return sum(present, Fraction(0))
+        if not present:
+            return NONE
+        return min(present) if kind == ast.QueryKind.MIN else max(present)
+
+    @staticmethod
+    def _by_order(items: list[dict[str, Any]], order: str | None, latest: bool, field: str) -> Any:
+        """Field of the latest (last listed among equals) or earliest (first listed) ordered item."""
+        assert order is not None
+        best: dict[str, Any] | None = None
+        for item in items:
+            key = item[order]
+            if key is NONE:
+                continue
+            if best is None or (key >= best[order] if latest else key < best[order]):
+                best = item
+        return NONE if best is None else best[field]
+
+    @staticmethod
+    def _as_field(spec: Any, value: Any) -> Any:
+        if isinstance(spec.type, DateType) and value is not NONE:
+            return dt.date.fromordinal(value)
+        return value
 
     def arithmetic(self, node: ast.Arithmetic, facts: dict[str, Any]) -> Any:
         result = self.value(node.operands[0], facts)
@@ -234,6 +284,9 @@ def verdicts_over(checked: CheckedProtocol, partial: dict[str, Any], limit: int 
     `limit` of them to try)."""
     oracle = Oracle(checked)
     missing = sorted(set(checked.facts) - set(partial))
+    if any(isinstance(checked.facts[name].type, ListType) for name in missing) or \
+            any(isinstance(value, History) and not value.settled for value in partial.values()):
+        return None  # histories are not enumerated: the solver's completions are judged instead
     anchors = sorted({value for name, value in partial.items()
                       if isinstance(checked.facts[name].type, DateType) and value is not NONE}) \
         or [dt.date(2026, 6, 15).toordinal()]

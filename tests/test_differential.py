@@ -122,7 +122,7 @@ def test_cd7_month_windows_with_an_unknown_anchor(cd7, data, months, days):
     """An event dated just around `N months` from a screening date, with the screening date unknown."""
     patient = values(cd7.checked, data.draw(complete_patients(cd7.checked)))
     screening = patient["screening_date"]
-    for name in ("last_hsct_date", "last_live_vaccine_date", "last_major_surgery_date"):
+    for name in ("last_live_vaccine_date", "last_major_surgery_date"):
         if patient.get(name) is not None and not isinstance(patient[name], type(None)):
             patient[name] = max(shift_months(screening, months) + days, dt.date(1900, 1, 1).toordinal())
     assume(satisfies_assumptions(cd7.checked, patient))

@@ -50,7 +50,7 @@ def test_unknown_fact_names_with_did_you_mean(cd7, tmp_path):
     ('{"age": "forty"}', "is not a number"),
     ('{"age": true}', "expected a number"),
     ('{"age": 45.5}', "whole number"),
-    ('{"hsct_received": "yes"}', "expected true or false"),
+    ('{"can_donate_autologous_cells": "yes"}', "expected true or false"),
     ('{"sex": "femal"}', "expected one of"),
     ('{"hemoglobin": "6.5 mmol/L"}', "cannot be converted"),
     ('{"hemoglobin": "6.5 g/dl/x"}', "unknown unit"),

@@ -98,7 +98,7 @@ def test_bad_bindings_are_reported():
     text = CD7.read_text() + ('\nbindings:\n'
                               '    lvfe: observation "10230-1"\n'  # unknown fact
                               '    ecog: observation "89247-1"\n'  # bound twice
-                              '    hsct_received: procedure "234336002" date\n')  # a date for a boolean fact
+                              '    pregnant: procedure "234336002" date\n')  # a date for a boolean fact
     with pytest.raises(DiagnosticError) as caught:
         load_text(text, "cd7.elig")
     found = sorted((d.code, d.span.line) for d in caught.value.diagnostics if d.severity == "error")

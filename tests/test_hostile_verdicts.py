@@ -101,8 +101,14 @@ def test_output_that_cannot_be_written_is_an_error():
 # ------------------------------------------------------------------ 5: month windows with an unknown anchor
 
 
+def transplant(date: str) -> list[dict]:
+    """The allo-HSCT of the T-LBL example, on another day."""
+    return [{"date": date, "donor": "allogeneic", "complete_remission_after": True, "recurrence_after_cr": True}]
+
+
 def test_month_window_with_unknown_anchor_is_decided_for_every_completion(cd7):
-    facts = example("eligible-t-lbl-relapsed-after-transplant", screening_date=None, last_hsct_date="2026-06-10")
+    facts = example("eligible-t-lbl-relapsed-after-transplant", screening_date=None,
+                    transplants=transplant("2026-06-10"))
     result = cd7.check(facts)
     assert result.verdict == "ineligible" and result.blocking == ["recent_hsct"]
     # every screening date the assumptions allow (HSCT <= screening <= lymphodepletion) is ineligible
@@ -119,7 +125,7 @@ def test_month_window_near_its_edge_is_undetermined_only_when_both_outcomes_exis
     base = example("eligible-t-lbl-relapsed-after-transplant", screening_date=None, lymphodepletion_date="2026-12-31")
     for offset in range(-200, -150, 7):
         hsct = dt.date(2026, 12, 31) + dt.timedelta(days=offset)
-        facts = {**base, "last_hsct_date": hsct.isoformat()}
+        facts = {**base, "transplants": transplant(hsct.isoformat())}
         verdicts = set()
         day = hsct
         while day <= dt.date(2026, 12, 31):

@@ -54,7 +54,7 @@ def test_vignette_patients_are_valid(validator, cd7):
     {"age": 45.5},  # not an integer
     {"age": 130},  # outside the declared range
     {"sex": "femal"},  # not an enumeration value
-    {"hsct_received": "yes"},  # not a boolean
+    {"can_donate_autologous_cells": "yes"},  # not a boolean
     {"screening_date": "20/11/2026"},  # not an ISO date
     {"lvef": "none"},  # lvef is not `or none`
     {"hemoglobin": {"value": 6.5, "units": "g/dL"}},  # misspelt key

@@ -33,21 +33,60 @@ Term = Any  # a Z3 expression
 
 
 def exact_model(solver: Any, compiled_protocols: Sequence[Any], formulas: Sequence[Term],
-                preferences: Sequence[Term] = (), budget: Budget | None = None) -> Any:
+                preferences: Sequence[Term] = (), budget: Budget | None = None, copies: bool = False) -> Any:
     """A model of `formulas` that a patient file can state exactly, or None if no model exists.
 
     Month shifts are exact in every model `solve` returns (it refines the solver's calendar bounds
     until the model agrees with the calendar). Preferences (recent dates) are tried first and
     dropped when they cannot be met. Numbers forced just past a strict threshold (3 months plus a
-    sliver) are then moved to short decimals where the formulas allow it."""
+    sliver) are then moved to short decimals where the formulas allow it. History items the
+    formulas do not need are left out (of the copies too, with `copies`, for a witness that reads
+    them)."""
     budget = budget if budget is not None else Budget(None)
     protocols = tuple(compiled_protocols)
+    groups = _item_flags(protocols, copies)
+    no_items = [z3.Not(flag) for group in groups for flag in group]
+    model = solve(solver, [*formulas, *preferences, *no_items], budget, "a witness patient", protocols) \
+        if no_items else None
+    if model is not None:
+        return _short_decimals(solver, protocols, model, [*formulas, *no_items], list(preferences), budget)
     model = solve(solver, [*formulas, *preferences], budget, "a witness patient", protocols) if preferences else None
     if model is None:
         model = solve(solver, list(formulas), budget, "a witness patient", protocols)
     if model is None:
         return None
-    return _short_decimals(solver, protocols, model, list(formulas), list(preferences), budget)
+    model, fewer = _fewest_items(solver, protocols, model, list(formulas), list(preferences), budget, groups)
+    return _short_decimals(solver, protocols, model, [*formulas, *fewer], list(preferences), budget)
+
+
+def _item_flags(protocols: tuple[Any, ...], copies: bool) -> list[list[Term]]:
+    """Per history (and per copy, with `copies`): whether each item slot exists, first slot first."""
+    return [[slot.copy_present if copied else slot.present for slot in history.slots]
+            for compiled in protocols for history in compiled.histories.values()
+            for copied in ((False, True) if copies else (False,))]
+
+
+def _fewest_items(solver: Any, protocols: tuple[Any, ...], model: Any, formulas: list[Term],
+                  preferences: list[Term], budget: Budget, groups: list[list[Term]]) -> tuple[Any, list[Term]]:
+    """Leave out the history items the formulas do not need, so that a witness lists one
+    transplant, not three copies of it: per history, the fewest leading slots that still give a
+    model (the others pinned absent). Returns the model and the pins."""
+    pinned: list[Term] = []
+    moved = False
+    for flags in groups:
+        for kept in range(len(flags) + 1):
+            absent = [z3.Not(flag) for flag in flags[kept:]]
+            if all(z3.is_false(model.eval(flag, model_completion=True)) for flag in flags[kept:]):
+                pinned += absent  # the model already leaves them out
+                break
+            better = solve(solver, [*formulas, *pinned, *absent], budget, "a witness patient", protocols)
+            if better is not None:
+                pinned += absent
+                model, moved = better, True
+                break
+    if moved and preferences:  # the preferences (recent dates), once more, with the items left out
+        model = solve(solver, [*formulas, *pinned, *preferences], budget, "a witness patient", protocols) or model
+    return model, pinned
 
 
 def _short_decimals(solver: Any, protocols: tuple[Any, ...], model: Any, formulas: list[Term],
@@ -122,7 +161,7 @@ def canonical_values(compiled: Any, model: Any, use_copy: frozenset[str] = froze
             values[name] = fact.info.type.from_z3(model.eval(var, model_completion=True))
     for name, history in compiled.histories.items():
         values[name] = _history_in(history, model, name in use_copy)
-    return values
+    return {name: values[name] for name in compiled.checked.facts if name in values}  # in declared order
 
 
 def _history_in(history: Any, model: Any, copied: bool) -> History:

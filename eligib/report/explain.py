@@ -273,13 +273,15 @@ class _Reasons:
         condition = f" `{self.text(node.where)}`" if node.where is not None else ""
         wanted = node.kind == ast.QueryKind.EVERY and not value
         items = [index for index, truth in matches if truth is (not wanted)]
+        if not matches and (value or node.kind != ast.QueryKind.EVERY):
+            return [f"{node.collection} lists no items"]
         if node.kind == ast.QueryKind.EVERY:
             if value:
-                return [f"all {len(matches)} items of {node.collection} satisfy{condition}"]
+                return [f"{_all_items(len(matches), node.collection)}{condition}"]
             return [f"{list_type.show_item(history, i)} does not satisfy{condition}" for i in items[:3]]
         found = value == (node.kind == ast.QueryKind.ANY)
         if not found:
-            return [f"none of the {len(matches)} items of {node.collection} matches{condition}"]
+            return [f"{_no_item(len(matches), node.collection)}{condition}"]
         return [f"{list_type.show_item(history, i)} matches{condition}" for i in items[:3]]
 
     def none_test(self, node: ast.IsNone) -> str:
@@ -334,3 +336,13 @@ class _Reasons:
 
     def text(self, node: ast.Expr | None) -> str:
         return "" if node is None else self.checked.text(node)
+
+
+def _all_items(count: int, collection: str) -> str:
+    return f"the one item of {collection} satisfies" if count == 1 else f"all {count} items of {collection} satisfy"
+
+
+def _no_item(count: int, collection: str) -> str:
+    if count == 1:
+        return f"the one item of {collection} does not match"
+    return f"none of the {count} items of {collection} matches"
