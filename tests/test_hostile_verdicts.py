@@ -65,6 +65,30 @@ def test_ifcc_hba1c_never_converts_into_percent(tmp_path, given):
     clean_error(cli("check", protocol, patient), "cannot be converted to `%`")
 
 
+def test_a_declared_linear_conversion_reads_ifcc_hba1c_exactly(tmp_path):
+    """The NGSP master equation, declared by the protocol: 48 mmol/mol is 6.54304 %, not 4.8 %."""
+    from fractions import Fraction
+
+    from eligib import Engine
+
+    declared = HBA1C.replace('hba1c: decimal %, from 0 % to 30 %',
+                             'hba1c: decimal %, from 0 % to 30 %, where 1 mmol/mol = 0.09148 % + 2.152 %')
+    assert declared != HBA1C
+    protocol = write(tmp_path / "p.elig", declared)
+    engine = Engine.from_file(protocol)
+    assert engine.check({"hba1c": "48 mmol/mol"}).verdict == "ineligible"
+    assert engine.checked.facts["hba1c"].type.parse("38 mmol/mol", engine.checked.facts["hba1c"]) == \
+        (Fraction("0.09148") * 38 + Fraction("2.152")) / 100
+    assert cli("check", protocol, write(tmp_path / "a.json", {"hba1c": "30 mmol/mol"})).code == 0  # 4.9964 %
+
+
+def test_an_offset_on_the_wrong_side_is_refused(tmp_path):
+    wrong = HBA1C.replace('from 0 % to 30 %', 'from 0 % to 30 %, where 0.09148 % = 1 mmol/mol + 2.152 %')
+    assert wrong != HBA1C
+    protocol = write(tmp_path / "p.elig", wrong)
+    clean_error(cli("validate", protocol), "bad-conversion")
+
+
 def test_percent_thresholds_in_mmol_per_mol_are_a_protocol_error(tmp_path):
     protocol = write(tmp_path / "p.elig", HBA1C.replace("hba1c < 5.7 %", "hba1c < 39 mmol/mol"))
     clean_error(cli("validate", protocol), "unit-mismatch")
@@ -74,6 +98,39 @@ def test_like_ratios_still_convert(tmp_path):
     protocol = write(tmp_path / "p.elig", HBA1C)
     assert cli("check", protocol, write(tmp_path / "a.json", {"hba1c": "55 [ppth]"})).code == 0  # 5.5 %
     assert cli("check", protocol, write(tmp_path / "b.json", {"hba1c": "60 [ppth]"})).code == 1  # 6 %
+
+
+@pytest.mark.parametrize("given", ["0.055 1", "5.5 10*-2", {"value": 0.055, "unit": "1"}])
+def test_a_plain_ratio_is_not_a_percentage(tmp_path, given):
+    """A ratio written with a plain unit never converts into `%` (issue 10)."""
+    protocol = write(tmp_path / "p.elig", HBA1C)
+    clean_error(cli("check", protocol, write(tmp_path / "p.json", {"hba1c": given})), "cannot be converted to `%`")
+
+
+@pytest.mark.parametrize("given", ["0.62", 0.62])
+def test_a_bare_fraction_for_a_percentage_is_read_as_written_with_a_warning(tmp_path, given):
+    """`"lvef": 0.62` may be a fraction meant as 62 %: it is read as 0.62 %, and the output says so."""
+    protocol = write(tmp_path / "p.elig", HBA1C)
+    ran = cli("check", protocol, write(tmp_path / "p.json", {"hba1c": given}))
+    assert ran.code == 0 and "verdict: ELIGIBLE" in ran.out
+    assert "0.62 is read as 0.62 %; if it is a fraction, it means 62 %" in ran.text
+    ran = cli("check", "--format", "json", protocol, write(tmp_path / "q.json", {"hba1c": "0.62 %"}))
+    assert ran.code == 0 and "ambiguous-percentage" not in ran.text  # the unit says which
+
+
+def test_a_clearance_is_not_a_clearance_per_body_surface(tmp_path):
+    protocol = write(tmp_path / "p.elig", """protocol egfr:
+    title: "eGFR"
+    version: "1"
+facts:
+    egfr: decimal mL/min/{1.73_m2}, from 0 mL/min/{1.73_m2} to 300 mL/min/{1.73_m2}, "eGFR"
+inclusion renal "eGFR at least 60":
+    record: "eGFR >= 60 mL/min/1.73 m2"
+    egfr >= 60 mL/min/{1.73_m2}
+""")
+    clean_error(cli("check", protocol, write(tmp_path / "a.json", {"egfr": "70 mL/min"})), "per {1.73_m2}")
+    assert cli("check", protocol, write(tmp_path / "b.json", {"egfr": "1.2 mL/s/{1.73_m2}"})).code == 0  # 72
+    assert cli("check", protocol, write(tmp_path / "c.json", {"egfr": "0.9 mL/s/{1.73_m2}"})).code == 1  # 54
 
 
 # ------------------------------------------------------------------ 4: the exit code survives the output

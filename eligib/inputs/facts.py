@@ -104,6 +104,10 @@ def validate(checked: CheckedProtocol, data: Any, source: SourceFile,
         except ValueProblem as exc:
             diagnostics.append(error("bad-patient-value", f"fact `{name}`: {exc.message}", span, "this value",
                                      help=exc.help))
+            continue
+        if (doubt := info.type.doubt(raw)) is not None:
+            diagnostics.append(warning("ambiguous-percentage", f"fact `{name}`: {doubt[0]}", span,
+                                       "a fraction or a percentage?", help=doubt[1]))
     if any(d.severity == "error" for d in diagnostics):
         raise DiagnosticError(diagnostics, omitted=omitted)
     diagnostics += _outside_subgroup(checked, values, positions)

@@ -59,10 +59,16 @@ class Bound(Node):
 
 @dataclass(frozen=True)
 class Conversion(Node):
-    """`where 1 mg/dL = 88.4 umol/L`: a substance-specific equivalence between two kinds of unit."""
+    """`where 1 mg/dL = 88.4 umol/L`: a substance-specific equivalence between two kinds of unit;
+    with an offset, a linear one (`where 1 mmol/mol = 0.09148 % + 2.152 %`, HbA1c IFCC to NGSP)."""
 
     left: QuantityLiteral
     right: QuantityLiteral
+    offset: QuantityLiteral | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.left.text} = {self.right.text}" + (f" + {self.offset.text}" if self.offset else "")
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,9 @@ class FactInfo:
     type: ValueType
     low: Fraction | int | None  # canonical units, or a day number for dates
     high: Fraction | int | None
-    # declared substance-specific conversions: other kind of unit -> canonical value per canonical unit
-    conversions: Mapping[Kind, Fraction] = field(default_factory=dict)
+    # declared substance-specific conversions: other kind of unit -> (canonical value per canonical unit,
+    # canonical offset)
+    conversions: Mapping[Kind, tuple[Fraction, Fraction]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -55,7 +56,7 @@ class FactInfo:
 
     @property
     def conversion_texts(self) -> Sequence[str]:
-        return tuple(f"{c.left.text} = {c.right.text}" for c in self.decl.conversions)
+        return tuple(c.text for c in self.decl.conversions)
 
 
 @dataclass(frozen=True)

@@ -187,9 +187,11 @@ def _bound(state: CheckState, fact: ast.FactDecl, bound: ast.Bound | None,
     return bound.value * unit.factor
 
 
-def _conversions(state: CheckState, fact: ast.FactDecl, fact_type: ValueType) -> dict[Kind, Fraction]:
-    """`where 1 mg/dL = 88.4 umol/L`: one side in the fact's kind of unit, the other in another kind."""
-    found: dict[Kind, Fraction] = {}
+def _conversions(state: CheckState, fact: ast.FactDecl,
+                 fact_type: ValueType) -> dict[Kind, tuple[Fraction, Fraction]]:
+    """`where 1 mg/dL = 88.4 umol/L`: one side in the fact's kind of unit, the other in another kind;
+    with `+ OFFSET` (in the fact's kind), the right side is the fact's and the mapping is linear."""
+    found: dict[Kind, tuple[Fraction, Fraction]] = {}
     for conversion in fact.conversions:
         units = [conversion.left.unit, conversion.right.unit]
         if not isinstance(fact_type, NumType) or fact_type.unit is None or None in units:
@@ -213,9 +215,32 @@ def _conversions(state: CheckState, fact: ast.FactDecl, fact_type: ValueType) ->
             state.report(error("duplicate-option", f"fact `{fact.name}` has two conversions for "
                                f"{dimension_name(other_kind)}", conversion.span, "second conversion", help="keep one"))
             continue
-        found[other_kind] = (own.value * parse_unit(own.unit or "").factor) / \
-            (other.value * parse_unit(other.unit or "").factor)
+        offset = _conversion_offset(state, conversion, fact_type, own)
+        if offset is None:
+            continue
+        found[other_kind] = ((own.value * parse_unit(own.unit or "").factor) /
+                             (other.value * parse_unit(other.unit or "").factor), offset)
     return found
+
+
+def _conversion_offset(state: CheckState, conversion: ast.Conversion, fact_type: NumType,
+                       own: ast.QuantityLiteral) -> Fraction | None:
+    """The canonical offset of a linear conversion (0 without one); None after an error."""
+    offset = conversion.offset
+    if offset is None:
+        return Fraction(0)
+    try:
+        offset_kind = parse_unit(offset.unit).kind if offset.unit else None
+    except UnitError as exc:
+        state.report(error("unknown-unit", f"unknown unit in conversion: {exc}", offset.span))
+        return None
+    if own is not conversion.right or offset_kind != fact_type.kind:
+        state.report(error("bad-conversion", "in a conversion with an offset, the right side and the offset are in "
+                           f"the fact's kind of unit (`{fact_type.unit}`)", conversion.span,
+                           "not a linear conversion for this fact",
+                           help=f"write `where 1 OTHER_UNIT = SLOPE {fact_type.unit} + OFFSET {fact_type.unit}`"))
+        return None
+    return offset.value * parse_unit(offset.unit or "").factor
 
 
 def unit_presence_error(text: str, fact_type: NumType, span: Span | None) -> Diagnostic:

@@ -276,7 +276,8 @@ class _Builder(BindingRules):
         return {"low": _as_bound(children[0]), "high": _as_bound(children[1])}
 
     def conversion_option(self, meta: Meta, children: list[Any]) -> Any:
-        return {"conversion": ast.Conversion(children[0], children[1], span=self._span(meta))}
+        offset = children[2] if len(children) > 2 else None
+        return {"conversion": ast.Conversion(children[0], children[1], offset, span=self._span(meta))}
 
     def optional_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"optional": True}

@@ -6,19 +6,25 @@ same number and thresholds never drift. Unit atoms come from the official UCUM t
 is resolved exactly, recursively, from the decimal strings in that table. The common clinical
 atoms are also kept here, so a check needs no XML; a test holds the two to agreement.
 
-Two deliberate departures from UCUM, both for clinical safety and both documented:
+Three deliberate departures from UCUM, all for clinical safety and all documented:
 - `mol` is a base dimension (SI), not the number 6.0221367e23: a count per litre (10*9/L) must
   never convert into a substance concentration (umol/L);
 - `[iU]`/`[IU]` equal the enzyme unit `U` (umol/min): labs report enzyme activity in IU/L and
   U/L interchangeably. UCUM keeps international units arbitrary.
+- `%` (and the parts per thousand, million... `[ppth]`, `[ppm]`) and annotations mark a unit's
+  kind (below); UCUM makes them plain numbers and gives annotations no meaning.
 Special (non-ratio) units such as `Cel` or `[pH]` are refused.
 
-Units convert only within one *kind*: the same dimension, and the same units cancelled in the
-written unit. `mmol/mol` (amount over amount) and `%` are both dimensionless, but HbA1c in
-mmol/mol (IFCC) and in % (NGSP) are different measures, so they never convert into each other;
-nor does a dose per kilogram per day (`mg/kg/d`) convert into a frequency (`/d`). Cancellation
-is counted between the atoms as written, not inside an atom's own definition, so `[in_i'Hg]`
-still converts to `mm[Hg]`.
+Units convert only within one *kind*: the same dimension, the same units cancelled in the
+written unit, and the same *marks*: `%`, and UCUM annotations that divide (`/{1.73_m2}`; one
+that multiplies, as in `{cells}/uL`, only labels what is counted). A percentage is not a
+plain ratio (`0.62` is not `62 %`), and a clearance per 1.73 m2 of body surface
+(`mL/min/{1.73_m2}`) is not a clearance (`mL/min`): neither converts into the other.
+`mmol/mol` (amount over amount) and `%` are both dimensionless, but HbA1c in mmol/mol (IFCC)
+and in % (NGSP) are different measures, so they never convert into each other (unless a fact
+declares how, with `where`); nor does a dose per kilogram per day (`mg/kg/d`) convert into a
+frequency (`/d`). Cancellation is counted between the atoms as written, not inside an atom's
+own definition, so `[in_i'Hg]` still converts to `mm[Hg]`.
 """
 
 from __future__ import annotations
@@ -37,10 +43,13 @@ Dims = tuple[int, int, int, int, int, int, int, int]
 BASES = ("g", "m", "s", "mol", "rad", "K", "C", "cd")
 DIMENSIONLESS: Dims = (0, 0, 0, 0, 0, 0, 0, 0)
 TIME: Dims = (0, 0, 1, 0, 0, 0, 0, 0)
-# A unit's kind: its dimension and the base dimensions cancelled between its written atoms.
-Kind = tuple[Dims, Dims]
-PLAIN: Kind = (DIMENSIONLESS, DIMENSIONLESS)
-DURATION: Kind = (TIME, DIMENSIONLESS)
+# Marks a unit carries beyond its dimension, with their powers: `%`, and annotations such as `{1.73_m2}`.
+Marks = tuple[tuple[str, int], ...]
+# A unit's kind: its dimension, the base dimensions cancelled between its written atoms, its marks.
+Kind = tuple[Dims, Dims, Marks]
+PLAIN: Kind = (DIMENSIONLESS, DIMENSIONLESS, ())
+DURATION: Kind = (TIME, DIMENSIONLESS, ())
+PERCENT_MARK = "%"
 
 
 def _dims(**powers: int) -> Dims:
@@ -52,26 +61,40 @@ class Unit:
     dims: Dims
     factor: Fraction  # canonical value of 1 of this unit
     cancelled: Dims = DIMENSIONLESS  # base dimensions cancelled between written atoms (mol in mmol/mol)
+    marks: Marks = ()  # `%` and annotations, with their powers (sorted, none zero)
 
     @property
     def kind(self) -> Kind:
-        """What must agree for two units to convert into each other."""
-        return self.dims, self.cancelled
+        """What must agree for two units to convert into each other. An annotation that divides
+        names what the value is normalised to (`/{1.73_m2}`, `/g{creat}`) and changes the measure;
+        one that multiplies only labels what is counted (`{cells}/uL`) and does not."""
+        marks = tuple((mark, power) for mark, power in self.marks if mark == PERCENT_MARK or power < 0)
+        return self.dims, self.cancelled, marks
 
     def __mul__(self, other: Unit) -> Unit:
         met = tuple(min(abs(a), abs(b)) if a * b < 0 else 0 for a, b in zip(self.dims, other.dims))
         return Unit(tuple(a + b for a, b in zip(self.dims, other.dims)), self.factor * other.factor,  # type: ignore[arg-type]
-                    tuple(a + b + c for a, b, c in zip(self.cancelled, other.cancelled, met)))  # type: ignore[arg-type]
+                    tuple(a + b + c for a, b, c in zip(self.cancelled, other.cancelled, met)),  # type: ignore[arg-type]
+                    _merged(self.marks, other.marks))
 
     def __pow__(self, exponent: int) -> Unit:
         if self.factor == 0 and exponent < 0:
             raise UnitError("a unit cannot divide by zero")
         return Unit(tuple(a * exponent for a in self.dims), self.factor ** exponent,  # type: ignore[arg-type]
-                    tuple(a * abs(exponent) for a in self.cancelled))  # type: ignore[arg-type]
+                    tuple(a * abs(exponent) for a in self.cancelled),  # type: ignore[arg-type]
+                    _merged(tuple((mark, power * exponent) for mark, power in self.marks)))
 
     def as_atom(self) -> Unit:
         """The same unit with its internal cancellations forgotten (an atom counts as written)."""
-        return Unit(self.dims, self.factor)
+        return Unit(self.dims, self.factor, marks=self.marks)
+
+
+def _merged(*groups: Marks) -> Marks:
+    powers: dict[str, int] = {}
+    for group in groups:
+        for mark, power in group:
+            powers[mark] = powers.get(mark, 0) + power
+    return tuple(sorted((mark, power) for mark, power in powers.items() if power))
 
 
 class UnitError(ValueError):
@@ -95,7 +118,12 @@ COMMON: dict[str, tuple[Unit, bool]] = {
     "U": (_ENZYME, True),
     "[iU]": (_ENZYME, True),
     "[IU]": (_ENZYME, True),
-    "%": (Unit(DIMENSIONLESS, Fraction(1, 100)), False),
+    "%": (Unit(DIMENSIONLESS, Fraction(1, 100), marks=((PERCENT_MARK, 1),)), False),
+    # parts per thousand, million, billion, trillion: percentages too (they convert into `%`)
+    "[ppth]": (Unit(DIMENSIONLESS, Fraction(1, 10**3), marks=((PERCENT_MARK, 1),)), False),
+    "[ppm]": (Unit(DIMENSIONLESS, Fraction(1, 10**6), marks=((PERCENT_MARK, 1),)), False),
+    "[ppb]": (Unit(DIMENSIONLESS, Fraction(1, 10**9), marks=((PERCENT_MARK, 1),)), False),
+    "[pptr]": (Unit(DIMENSIONLESS, Fraction(1, 10**12), marks=((PERCENT_MARK, 1),)), False),
     "min": (Unit(TIME, Fraction(60)), False),
     "h": (Unit(TIME, Fraction(3600)), False),
     "d": (Unit(TIME, Fraction(86400)), False),
@@ -104,7 +132,7 @@ COMMON: dict[str, tuple[Unit, bool]] = {
     "a": (_YEAR, False),
 }
 # Atoms whose UCUM definition we do not follow (see the module docstring).
-OVERRIDDEN = {"mol", "[iU]", "[IU]", "U", "kat"}
+OVERRIDDEN = {"mol", "[iU]", "[IU]", "U", "kat", "%", "[ppth]", "[ppm]", "[ppb]", "[pptr]"}
 PREFIXES = {
     "Y": Fraction(10) ** 24, "Z": Fraction(10) ** 21, "E": Fraction(10) ** 18, "P": Fraction(10) ** 15,
     "T": Fraction(10) ** 12, "G": Fraction(10) ** 9, "M": Fraction(10) ** 6, "k": Fraction(10) ** 3,
@@ -174,8 +202,7 @@ class _Parser:
             self.position += 1
             return unit * self.annotation()
         if self.peek() == "{":
-            self.annotation()
-            return ONE
+            return self.annotation()
         match = re.compile(r"10[*^]([+-]?\d+)|(\d+)(?![A-Za-z\[%])").match(self.text, self.position)
         if match:
             self.position = match.end()
@@ -214,11 +241,15 @@ class _Parser:
         return self.text[start:self.position]
 
     def annotation(self) -> Unit:
+        """An annotation (`{1.73_m2}`) is a mark of the unit's kind: UCUM gives it no value, but it
+        changes what is measured, so units with different annotations never convert."""
         if self.peek() == "{":
             end = self.text.find("}", self.position)
             if end < 0:
                 raise UnitError(f"unclosed `{{` in `{self.text}`")
+            written = self.text[self.position:end + 1]
             self.position = end + 1
+            return Unit(DIMENSIONLESS, Fraction(1), marks=((written, 1),))
         return ONE
 
 
@@ -262,9 +293,16 @@ def from_canonical(value: Fraction, unit: str | None) -> Fraction:
 
 
 def dimension_name(kind: Kind) -> str:
-    """`a mass concentration`; a kind with cancelled units says so (`a plain number, as a ratio of amounts`)."""
-    dims, cancelled = kind
-    name = _dimension_name(dims)
+    """`a mass concentration`; a kind with cancelled units says so (`a plain number, as a ratio of amounts`),
+    and so does one with marks (`a percentage`, `a volume flow rate per {1.73_m2}`)."""
+    dims, cancelled, marks = kind
+    if marks == ((PERCENT_MARK, 1),) and dims == DIMENSIONLESS and not any(cancelled):
+        return "a percentage"
+    name = dimension_name((dims, cancelled, ())) if marks else _dimension_name(dims)
+    for mark, power in marks:
+        name += f" {'per' if power < 0 else 'times'} {mark}" + (f"^{abs(power)}" if abs(power) != 1 else "")
+    if marks:
+        return name
     if any(cancelled):
         ratios = " and of ".join(_RATIO_WORDS.get((base, power), f"{base}^{power} quantities")
                                  for base, power in zip(BASES, cancelled) if power)

@@ -70,7 +70,7 @@ class FactSpec(Protocol):
     @property
     def high(self) -> Fraction | int | None: ...
     @property
-    def conversions(self) -> Mapping[Kind, Fraction]: ...
+    def conversions(self) -> Mapping[Kind, tuple[Fraction, Fraction]]: ...
     @property
     def conversion_texts(self) -> Sequence[str]: ...
 
@@ -86,6 +86,10 @@ class ValueType(ABC):
     def parse(self, raw: object, spec: FactSpec) -> Value:
         """A value as a patient file writes it -> the canonical value; ValueProblem when it is not one."""
         ...
+
+    def doubt(self, raw: object) -> tuple[str, str] | None:
+        """A value that reads, but may not mean what was written: (message, help) for a warning."""
+        return None
 
     @abstractmethod
     def show(self, value: Value, unit: str | None = None) -> str:

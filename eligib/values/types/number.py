@@ -31,7 +31,7 @@ class NumType(ValueType):
         if self.unit is None:
             return "a plain number"
         if self.kind == PLAIN:
-            return f"a percentage or ratio (`{self.unit}`)"
+            return f"a ratio (`{self.unit}`)"
         return f"{dimension_name(self.kind)} (`{self.unit}`)"
 
     def same_kind(self, other: ValueType) -> bool:
@@ -40,6 +40,10 @@ class NumType(ValueType):
     @property
     def is_duration(self) -> bool:
         return self.kind == DURATION
+
+    @property
+    def is_percentage(self) -> bool:
+        return self.kind == parse_unit("%").kind
 
     @property
     def factor(self) -> Fraction:
@@ -57,31 +61,50 @@ class NumType(ValueType):
         if unit is None or (declared is not None and unit == declared):
             canonical = number * self.factor
         else:
-            canonical = number * self._unit_factor(unit, spec)
+            factor, offset = self._unit_factor(unit, spec)
+            canonical = number * factor + offset
         if self.integer and (canonical / self.factor).denominator != 1:
             shown = format_decimal(canonical / self.factor)
             raise ValueProblem(f"expected a whole number{f' of {declared}' if declared else ''}, got {shown}")
         check_range(canonical, spec, self.show)
         return canonical
 
-    def _unit_factor(self, unit: str, spec: FactSpec) -> Fraction:
-        """The canonical value of one `unit` for this fact: same kind, or by a declared conversion."""
+    def doubt(self, raw: object) -> tuple[str, str] | None:
+        """A bare number between 0 and 1 for a percentage may be a fraction (`0.62` meant as 62 %):
+        it is read as written (0.62 %), with this (message, help) for a warning."""
+        if not self.is_percentage:
+            return None
+        try:
+            number, unit = self._split(raw)
+        except ValueProblem:
+            return None
+        if unit is not None or not 0 < abs(number) < 1:
+            return None
+        written, fraction = format_decimal(number), format_decimal(number * 100)
+        return (f"{written} is read as {written} %; if it is a fraction, it means {fraction} %",
+                f'write the unit to say which: "{written} %" or "{fraction} %"')
+
+    def _unit_factor(self, unit: str, spec: FactSpec) -> tuple[Fraction, Fraction]:
+        """(canonical value of one `unit`, offset) for this fact: same kind, or by a declared conversion."""
         declared = self.unit
         try:
             given = parse_unit(unit)
         except UnitError as exc:
             raise ValueProblem(f"unknown unit `{clip(unit)}`: {exc}", help=self.accepted(spec)) from None
         if declared is not None and given.kind in spec.conversions:
-            return given.factor * spec.conversions[given.kind]
+            ratio, offset = spec.conversions[given.kind]
+            return given.factor * ratio, offset
         if declared is not None and given.dims == self.kind[0] and given.kind != self.kind:
             raise ValueProblem(f"unit `{unit}` cannot be converted to `{declared}`: it measures "
                                f"{dimension_name(given.kind)}, not {dimension_name(self.kind)}",
                                help=f"look-alike units are different measures (HbA1c in mmol/mol is not HbA1c in "
-                                    f"%); give the value in `{declared}`")
+                                    f"%; a clearance in mL/min is not one per 1.73 m2 of body surface); give the "
+                                    f"value in `{declared}`" + (", or declare a conversion (`where`)"
+                                                                 if spec.conversions == {} else ""))
         if declared is None or given.kind != self.kind:
             raise ValueProblem(f"unit `{unit}` cannot be converted to `{declared or 'a plain number'}`",
                                help=self.accepted(spec))
-        return given.factor
+        return given.factor, Fraction(0)
 
     def _split(self, raw: object) -> tuple[Fraction, str | None]:
         """(number as written, unit as written or None) from a number, a text "6.5 g/dL" or a quantity object."""
