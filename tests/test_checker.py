@@ -97,6 +97,41 @@ def test_subgroup_fact_must_be_used_under_its_condition():
     load_text(text, "p.elig")
 
 
+GUARDS = """protocol guards:
+    title: "Guards"
+    version: "1"
+facts:
+    prior_hsct: boolean
+    fit_without_hsct: boolean, only if not prior_hsct
+    hbv_dna: boolean, or none
+    hbv_detail: boolean, only if hbv_dna is not none
+    sex: one of (female, male), or none
+    pregnant: boolean, only if sex is not none
+"""
+
+
+@pytest.mark.parametrize("body", [
+    "prior_hsct or fit_without_hsct",
+    "any of\n        prior_hsct\n        fit_without_hsct",  # an `any of` block reads like `or`
+    "any of\n        transplanted: prior_hsct\n        any of\n            fit: fit_without_hsct",
+    "hbv_dna and hbv_detail",  # a true condition has a value
+    "sex is female and pregnant",  # so has one that is some value
+])
+def test_guards_known_from_or_any_of_and_values(body):
+    load_text(GUARDS + f'inclusion c "C":\n    record: "r"\n    {body}\n', "p.elig")
+
+
+@pytest.mark.parametrize("body", [
+    "fit_without_hsct or prior_hsct",  # the guard comes too late
+    "at least 1 of\n        prior_hsct\n        fit_without_hsct",  # not an `or`
+    "not hbv_dna and hbv_detail",  # false is a value, but `not x` may be none: not accepted
+    "sex is not female and pregnant",
+])
+def test_guards_not_known(body):
+    diagnostic = only_error(GUARDS + f'inclusion c "C":\n    record: "r"\n    {body}\n')
+    assert diagnostic.code == "unguarded-fact"
+
+
 def test_duplicates():
     text = protocol(*uses_all()) + 'inclusion c0 "Again":\n    record: "r"\n    true\n'
     assert only_error(text).code == "duplicate-criterion"

@@ -1,5 +1,6 @@
 """The subgroup guard rule: a fact declared `only if C` may be used only where C is known to hold
-(under `C and ...`, `C implies ...`, the `then` branch of `... if C else ...`, a criterion `only if C`)."""
+(under `C and ...`, `C implies ...`, the `then` branch of `... if C else ...`, a criterion `only if C`;
+and `not C` after `C or ...`, in a later item of an `any of`, in an `else` branch)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,10 @@ def conjuncts(expr: ast.Expr) -> Iterator[ast.Expr]:
 
 def _holds_in(guard: ast.Expr, context: Context) -> bool:
     known = set(context) | {_negation(item) for item in context if isinstance(item, ast.Not)}
+    # a condition that holds has a value: `x` (true) and `x is V` say that `x is not none`
+    known |= {ast.IsNone(item.subject if isinstance(item, ast.IsValue) else item, negated=True)
+              for item in list(known) if isinstance(item, ast.NameRef) or
+              (isinstance(item, ast.IsValue) and not item.negated)}
     return all(part in known for part in conjuncts(guard))
 
 
@@ -109,6 +114,8 @@ def _inside(node: ast.Expr, known: Context) -> list[tuple[ast.Expr, Context]]:
                 found.append((item.body, extra))
                 if node.kind == ast.BlockKind.ALL:
                     extra = extra + tuple(conjuncts(item.body))
+                elif node.kind == ast.BlockKind.ANY:  # read like `or`: a later item knows the earlier failed
+                    extra = (*extra, ast.Not(item.body))
             return found
         case ast.Conditional():
             return [(node.condition, known), (node.then, known + tuple(conjuncts(node.condition))),
