@@ -96,7 +96,8 @@ def facts(protocol: str) -> None:
 
 def _declaration_line(checked: Any, declared: Any, indent: str) -> str:
     """One fact (or history field) as `eligib facts` lists it."""
-    kind = declared.type.kind if declared.type.kind != "enum" else f"one of ({', '.join(declared.type.values)})"
+    separator = " < " if declared.type.ordered else ", "
+    kind = declared.type.kind if declared.type.kind != "enum" else f"one of ({separator.join(declared.type.values)})"
     parts = [kind + (f" {declared.type.unit}" if declared.type.unit else "")]
     if declared.type.kind == "list":
         parts.append(f"at most {checked.facts[declared.name].type.max_items} items")

@@ -114,6 +114,10 @@ class Oracle:
             wanted = (node.value,) if isinstance(node, ast.IsValue) else node.values
             found = subject is not NONE and subject in wanted
             return found != node.negated
+        if isinstance(node, ast.IsRanked):
+            subject = self.value(node.subject, facts)
+            enum = self.checked.types[node.subject.nid]
+            return subject is not NONE and subject in node.among(enum.values)
         if isinstance(node, ast.IsNone):
             return (self.value(node.subject, facts) is NONE) != node.negated
         if isinstance(node, ast.Within):

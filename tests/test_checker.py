@@ -196,3 +196,60 @@ def test_repeated_fact_option_is_an_error(option):
 def test_percent_message_names_the_number_to_fix():
     diagnostic = only_error(protocol(*uses_all("lvef >= 45")))
     assert diagnostic.help == "write the unit, e.g. `45 %`"
+
+
+ORDERED = """protocol ordered:
+    title: "Ordered"
+    version: "1"
+facts:
+    nyha: one of (i < ii < iii < iv)
+    response: one of (pd, sd, pr, vgpr, cr), or none
+    a: boolean
+    b: boolean
+    c: boolean
+"""
+
+
+def criterion(body: str) -> str:
+    return ORDERED + f'inclusion x "X":\n    record: "r"\n    {body}\n'
+
+
+@pytest.mark.parametrize("nyha, at_most_ii, at_least_iii", [
+    ("i", True, False), ("ii", True, False), ("iii", False, True), ("iv", False, True)])
+def test_ordered_enumerations_rank_their_values(nyha, at_most_ii, at_least_iii):
+    from eligib import Engine
+
+    low = Engine.from_text(criterion("nyha is at most ii"), "p.elig")
+    high = Engine.from_text(criterion("nyha is at least iii"), "p.elig")
+    assert (low.check({"nyha": nyha}).verdict == "eligible") == at_most_ii
+    assert (high.check({"nyha": nyha}).verdict == "eligible") == at_least_iii
+    assert high.check({}).verdict == "undetermined"
+
+
+@pytest.mark.parametrize("body, code, help_fragment", [
+    ("nyha >= iii", "type-mismatch", "write `nyha is at least iii`"),
+    ("nyha < iii", "type-mismatch", "is at most"),
+    ("response >= pr", "type-mismatch", "`response` has no order: declare it lowest first"),
+    ("response is at least pr", "unordered-enum", "one of (pd < sd < pr < vgpr < cr)"),
+    ("nyha is at least v", "unknown-enum-value", "did you mean `iv`?"),
+])
+def test_rank_tests_that_are_refused_say_what_to_write(body, code, help_fragment):
+    diagnostic = only_error(criterion(body))
+    assert diagnostic.code == code and help_fragment in (diagnostic.help or ""), diagnostic
+
+
+def test_an_ordered_enumeration_is_declared_with_less_than():
+    diagnostic = only_error(ORDERED.replace("one of (i < ii < iii < iv)", "one of (i < ii > iii)")
+                            + 'inclusion x "X":\n    record: "r"\n    a\n')
+    assert diagnostic.code == "syntax" and "lowest first" in (diagnostic.help or "")
+
+
+@pytest.mark.parametrize("a, b, c, verdict", [
+    (True, True, False, "eligible"), (True, False, False, "ineligible"), (True, None, None, "undetermined")])
+def test_a_count_of_conditions_is_an_expression(a, b, c, verdict):
+    from eligib import Engine
+
+    engine = Engine.from_text(criterion("at least 2 of (a, b, c) and nyha is at most iii"), "p.elig")
+    facts = {name: value for name, value in (("a", a), ("b", b), ("c", c)) if value is not None}
+    assert engine.check({**facts, "nyha": "ii"}).verdict == verdict
+    assert only_error(criterion("at least 4 of (a, b, c)")).code == "bad-count"

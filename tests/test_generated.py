@@ -38,6 +38,9 @@ facts:
     e: one of (x, y, z)
     s: date, from 2026-01-01 to 2026-12-31
     d: date, from 2025-01-01 to 2026-12-31, or none
+    r: one of (lo < mid < hi), or none
+    p: decimal %, from 0 % to 100 %
+    q: decimal mL/min/{1.73_m2}, from 0 mL/min/{1.73_m2} to 200 mL/min/{1.73_m2}
 '''
 
 ATOMS = [
@@ -45,6 +48,10 @@ ATOMS = [
     "k >= {i}", "{i} <= k <= {j}", "e is x", "e in (x, y)", "e is not z", "d within {w} weeks before s",
     "d within {mo} months before s", "n <= 5 mg/dL if b2 else n <= 2 mg/dL", "2 * n + 1 mg/dL > m",
     "b1 implies g", "d is none", "s - 3 months > d", "true", "60 g/L <= 10 * n",
+    # issue 10: ordered enumerations, counting expressions, percentages, annotated units
+    "r is at least mid", "r is at most {rank}", "at least 2 of (b1, b2, o)",
+    "at least {n} of (b1, n <= 5 mg/dL, e is x)",
+    "p >= {pc} %", "q < 60 mL/min/{{1.73_m2}}", "r is at least hi or k >= {i}",
 ]
 
 
@@ -54,7 +61,9 @@ def expressions(draw, depth: int = 2) -> str:
         template = draw(st.sampled_from(ATOMS))
         low = draw(st.integers(0, 5))
         return template.format(c=draw(st.sampled_from(["0", "2.5", "5", "7.25", "10"])), i=low,
-                               j=draw(st.integers(low, 5)), w=draw(st.integers(1, 8)), mo=draw(st.integers(1, 12)))
+                               j=draw(st.integers(low, 5)), w=draw(st.integers(1, 8)), mo=draw(st.integers(1, 12)),
+                               rank=draw(st.sampled_from(["lo", "mid", "hi"])), n=draw(st.integers(1, 3)),
+                               pc=draw(st.sampled_from(["0.5", "45", "99.99"])))
     left, right = draw(expressions(depth - 1)), draw(expressions(depth - 1))
     form = draw(st.sampled_from(["({a}) and ({b})", "({a}) or ({b})", "not ({a})", "({a}) implies ({b})",
                                  "({b}) if ({a}) else not ({b})"]))

@@ -286,6 +286,20 @@ class InValueSet(Node):
 
 
 @dataclass(frozen=True)
+class IsRanked(Node):
+    """`best_response is at least pr`, `nyha_class is at most ii`: a place in an ordered enumeration."""
+
+    subject: Expr
+    value: str
+    at_most: bool = False
+
+    def among(self, values: tuple[str, ...]) -> tuple[str, ...]:
+        """The declared values (in order) that satisfy the test."""
+        index = values.index(self.value)
+        return values[: index + 1] if self.at_most else values[index:]
+
+
+@dataclass(frozen=True)
 class Query(Node):
     """`any(therapies where class is anti_cd38)`, `count(...)`, `latest(best_response of therapies)`:
     a question about the items of a history. Inside `where`, names are the item's fields first."""
@@ -315,7 +329,7 @@ class Block(Node):
 
 Expr = (
     BoolLiteral | QuantityLiteral | DateLiteral | NameRef | Call | Not | And | Or | Compare | Arithmetic | Negate
-    | Conditional | Implies | IsValue | InSet | IsNone | Within | Block | InValueSet | Query
+    | Conditional | Implies | IsValue | InSet | IsNone | Within | Block | InValueSet | Query | IsRanked
 )
 
 
@@ -334,7 +348,7 @@ def children(node: Expr) -> list[Expr]:
             return [node.condition, node.then, node.otherwise]
         case Implies():
             return [node.antecedent, node.consequent]
-        case IsValue() | InSet() | IsNone() | InValueSet():
+        case IsValue() | InSet() | IsNone() | InValueSet() | IsRanked():
             return [node.subject]
         case Query():
             return [] if node.where is None else [node.where]

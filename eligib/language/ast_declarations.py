@@ -46,6 +46,7 @@ class FactType(Node):
     kind: FactKind
     unit: str | None = None
     values: tuple[str, ...] = ()
+    ordered: bool = False  # `one of (i < ii < iii < iv)`: the values in increasing order
 
 
 @dataclass(frozen=True)

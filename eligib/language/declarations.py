@@ -138,7 +138,7 @@ def _fact_type(state: CheckState, fact: ast.FactDecl, enum_owner: str) -> ValueT
                     state.report(error("duplicate-enum-value", f"value `{value}` is listed twice for `{fact.name}`",
                                        declared.span))
                 seen.add(value)
-            return EnumType(enum_owner, tuple(dict.fromkeys(declared.values)))
+            return EnumType(enum_owner, tuple(dict.fromkeys(declared.values)), declared.ordered)
         case ast.FactKind.INTEGER | ast.FactKind.DECIMAL:
             unit_kind = unit_kind_of(state, declared.unit, declared.span) if declared.unit else PLAIN
             return NumType(unit_kind, declared.unit, integer=declared.kind == ast.FactKind.INTEGER)

@@ -107,6 +107,9 @@ class ExpressionTyper:
             case ast.InSet():
                 self.enum_values(expr.subject, expr.values, expr.span)
                 return BOOL
+            case ast.IsRanked():
+                self.ranked_value(expr)
+                return BOOL
             case ast.IsNone():
                 self.optional_subject(expr)
                 return BOOL
@@ -202,6 +205,9 @@ class ExpressionTyper:
         return next((h for h in reversed(self.scope) if any(f.name == name for f in h.fields)), None)
 
     def compare_type(self, expr: ast.Compare) -> Type:
+        if (misused := self.enum_value_compared(expr)) is not None:
+            self.report(misused)
+            return BOOL
         types = [self.infer(operand) for operand in expr.operands]
         for index, operator in enumerate(expr.operators):
             left, right = types[index], types[index + 1]
@@ -211,13 +217,30 @@ class ExpressionTyper:
                 if isinstance(left, BoolType) and isinstance(right, BoolType) and operator in ("==", "!="):
                     continue
                 enum = left if isinstance(left, EnumType) else right
-                hint = (f"compare a value of `{enum.fact}` with `is` or `in (...)`" if isinstance(enum, EnumType)
-                        else "combine conditions with `and`, `or`, `not`")
+                hint = (f"compare a value of `{enum.fact}` with `is` or `in (...)`"
+                        + (", or its place with `is at least` or `is at most`" if enum.ordered else "")
+                        if isinstance(enum, EnumType) else "combine conditions with `and`, `or`, `not`")
                 self.report(error("type-mismatch", f"cannot compare {left} with {right} using `{operator}`",
                                   expr.span, "not comparable", help=hint))
             elif not left.same_kind(right):
                 self.report(mismatch(left, right, expr.operands[index + 1], operator))
         return BOOL
+
+    def enum_value_compared(self, expr: ast.Compare) -> Diagnostic | None:
+        """`nyha_class >= iii`: a value of an enumeration used as a comparison's operand."""
+        state = self.state
+        for index, operator in enumerate(expr.operators):
+            pair = expr.operands[index], expr.operands[index + 1]
+            for subject, value in (pair, pair[::-1]):
+                if not isinstance(value, ast.NameRef) or value.name in state.facts or \
+                        value.name in state.definitions or self.field_owner(value.name) is not None:
+                    continue
+                subject_type = self.infer(subject)
+                if isinstance(subject_type, EnumType) and value.name in subject_type.values:
+                    return error("type-mismatch", f"`{value.name}` is a value of `{subject_type.fact}`, not a number",
+                                 expr.span, "compared with `" + operator + "`",
+                                 help=_enum_hint(subject_type, operator, f"{state.text(subject)} ", value.name))
+        return None
 
     def arithmetic_type(self, expr: ast.Arithmetic) -> Type | None:
         types = [self.infer(operand) for operand in expr.operands]
@@ -295,6 +318,13 @@ class ExpressionTyper:
                                   f"`{subject_type.fact}` is {subject_type}",
                                   help=suggest(value, subject_type.values)
                                   or f"declared values: {', '.join(subject_type.values)}"))
+
+    def ranked_value(self, expr: ast.IsRanked) -> None:
+        """`x is at least V`: x is an ordered enumeration and V one of its values."""
+        self.enum_values(expr.subject, (expr.value,), expr.span)
+        subject_type = self.infer(expr.subject)
+        if isinstance(subject_type, EnumType) and not subject_type.ordered:
+            self.report(unordered(subject_type, "is at least" if not expr.at_most else "is at most", expr.span))
 
     def optional_subject(self, expr: ast.IsNone) -> None:
         if self.infer(expr.subject) is None:
@@ -399,3 +429,27 @@ def constant_value(node: ast.Expr, types: dict[int, ValueType]) -> Fraction | No
             return result
         case _:
             return None
+
+
+RANK_WORDS = {"<": "is below", "<=": "is at most", ">": "is above", ">=": "is at least"}
+
+
+def _enum_hint(enum: EnumType, operator: str, subject: str = "", value: str = "VALUE") -> str:
+    """How to write a comparison of enumeration values: `is`, or a rank test on an ordered one."""
+    if operator in ("<=", ">="):
+        test = f"`{subject}{RANK_WORDS[operator]} {value}`"
+        if enum.ordered:
+            return f"write {test}"
+        return (f"`{enum.fact}` has no order: declare it lowest first, `one of ({' < '.join(enum.values)})`, "
+                f"then write {test}")
+    if operator in ("<", ">"):
+        return (f"write `{subject}is at {'most' if operator == '<' else 'least'}` the value "
+                f"{'before' if operator == '<' else 'after'} {value}"
+                + ("" if enum.ordered else f", after declaring `{enum.fact}` in order (`one of (a < b < c)`)"))
+    return f"write `{subject}is {value}`" if operator == "==" else f"write `{subject}is not {value}`"
+
+
+def unordered(enum: EnumType, test: str, span: Span | None) -> Diagnostic:
+    return error("unordered-enum", f"`{test}` needs an order, but `{enum.fact}` is an unordered enumeration", span,
+                 "no order declared", help=f"if its values are ranked, declare them lowest first: "
+                                           f"`one of ({' < '.join(enum.values)})`")

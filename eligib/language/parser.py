@@ -16,10 +16,11 @@ from lark.tree import Meta
 from eligib.language import ast
 from eligib.language.diagnostics import DiagnosticError, error, suggest
 from eligib.language.grammar import grammar_text
-from eligib.language.parse_bindings import BindingRules, unquote
+from eligib.language.parse_bindings import unquote
+from eligib.language.parse_libraries import LibraryRules
 from eligib.language.source import SourceFile, Span
 from eligib.language.syntax_errors import BadDedent, NestingTooDeep, syntax_diagnostic
-from eligib.limits import MAX_EXPRESSION_DEPTH, MAX_NESTING, MAX_NUMBER_DIGITS, MAX_OPERANDS, MAX_PROTOCOL_BYTES
+from eligib.limits import MAX_EXPRESSION_DEPTH, MAX_NESTING, MAX_NUMBER_DIGITS, MAX_PROTOCOL_BYTES
 
 
 class _ProtocolIndenter(Indenter):
@@ -119,7 +120,7 @@ def _as_bound(literal: ast.Bound | ast.DateLiteral) -> ast.Bound:
 
 
 @v_args(meta=True)
-class _Builder(BindingRules):
+class _Builder(LibraryRules):
     """Lark tree -> AST. Each method receives the rule's meta (for spans) and its children."""
 
     # limits ----------------------------------------------------------------
@@ -130,11 +131,6 @@ class _Builder(BindingRules):
             raise DiagnosticError([error("bad-number", f"this number has more than {MAX_NUMBER_DIGITS} digits",
                                          self._tok(token), "too long", help="see docs/limits.md")])
         return Fraction(str(token))
-
-    def _few_enough(self, operands: list[Any], meta: Any, what: str) -> None:
-        if len(operands) > MAX_OPERANDS:
-            raise DiagnosticError([error("too-many", f"more than {MAX_OPERANDS} {what}", self._span(meta),
-                                         "here", help="split it into definitions; see docs/limits.md")])
 
     # top level -----------------------------------------------------------
     def start(self, meta: Meta, children: list[Any]) -> Any:
@@ -170,16 +166,6 @@ class _Builder(BindingRules):
         return ast.Protocol(header, tuple(facts), tuple(definitions), tuple(criteria), tuple(assertions),
                             tuple(bindings), tuple(assumptions), tuple(value_sets), tuple(tables), tuple(imports),
                             span=self._span(meta))
-
-    def library(self, meta: Meta, children: list[Any]) -> Any:
-        return ast.Library(tuple(c for c in children if isinstance(c, ast.ValueSet)),
-                           tuple(c for c in children if isinstance(c, ast.Table)), span=self._span(meta))
-
-    def import_(self, meta: Meta, children: list[Any]) -> Any:
-        return ast.Import(unquote(children[0]), span=self._tok(children[0]))
-
-    def value_set_source(self, meta: Meta, children: list[Any]) -> Any:
-        return {"system": unquote(children[0]), "version": unquote(children[1]) if len(children) > 1 else ""}
 
     def header(self, meta: Meta, children: list[Any]) -> Any:
         name, *items = children
@@ -229,34 +215,6 @@ class _Builder(BindingRules):
     def order_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"order": str(children[0])}
 
-    def value_set(self, meta: Meta, children: list[Any]) -> Any:
-        name, label, *members = children
-        source = members.pop(0) if members and isinstance(members[0], dict) else {}
-        self._few_enough(members, meta, "codes in one value set")
-        return ast.ValueSet(str(name), unquote(label), tuple(str(m) for m in members), span=self._tok(name),
-                            **source)
-
-    def table(self, meta: Meta, children: list[Any]) -> Any:
-        name, label, *rows = children
-        self._few_enough(rows, meta, "rows in one table")
-        return ast.Table(str(name), unquote(label), tuple(rows), span=self._tok(name))
-
-    def band_below(self, meta: Meta, children: list[Any]) -> Any:
-        high, value = children
-        return ast.TableRow("", value, None, high, span=self._span(meta))
-
-    def band_between(self, meta: Meta, children: list[Any]) -> Any:
-        low, high, value = children
-        return ast.TableRow("", value, low, high, span=self._span(meta))
-
-    def band_from(self, meta: Meta, children: list[Any]) -> Any:
-        low, value = children
-        return ast.TableRow("", value, low, None, span=self._span(meta))
-
-    def table_row(self, meta: Meta, children: list[Any]) -> Any:
-        key, value = children
-        return ast.TableRow(str(key), value, span=self._tok(key))
-
     def boolean_type(self, meta: Meta, children: list[Any]) -> Any:
         return ast.FactType(ast.FactKind.BOOLEAN, span=self._span(meta))
 
@@ -271,6 +229,16 @@ class _Builder(BindingRules):
 
     def enum_type(self, meta: Meta, children: list[Any]) -> Any:
         return ast.FactType(ast.FactKind.ENUM, None, tuple(str(c) for c in children), span=self._span(meta))
+
+    def ordered_enum_type(self, meta: Meta, children: list[Any]) -> Any:
+        """`one of (i < ii < iii < iv)`: an enumeration whose values are ranked, lowest first."""
+        wrong = [token for token in children[1::2] if str(token) != "<"]
+        if wrong:
+            raise DiagnosticError([error("syntax", f"`{wrong[0]}` between enumeration values", self._tok(wrong[0]),
+                                         "expected `<`", help="list an ordered enumeration lowest first: "
+                                                              "`one of (i < ii < iii < iv)`")])
+        return ast.FactType(ast.FactKind.ENUM, None, tuple(str(c) for c in children[0::2]), ordered=True,
+                            span=self._span(meta))
 
     def range_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"low": _as_bound(children[0]), "high": _as_bound(children[1])}
@@ -348,6 +316,13 @@ class _Builder(BindingRules):
     def at_least(self, meta: Meta, children: list[Any]) -> Any:
         return (ast.BlockKind.AT_LEAST, int(self._number(children[0])))
 
+    def count_of(self, meta: Meta, children: list[Any]) -> Any:
+        """`at least 2 of (a, b, c)` on one line: an `at least N of` block of unnamed items."""
+        count, *conditions = children
+        self._few_enough(conditions, meta, "conditions in one `at least N of (...)`")
+        items = tuple(ast.BlockItem(None, condition, span=condition.span) for condition in conditions)
+        return ast.Block(ast.BlockKind.AT_LEAST, items, int(self._number(count)), span=self._span(meta))
+
     def named_item(self, meta: Meta, children: list[Any]) -> Any:
         name, body = children
         return ast.BlockItem(str(name), body, span=self._tok(name))
@@ -392,6 +367,12 @@ class _Builder(BindingRules):
 
     def negate(self, meta: Meta, children: list[Any]) -> Any:
         return ast.Negate(children[1], span=self._span(meta))
+
+    def is_at_least(self, meta: Meta, children: list[Any]) -> Any:
+        return ast.IsRanked(children[0], str(children[1]), span=self._span(meta))
+
+    def is_at_most(self, meta: Meta, children: list[Any]) -> Any:
+        return ast.IsRanked(children[0], str(children[1]), at_most=True, span=self._span(meta))
 
     def is_value(self, meta: Meta, children: list[Any]) -> Any:
         return ast.IsValue(children[0], str(children[1]), span=self._span(meta))

@@ -37,6 +37,8 @@ def to_text(node: ast.Expr) -> str:
             return f"{_wrap(node.antecedent)} implies {_wrap(node.consequent)}"
         case ast.IsValue():
             return f"{_wrap(node.subject)} is {'not ' if node.negated else ''}{node.value}"
+        case ast.IsRanked():
+            return f"{_wrap(node.subject)} is at {'most' if node.at_most else 'least'} {node.value}"
         case ast.InSet():
             return f"{_wrap(node.subject)} {'not in' if node.negated else 'in'} ({', '.join(node.values)})"
         case ast.IsNone():

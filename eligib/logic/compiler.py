@@ -282,6 +282,10 @@ class _Compiler:
                 return self.membership(node.subject, (node.value,), node.negated)
             case ast.InSet():
                 return self.membership(node.subject, node.values, node.negated)
+            case ast.IsRanked():
+                enum = self.checked.types[node.subject.nid]
+                assert isinstance(enum, EnumType)
+                return self.membership(node.subject, node.among(enum.values), False)
             case ast.IsNone():
                 _, present = self.value(node.subject)
                 return present if node.negated else z3.Not(present)

@@ -16,7 +16,7 @@ from typing import Any, assert_never
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.values.calendar import DAY_SECONDS, shift_date
-from eligib.values.types import NONE, DateType, History, ItemValue, ListType, Value
+from eligib.values.types import NONE, DateType, EnumType, History, ItemValue, ListType, Value
 from eligib.values.units import canonical_code, to_canonical
 
 COMPARATORS: dict[ast.Comparator, Callable[[Any, Any], bool]] = {
@@ -115,6 +115,8 @@ class Evaluator:
                 return self.membership(node.subject, (node.value,), node.negated)
             case ast.InSet():
                 return self.membership(node.subject, node.values, node.negated)
+            case ast.IsRanked():
+                return self.membership(node.subject, node.among(self.enum_values(node.subject)), False)
             case ast.IsNone():
                 subject = self.eval(node.subject)
                 return None if subject is None else (subject is NONE) != node.negated
@@ -225,6 +227,11 @@ class Evaluator:
             else:
                 result = op.apply(result, value)
         return result
+
+    def enum_values(self, subject_node: ast.Expr) -> tuple[str, ...]:
+        enum = self.checked.types[subject_node.nid]
+        assert isinstance(enum, EnumType)
+        return enum.values
 
     def membership(self, subject_node: ast.Expr, values: tuple[str, ...], negated: bool) -> Truth:
         subject = self.eval(subject_node)

@@ -15,7 +15,7 @@ from eligib.logic.evaluate import Truth, Verdict, window
 from eligib.logic.solver import DecidedBy, Decision, Status, settled
 from eligib.report.explanation import CriterionFinding, Explanation, MissingFact, PathFinding, PathStatus
 from eligib.values.calendar import format_date
-from eligib.values.types import NONE, History, ListType, NumType, shown
+from eligib.values.types import NONE, EnumType, History, ListType, NumType, shown
 
 STATUS_WORD = {True: "holds", False: "fails", None: "unknown"}
 
@@ -168,6 +168,8 @@ class _Reasons:
                 return self.why(node.antecedent, True, path) + self.why(node.consequent, False, path)
             case ast.IsValue() | ast.InSet():
                 return [self.membership(node)]
+            case ast.IsRanked():
+                return [self.rank(node)]
             case ast.IsNone():
                 return [self.none_test(node)]
             case ast.InValueSet():
@@ -257,6 +259,14 @@ class _Reasons:
         inside = subject in node.values
         listed = ", ".join(node.values)
         return f"{name} is {written}, {'in' if inside else 'not in'} ({listed})"
+
+    def rank(self, node: ast.IsRanked) -> str:
+        subject = self.evaluator.eval(node.subject)
+        written = "none" if subject is NONE else str(subject)
+        enum = self.checked.types[node.subject.nid]
+        holds = subject in node.among(enum.values) if isinstance(enum, EnumType) else False
+        test = f"at {'most' if node.at_most else 'least'} {node.value}"
+        return f"{self.text(node.subject)} is {written}, {'' if holds else 'not '}{test}"
 
     def value_set_membership(self, node: ast.InValueSet) -> str:
         subject = self.evaluator.eval(node.subject)

@@ -15,9 +15,10 @@ from eligib.values.words import describe, suggest
 class EnumType(ValueType):
     fact: str
     values: tuple[str, ...]
+    ordered: bool = False  # the values are ranked, lowest first (`is at least`, `is at most`)
 
     def __str__(self) -> str:
-        return f"one of ({', '.join(self.values)})"
+        return f"one of ({(' < ' if self.ordered else ', ').join(self.values)})"
 
     def same_kind(self, other: ValueType) -> bool:
         return isinstance(other, EnumType) and other.fact == self.fact
