@@ -191,7 +191,7 @@ class Oracle:
                 result = add_duration(result, operand.value, operand.unit, 1 if operator == "+" else -1)
                 continue
             right = self.value(operand, facts)
-            if right is NONE:
+            if right is NONE or (operator == "/" and right == 0):
                 return NONE
             if isinstance(result, dt.date):  # date - date: a duration, in seconds
                 result = Fraction((result - right).days * SECONDS_PER_DAY)

@@ -52,6 +52,7 @@ ATOMS = [
     "r is at least mid", "r is at most {rank}", "at least 2 of (b1, b2, o)",
     "at least {n} of (b1, n <= 5 mg/dL, e is x)",
     "p >= {pc} %", "q < 60 mL/min/{{1.73_m2}}", "r is at least hi or k >= {i}",
+    "n * k >= {c} mg/dL", "n / m <= 2", "(n / 1 mg/dL) * (p / 1 %) > {c}",
 ]
 
 

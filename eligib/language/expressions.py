@@ -14,7 +14,7 @@ from eligib.language.diagnostics import Diagnostic, error, suggest
 from eligib.language.queries import HistoryTyper, mismatch
 from eligib.language.source import Span
 from eligib.values.types import BOOL, DATE, BoolType, DateType, EnumType, ListType, NumType, ValueType
-from eligib.values.units import DURATION, PLAIN, UnitError, canonical_code, parse_unit, to_canonical
+from eligib.values.units import DIMENSIONLESS, DURATION, PLAIN, UnitError, canonical_code, parse_unit, to_canonical
 
 FUNCTIONS = ("min", "max")
 NONE_QUERIES = (ast.QueryKind.MIN, ast.QueryKind.MAX, ast.QueryKind.LATEST, ast.QueryKind.EARLIEST)
@@ -46,7 +46,8 @@ class ExpressionTyper:
             return BOOL
         self.in_progress.append(name)
         scope, self.scope = self.scope, ()  # a definition reads the patient, never an item
-        result = self.expect_bool(definition.body, f"definition `{name}`")
+        # a definition names a condition or a value (`define bmi: weight / (height * height)`)
+        result = self.infer(definition.body) or BOOL
         self.scope = scope
         self.in_progress.pop()
         self.definition_types[name] = result
@@ -256,7 +257,7 @@ class ExpressionTyper:
 
     def binary_type(self, left: Type, operator: ast.Operator, right: Type, whole: ast.Arithmetic,
                     step: int) -> Type | None:
-        left_nodes, right_node = whole.operands[: step + 1], whole.operands[step + 1]
+        right_node = whole.operands[step + 1]
         if isinstance(left, DateType) or isinstance(right, DateType):
             return self.date_arithmetic(left, operator, right, whole, step)
         if not isinstance(left, NumType) or not isinstance(right, NumType):
@@ -269,23 +270,16 @@ class ExpressionTyper:
                 self.report(mismatch(left, right, right_node, operator))
                 return None
             return NumType(left.kind, left.unit, left.integer and right.integer)
-        left_constant = all(is_constant(node) for node in left_nodes)
-        right_constant = is_constant(right_node)
         dividing = operator == ast.Operator.DIVIDE
-        if (not left_constant and not right_constant) or (dividing and not right_constant):
-            self.report(error("nonlinear", "only constants may multiply or divide facts", whole.span,
-                              "product of two facts", help="write thresholds like `3 * alt_uln`"))
-            return None
-        if dividing and constant_value(right_node, self.state.types) == 0:
+        if dividing and is_constant(right_node) and constant_value(right_node, self.state.types) == 0:
             self.report(error("division-by-zero", f"division by zero: `{self.state.text(right_node)}` is 0",
                               right_node.span, "divides by zero", help="divide by a number that is not zero"))
             return None
-        scalar, other = (left, right) if left.unit is None and not dividing else (right, left)
-        if scalar.unit is not None:
-            self.report(error("unit-mismatch", f"cannot {'divide' if dividing else 'multiply'} {left} by {right}",
-                              whole.span, "both sides have units", help="multiply or divide by a plain number"))
-            return None
-        return NumType(other.kind, other.unit)
+        if left.unit is None and not dividing:
+            return NumType(right.kind, right.unit, left.integer and right.integer)
+        if right.unit is None:
+            return NumType(left.kind, left.unit, left.integer and right.integer and not dividing)
+        return calculated_type(left, right, dividing)
 
     def date_arithmetic(self, left: Type, operator: ast.Operator, right: Type, whole: ast.Arithmetic,
                         step: int) -> Type | None:
@@ -453,3 +447,18 @@ def unordered(enum: EnumType, test: str, span: Span | None) -> Diagnostic:
     return error("unordered-enum", f"`{test}` needs an order, but `{enum.fact}` is an unordered enumeration", span,
                  "no order declared", help=f"if its values are ranked, declare them lowest first: "
                                            f"`one of ({' < '.join(enum.values)})`")
+
+
+def calculated_type(left: NumType, right: NumType, dividing: bool) -> NumType:
+    """The type of a product or quotient of quantities, by dimension analysis: `weight / (height *
+    height)` is a mass per area, `alt / alt_uln` and `weight / 1 kg` are plain numbers (the ratio, the
+    number of kilograms), `5 mg/kg * weight` is a mass. A calculation cancels its units: only written
+    units keep their cancellations apart (`mmol/mol` is not `mg/g`); `%` and dividing annotations stay."""
+    left_unit = parse_unit(left.unit) if left.unit else parse_unit("1")
+    right_unit = parse_unit(right.unit) if right.unit else parse_unit("1")
+    combined = left_unit * (right_unit ** -1 if dividing else right_unit)
+    kind = (combined.dims, DIMENSIONLESS, combined.kind[2])
+    if kind == PLAIN:
+        return NumType(PLAIN, None)
+    text = f"({left.unit}){'/' if dividing else '.'}({right.unit})"
+    return NumType(kind, text, left.integer and right.integer and not dividing)

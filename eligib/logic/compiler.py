@@ -307,7 +307,12 @@ class _Compiler:
                 self.presence[node.nid] = field_vars.present
             return field_vars.info.type.z3_term(field_vars.value)
         if node.name in self.checked.definitions:
-            return self.boolean(self.checked.definitions[node.name].body)
+            body = self.checked.definitions[node.name].body
+            if isinstance(self.checked.type_of(body), BoolType):
+                return self.boolean(body)
+            term, present = self.value(body)  # a calculated value: it exists when its inputs do
+            self._set_presence(node, [present])
+            return term
         fact = self.facts[node.name]
         if fact.present is not None:
             self.presence[node.nid] = fact.present
@@ -345,6 +350,8 @@ class _Compiler:
             else:
                 term, present = self.value(operand)
                 presences.append(present)
+                if op == ast.Operator.DIVIDE and not z3.is_rational_value(term):
+                    presences.append(term != 0)  # a quotient by zero has no value (as in the evaluator)
                 result = op.apply(result, term)
         self._set_presence(node, presences)
         return result

@@ -224,6 +224,8 @@ class Evaluator:
                 assert isinstance(operand_node, ast.QuantityLiteral)
                 amount = operand_node.value if op == ast.Operator.ADD else -operand_node.value
                 result = shift_date(result, amount, canonical_code(operand_node.unit or ""))
+            elif op == ast.Operator.DIVIDE and value == 0:
+                return NONE  # a quotient by zero has no value (the compiler says the same)
             else:
                 result = op.apply(result, value)
         return result

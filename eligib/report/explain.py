@@ -218,10 +218,11 @@ class _Reasons:
 
     def compare(self, node: ast.Compare, value: bool) -> str:
         links = range(len(node.operators))
+        unit = next((o.unit for o in node.operands if isinstance(o, ast.QuantityLiteral) and o.unit), None)
         if value:
-            parts = [self.operand(node.operands[0])]
+            parts = [self.operand(node.operands[0], unit)]
             for i in links:
-                parts += [node.operators[i], self.operand(node.operands[i + 1])]
+                parts += [node.operators[i], self.operand(node.operands[i + 1], unit)]
             return " ".join(parts)
         failing = [i for i in links if self.evaluator.link(node, i) is False]
         statements = []
@@ -231,7 +232,7 @@ class _Reasons:
                 none_side = left if self.evaluator.eval(left) is NONE else right
                 statements.append(f"`{self.text(none_side)}` is none")
                 continue
-            statements.append(f"{self.operand(left)} {node.operators[i].negated()} {self.operand(right)}")
+            statements.append(f"{self.operand(left, unit)} {node.operators[i].negated()} {self.operand(right, unit)}")
         return "; ".join(statements)
 
     def conditional(self, node: ast.Conditional, value: bool) -> list[str]:
@@ -323,18 +324,46 @@ class _Reasons:
         return f"{name} is {shown(self.checked.facts[name].type, value)}"
 
     # ------------------------------------------------------------- values
-    def operand(self, node: ast.Expr) -> str:
-        """An operand as written, with the patient's value where it is not a literal."""
+    def operand(self, node: ast.Expr, unit: str | None = None) -> str:
+        """An operand as written, with the patient's value where it is not a literal; a calculated
+        value in the unit it is compared with (`unit`), and a named one with its inputs."""
         if isinstance(node, (ast.QuantityLiteral, ast.DateLiteral)):
             return self.text(node)
         value = self.evaluator.eval(node)
-        written = "missing" if value is None else self.show(value, node)
+        written = "missing" if value is None else self.show(value, node, unit)
         if isinstance(node, ast.NameRef):
+            definition = self.checked.definitions.get(node.name)
+            if definition is not None and value is not None and isinstance(definition.body, ast.Arithmetic):
+                return f"{node.name} {written} = {self.filled(definition.body)}"
             return f"{node.name} {written}"
         return f"{self.text(node)} = {written}"
 
-    def show(self, value: Any, node: ast.Expr) -> str:
-        """A node's value in the unit it is written in (a fact's declared unit, for a fact)."""
+    def filled(self, node: ast.Expr) -> str:
+        """A calculation with the patient's values in place of the facts (the branch a conditional took)."""
+        match node:
+            case ast.Arithmetic():
+                parts = [self._filled_operand(node.operands[0])]
+                for operator, operand in zip(node.operators, node.operands[1:], strict=True):
+                    parts += [str(operator), self._filled_operand(operand)]
+                return " ".join(parts)
+            case ast.Negate():
+                return f"-{self._filled_operand(node.operand)}"
+            case ast.Conditional():
+                taken = node.then if self.evaluator.condition(node.condition) else node.otherwise
+                return self.filled(taken)
+            case ast.NameRef() if node.name in self.checked.facts or node.nid in self.checked.field_refs:
+                value = self.evaluator.eval(node)
+                return "missing" if value is None else self.show(value, node)
+            case _:
+                return self.text(node)
+
+    def _filled_operand(self, node: ast.Expr) -> str:
+        text = self.filled(node)
+        return f"({text})" if isinstance(node, ast.Arithmetic) else text
+
+    def show(self, value: Any, node: ast.Expr, compared_in: str | None = None) -> str:
+        """A node's value in the unit it is written in (a fact's declared unit, for a fact; for a
+        calculation, the unit it is compared with, when of its kind)."""
         kind = self.checked.types.get(node.nid)
         if kind is None or isinstance(value, (bool, str)):
             return "none" if value is NONE else str(value).lower() if isinstance(value, bool) else str(value)
@@ -342,6 +371,8 @@ class _Reasons:
         if isinstance(kind, NumType):
             unit = self.checked.facts[node.name].unit if isinstance(node, ast.NameRef) and node.name in \
                 self.checked.facts else kind.unit
+            if compared_in is not None and unit != compared_in and _same_kind(kind, compared_in):
+                unit = compared_in
         return shown(kind, value, unit)
 
     def text(self, node: ast.Expr | None) -> str:
@@ -356,3 +387,11 @@ def _no_item(count: int, collection: str) -> str:
     if count == 1:
         return f"the one item of {collection} does not match"
     return f"none of the {count} items of {collection} matches"
+
+
+def _same_kind(kind: NumType, unit: str) -> bool:
+    """Can a value of this type be shown in `unit`? (A calculation cancels units: compare dimensions.)"""
+    from eligib.values.units import parse_unit
+
+    written = parse_unit(unit)
+    return kind.kind[0] == written.dims and kind.kind[2] == written.kind[2]
