@@ -104,3 +104,35 @@ def test_dimension_analysis_refuses_what_does_not_match():
         with pytest.raises(DiagnosticError) as caught:
             Engine.from_text(PROTOCOL + f'inclusion x "X":\n    record: "r"\n    {body}\n', "p.elig")
         assert fragment in {d.code for d in caught.value.diagnostics}, body
+
+
+def test_a_quotient_of_whole_numbers_is_exact_in_the_solver():
+    """Z3 divides two integer terms by flooring: 3 / 2 must be 1.5, so with `regimens` missing the
+    verdict is open (regimens 2 gives 1.5 > 1), never eligible (review of issue 10)."""
+    engine = Engine.from_text("""protocol div:
+    title: "Integer quotient"
+    version: "1"
+facts:
+    responses: integer, from 0 to 10
+    regimens: integer, from 2 to 10
+inclusion ratio "At most one response per regimen":
+    record: "r"
+    responses / regimens <= 1
+""", "div.elig")
+    assert engine.check({"responses": 3}).verdict == "undetermined"
+    assert engine.check({"responses": 3, "regimens": 2}).verdict == "ineligible"
+    assert engine.check({"responses": 3, "regimens": 3}).verdict == "eligible"
+
+
+def test_dividing_by_a_definition_that_is_zero_has_no_value():
+    engine = Engine.from_text("""protocol zero:
+    title: "Zero"
+    version: "1"
+facts:
+    alt: decimal U/L, from 0 U/L to 1000 U/L
+define nothing: 0
+inclusion ratio "r":
+    record: "r"
+    alt / nothing <= 3 U/L
+""", "zero.elig")
+    assert engine.check({}).verdict == "ineligible"  # none for every alt, not "depends on alt"

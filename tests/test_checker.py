@@ -121,6 +121,31 @@ def test_guards_known_from_or_any_of_and_values(body):
     load_text(GUARDS + f'inclusion c "C":\n    record: "r"\n    {body}\n', "p.elig")
 
 
+GUARDED_BY_AN_OPTIONAL = """protocol optional_guard:
+    title: "Guards on a fact that may be none"
+    version: "1"
+facts:
+    age: integer years, from 0 years to 120 years, or none
+    lansky: integer %, from 0 % to 100 %, only if age <= 16 years
+    relapse: boolean, or none
+    biopsy: boolean, only if relapse is not none
+    courses: list, at most 3 items:
+        relapse: boolean
+"""
+
+
+@pytest.mark.parametrize("body", [
+    "age > 16 years or lansky >= 50 %",  # with age none, `age > 16 years` is false, and so is `age <= 16 years`
+    "any of\n        older: age > 16 years\n        lansky_ok: lansky >= 50 %",
+    "lansky >= 50 % if age > 16 years else true",
+    "any(courses where relapse and biopsy)",  # that `relapse` is the course's field, not the fact
+])
+def test_a_guard_is_not_known_from_what_says_nothing_of_it(body):
+    """Review of issue 10: a fact outside its subgroup must never decide a verdict."""
+    diagnostic = only_error(GUARDED_BY_AN_OPTIONAL + f'inclusion c "C":\n    record: "r"\n    {body}\n')
+    assert diagnostic.code == "unguarded-fact", diagnostic
+
+
 @pytest.mark.parametrize("body", [
     "fit_without_hsct or prior_hsct",  # the guard comes too late
     "at least 1 of\n        prior_hsct\n        fit_without_hsct",  # not an `or`

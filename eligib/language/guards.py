@@ -41,7 +41,7 @@ def _guarded_uses(state: CheckState, expr: ast.Expr, context: Context, reported:
         if node.name in state.definitions and node.name not in expanding:
             _guarded_uses(state, state.definitions[node.name].body, known, reported, expanding | {node.name})
         info = state.facts.get(node.name)
-        if info is None or info.guard is None or _holds_in(info.guard, known) or node.nid in reported:
+        if info is None or info.guard is None or _holds_in(state, info.guard, known) or node.nid in reported:
             continue
         reported.add(node.nid)
         condition = state.text(info.guard)
@@ -63,8 +63,10 @@ def conjuncts(expr: ast.Expr) -> Iterator[ast.Expr]:
         yield expr
 
 
-def _holds_in(guard: ast.Expr, context: Context) -> bool:
-    known = set(context) | {_negation(item) for item in context if isinstance(item, ast.Not)}
+def _holds_in(state: CheckState, guard: ast.Expr, context: Context) -> bool:
+    # a condition on an item's field (inside `where`) says nothing of a fact of the same name
+    context = tuple(item for item in context if not _reads_a_field(state, item))
+    known = set(context) | {_negation(state, item) for item in context if isinstance(item, ast.Not)}
     # a condition that holds has a value: `x` (true) and `x is V` say that `x is not none`
     known |= {ast.IsNone(item.subject if isinstance(item, ast.IsValue) else item, negated=True)
               for item in list(known) if isinstance(item, ast.NameRef) or
@@ -72,10 +74,39 @@ def _holds_in(guard: ast.Expr, context: Context) -> bool:
     return all(part in known for part in conjuncts(guard))
 
 
-def _negation(node: ast.Not) -> ast.Expr:
-    """`not (age > 16 years)` read as `age <= 16 years`, so an `else` branch knows its condition."""
+def _reads_a_field(state: CheckState, expr: ast.Expr) -> bool:
+    """Does this condition read the item being tested (inside a `where`)? A query's own `where`
+    reads its own items, and that is part of what the query says about the patient."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.NameRef) and node.nid in state.field_refs:
+            return True
+        if not isinstance(node, ast.Query):
+            stack.extend(ast.children(node))
+    return False
+
+
+def _never_none(state: CheckState, expr: ast.Expr) -> bool:
+    """Can this value not be none? (Literals, and facts not declared `or none`, and sums of them.)"""
+    match expr:
+        case ast.QuantityLiteral() | ast.DateLiteral():
+            return True
+        case ast.NameRef():
+            info = state.facts.get(expr.name)
+            return info is not None and not info.optional and expr.nid not in state.field_refs
+        case ast.Arithmetic() | ast.Negate():
+            return all(_never_none(state, child) for child in ast.children(expr))
+        case _:
+            return False
+
+
+def _negation(state: CheckState, node: ast.Not) -> ast.Expr:
+    """`not (age > 16 years)` read as `age <= 16 years`, so an `else` branch knows its condition;
+    only when neither side can be none (with `age` none, both are false)."""
     inner = node.operand
-    if isinstance(inner, ast.Compare) and len(inner.operators) == 1:
+    if isinstance(inner, ast.Compare) and len(inner.operators) == 1 and \
+            all(_never_none(state, operand) for operand in inner.operands):
         return ast.Compare(inner.operands, (inner.operators[0].negated(),))
     if isinstance(inner, ast.IsValue):
         return ast.IsValue(inner.subject, inner.value, not inner.negated)

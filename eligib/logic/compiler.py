@@ -350,8 +350,11 @@ class _Compiler:
             else:
                 term, present = self.value(operand)
                 presences.append(present)
-                if op == ast.Operator.DIVIDE and not z3.is_rational_value(term):
-                    presences.append(term != 0)  # a quotient by zero has no value (as in the evaluator)
+                if op == ast.Operator.DIVIDE:
+                    # exact division (never Z3's integer division), and none when dividing by zero
+                    result, term = _real(result), _real(term)
+                    if not (z3.is_rational_value(term) and term.as_fraction() != 0):
+                        presences.append(term != 0)
                 result = op.apply(result, term)
         self._set_presence(node, presences)
         return result
@@ -403,3 +406,7 @@ class _Compiler:
                 return z3.Sum([z3.If(item, 1, 0) for item in items]) >= node.count
             case _:
                 assert_never(node.kind)
+
+
+def _real(term: Term) -> Term:
+    return z3.ToReal(term) if z3.is_int(term) else term
