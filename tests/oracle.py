@@ -20,10 +20,21 @@ from typing import Any
 
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
-from eligib.values.types import NONE, BoolType, DateType, EnumType, History, ListType, NumType
+from eligib.values.types import NONE, BoolType, DateTimeType, DateType, EnumType, History, ListType, NumType
 from eligib.values.units import canonical_code, parse_unit
 
 SECONDS_PER_DAY = 86400
+FIRST_INSTANT = dt.datetime(1, 1, 1, tzinfo=dt.UTC)  # instant 86400: day number 1 at 00:00Z
+
+
+def as_datetime(instant: int) -> dt.datetime:
+    return FIRST_INSTANT + dt.timedelta(seconds=instant - SECONDS_PER_DAY)
+
+
+def exact_duration(amount: Fraction, unit: str | None) -> dt.timedelta:
+    """A date-time's step: days of 24 hours, hours, minutes, seconds (never months)."""
+    seconds = {"wk": 7 * 24 * 3600, "d": 24 * 3600, "h": 3600, "min": 60, "s": 1}[canonical_code(unit or "")]
+    return dt.timedelta(seconds=int(amount * seconds))
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -64,6 +75,8 @@ class Oracle:
     def _as_date(self, name: str, value: Any) -> Any:
         if isinstance(self.checked.facts[name].type, DateType) and value is not NONE:
             return dt.date.fromordinal(value)
+        if isinstance(self.checked.facts[name].type, DateTimeType) and value is not NONE:
+            return as_datetime(value)
         return value
 
     def truth(self, node: ast.Expr, facts: dict[str, Any]) -> bool:
@@ -125,7 +138,10 @@ class Oracle:
             if date is NONE or anchor is NONE:
                 return False
             sign = -1 if node.direction == "before" else 1
-            other = add_duration(anchor, node.amount.value, node.amount.unit, sign)
+            if isinstance(anchor, dt.datetime):
+                other = anchor + sign * exact_duration(node.amount.value, node.amount.unit)
+            else:
+                other = add_duration(anchor, node.amount.value, node.amount.unit, sign)
             low, high = (other, anchor) if sign < 0 else (anchor, other)
             return low <= date <= high
         if isinstance(node, ast.Block):
@@ -180,6 +196,8 @@ class Oracle:
     def _as_field(spec: Any, value: Any) -> Any:
         if isinstance(spec.type, DateType) and value is not NONE:
             return dt.date.fromordinal(value)
+        if isinstance(spec.type, DateTimeType) and value is not NONE:
+            return as_datetime(value)
         return value
 
     def arithmetic(self, node: ast.Arithmetic, facts: dict[str, Any]) -> Any:
@@ -187,13 +205,18 @@ class Oracle:
         for operator, operand in zip(node.operators, node.operands[1:]):
             if result is NONE:
                 return NONE
+            if isinstance(result, dt.datetime) and isinstance(operand, ast.QuantityLiteral):
+                result += (1 if operator == "+" else -1) * exact_duration(operand.value, operand.unit)
+                continue
             if isinstance(result, dt.date) and isinstance(operand, ast.QuantityLiteral):  # date +- a duration
                 result = add_duration(result, operand.value, operand.unit, 1 if operator == "+" else -1)
                 continue
             right = self.value(operand, facts)
             if right is NONE or (operator == "/" and right == 0):
                 return NONE
-            if isinstance(result, dt.date):  # date - date: a duration, in seconds
+            if isinstance(result, dt.datetime):  # date-time - date-time: seconds
+                result = Fraction(int((result - right).total_seconds()))
+            elif isinstance(result, dt.date):  # date - date: a duration, in seconds
                 result = Fraction((result - right).days * SECONDS_PER_DAY)
             elif operator == "+":
                 result = result + right
@@ -219,7 +242,10 @@ def candidates(checked: CheckedProtocol, name: str, anchors: list[int]) -> list[
     elif isinstance(kind, EnumType):
         found = list(kind.values)
     elif isinstance(kind, DateType):
-        found = sorted({day for anchor in anchors for day in _dates_around(checked, anchor)})
+        found = sorted({day for anchor in anchors if anchor < 10**8 for day in _dates_around(checked, anchor)})
+    elif isinstance(kind, DateTimeType):
+        found = sorted({moment for anchor in instant_anchors(checked, anchors) for moment in
+                        _instants_around(checked, anchor)})
     elif isinstance(kind, NumType):
         found = sorted(_numbers_around(checked, kind))
     found = [value for value in found if _in_range(info, value)]
@@ -230,6 +256,8 @@ def _in_range(info, value: Any) -> bool:
     low, high = info.low, info.high
     if isinstance(info.type, DateType) and low is None and high is None:
         low, high = dt.date(1900, 1, 1).toordinal(), dt.date(2200, 12, 31).toordinal()
+    if isinstance(info.type, DateTimeType) and low is None and high is None:
+        low, high = dt.date(1900, 1, 1).toordinal() * SECONDS_PER_DAY, dt.date(2201, 1, 1).toordinal() * SECONDS_PER_DAY
     return (low is None or value >= low) and (high is None or value <= high)
 
 
@@ -245,6 +273,23 @@ def _dates_around(checked: CheckedProtocol, anchor: int) -> set[int]:
             edge = add_duration(dt.date.fromordinal(anchor), amount.value, amount.unit, sign).toordinal()
             days |= {edge - 1, edge, edge + 1}
     return days
+
+
+def instant_anchors(checked: CheckedProtocol, anchors: list[int]) -> list[int]:
+    """Date-time anchors: those given (instants are far larger than day numbers), else noon mid-range."""
+    given = [a for a in anchors if a > 10**8]
+    return given or [dt.date(2026, 6, 15).toordinal() * SECONDS_PER_DAY + 43200]
+
+
+def _instants_around(checked: CheckedProtocol, anchor: int) -> set[int]:
+    """The anchor, and the seconds on either side of each exact step the protocol counts from it."""
+    moments = {anchor}
+    for node in _all_nodes(checked):
+        if isinstance(node, ast.QuantityLiteral) and canonical_code(node.unit or "") in ("d", "wk", "h", "min", "s"):
+            step = int(exact_duration(node.value, node.unit).total_seconds())
+            for edge in (anchor - step, anchor + step):
+                moments |= {edge - 1, edge, edge + 1}
+    return moments
 
 
 def _numbers_around(checked: CheckedProtocol, kind: NumType) -> set[Fraction]:
@@ -294,6 +339,8 @@ def verdicts_over(checked: CheckedProtocol, partial: dict[str, Any], limit: int 
     anchors = sorted({value for name, value in partial.items()
                       if isinstance(checked.facts[name].type, DateType) and value is not NONE}) \
         or [dt.date(2026, 6, 15).toordinal()]
+    anchors += sorted({value for name, value in partial.items()
+                       if isinstance(checked.facts[name].type, DateTimeType) and value is not NONE})
     choices = [candidates(checked, name, anchors) for name in missing]
     total = 1
     for options in choices:

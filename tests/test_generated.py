@@ -41,6 +41,8 @@ facts:
     r: one of (lo < mid < hi), or none
     p: decimal %, from 0 % to 100 %
     q: decimal mL/min/{1.73_m2}, from 0 mL/min/{1.73_m2} to 200 mL/min/{1.73_m2}
+    t: datetime, from 2026-06-01 to 2026-06-30
+    u: datetime, from 2026-06-01 to 2026-06-30, or none
 '''
 
 ATOMS = [
@@ -53,6 +55,9 @@ ATOMS = [
     "at least {n} of (b1, n <= 5 mg/dL, e is x)",
     "p >= {pc} %", "q < 60 mL/min/{{1.73_m2}}", "r is at least hi or k >= {i}",
     "n * k >= {c} mg/dL", "n / m <= 2", "(n / 1 mg/dL) * (p / 1 %) > {c}",
+    # date-times: windows and steps in hours, minutes and days, differences as durations
+    "u within {h} hours before t", "t - u <= {h} hours", "u + 90 minutes < t", "t within {w} days after u",
+    "u is none", "t - 2 days >= u",
 ]
 
 
@@ -64,6 +69,7 @@ def expressions(draw, depth: int = 2) -> str:
         return template.format(c=draw(st.sampled_from(["0", "2.5", "5", "7.25", "10"])), i=low,
                                j=draw(st.integers(low, 5)), w=draw(st.integers(1, 8)), mo=draw(st.integers(1, 12)),
                                rank=draw(st.sampled_from(["lo", "mid", "hi"])), n=draw(st.integers(1, 3)),
+                               h=draw(st.sampled_from(["1", "24", "72", "0.5"])),
                                pc=draw(st.sampled_from(["0.5", "45", "99.99"])))
     left, right = draw(expressions(depth - 1)), draw(expressions(depth - 1))
     form = draw(st.sampled_from(["({a}) and ({b})", "({a}) or ({b})", "not ({a})", "({a}) implies ({b})",

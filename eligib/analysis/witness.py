@@ -18,7 +18,8 @@ from eligib.inputs.facts import facts_file
 from eligib.language.checked import CheckedProtocol
 from eligib.logic.budget import Budget, solve
 from eligib.logic.evaluate import Evaluator
-from eligib.values.types import NONE, DateType, History, Value
+from eligib.values.calendar import DAY_SECONDS
+from eligib.values.types import NONE, DateTimeType, DateType, History, Value
 from eligib.values.z3terms import rational
 
 # Witnesses read better with recent dates; the preference is dropped when it cannot be met.
@@ -133,8 +134,12 @@ def _shortest_allowed(solver: Any, protocols: tuple[Any, ...], formulas: list[Te
 
 def preferences(compiled: Any) -> list[Any]:
     """Soft wishes for readable witnesses (recent dates), tried first and dropped if unsatisfiable."""
-    dates = [fact.value for fact in _every_fact(compiled) if isinstance(fact.info.type, DateType)]
-    return [d >= PREFERRED_DATES[0] for d in dates] + [d <= PREFERRED_DATES[1] for d in dates]
+    facts = _every_fact(compiled)
+    dates = [fact.value for fact in facts if isinstance(fact.info.type, DateType)]
+    instants = [fact.value for fact in facts if isinstance(fact.info.type, DateTimeType)]
+    first, last = PREFERRED_DATES[0] * DAY_SECONDS, (PREFERRED_DATES[1] + 1) * DAY_SECONDS - 1
+    return [d >= PREFERRED_DATES[0] for d in dates] + [d <= PREFERRED_DATES[1] for d in dates] \
+        + [t >= first for t in instants] + [t <= last for t in instants] + [t % 3600 == 0 for t in instants]
 
 
 def _every_fact(compiled: Any) -> list[Any]:

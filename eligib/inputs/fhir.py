@@ -19,7 +19,7 @@ from eligib.language.checked import CheckedProtocol
 from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, warning
 from eligib.language.source import SourceFile
 from eligib.values.calendar import shift_date
-from eligib.values.types import ListType
+from eligib.values.types import DateTimeType, ListType
 from eligib.values.units import canonical_code
 
 LOCAL_FACT_SYSTEM = "urn:eligib:fact"
@@ -208,7 +208,8 @@ class _BundleReader:
         may_be_none = {field.name for field in history.fields if field.optional}
         items = []
         for _, resource in found:
-            item = {bound.field: self.field_value(bound, resource) for bound in binding.fields}
+            timed = {f.name for f in history.fields if isinstance(f.type, DateTimeType)}
+            item = {bound.field: self.field_value(bound, resource, bound.field in timed) for bound in binding.fields}
             # an open period of a field that is never none: when it ends is unknown
             items.append({name: value for name, value in item.items()
                           if value is not None and (value != "none" or name in may_be_none)})
@@ -229,16 +230,19 @@ class _BundleReader:
         code = canonical_code(binding.window.unit or "")
         return dt.date.fromordinal(shift_date(anchor.toordinal(), -binding.window.value, code))
 
-    def field_value(self, bound: ast.FieldBinding, resource: dict[str, Any]) -> Any:
-        """One item field from its resource, as a facts file writes it; None when the resource does not say."""
+    def field_value(self, bound: ast.FieldBinding, resource: dict[str, Any], timed: bool = False) -> Any:
+        """One item field from its resource, as a facts file writes it; None when the resource does not say.
+        A date-time field (`timed`) keeps the time of day and offset as the resource writes them."""
         match bound.part:
             case ast.FieldPart.DATE | ast.FieldPart.START:
+                if timed:
+                    return self.when_written(resource)
                 when = self.date_of(resource)
                 return when.isoformat() if when else None
             case ast.FieldPart.END:
-                return self.end_of(resource)
+                return self.end_of(resource, timed)
             case ast.FieldPart.VALUE:
-                return _observation_value(resource)
+                return _observation_value(resource, timed)
             case ast.FieldPart.CODE:
                 element = CODE_ELEMENT_OF.get(resource.get("resourceType", ""), "code")
                 codings = resource.get(element, {}).get("coding", [])
@@ -250,14 +254,18 @@ class _BundleReader:
             case _:
                 assert_never(bound.part)
 
-    def end_of(self, resource: dict[str, Any]) -> str | None:
+    def end_of(self, resource: dict[str, Any], timed: bool = False) -> str | None:
         """When a resource ended: a period's end, `none` for a period still open, or a single date."""
         for path in END_PATHS.get(resource.get("resourceType", ""), ()):
             value = resource.get(path)
             if isinstance(value, dict):
+                if timed:
+                    return str(value["end"]) if value.get("end") is not None else "none"
                 end = _as_date(value.get("end"))
                 return end.isoformat() if end else "none"
             if value is not None:
+                if timed:
+                    return str(value)
                 when = _as_date(value)
                 return when.isoformat() if when else None
         return None
@@ -280,11 +288,22 @@ class _BundleReader:
                               "taken as unknown")
         if binding.part == "exists":
             return True, None
+        timed = isinstance(self.checked.facts[binding.fact].type, DateTimeType)
         if binding.part == "date":
-            return (when.isoformat(), None) if when else (None, ("fhir-note", "the latest resource has no date"))
+            written = self.when_written(resource) if timed else when.isoformat() if when else None
+            return (written, None) if written else (None, ("fhir-note", "the latest resource has no date"))
         if binding.part in ("reference_high", "reference_low"):
             return _reference(resource, "high" if binding.part == "reference_high" else "low"), None
-        return _observation_value(resource), None
+        return _observation_value(resource, timed), None
+
+    def when_written(self, resource: dict[str, Any]) -> str | None:
+        """A resource's date-time as written (`effectiveDateTime` with its time and offset), for date-time
+        facts: a value with no time of day is then refused by the fact's type, naming the fact."""
+        for path in DATE_PATHS.get(resource.get("resourceType", ""), ()):
+            values = self.evaluate(resource, path)
+            if values:
+                return str(values[0])
+        return None
 
     def date_of(self, resource: dict[str, Any]) -> dt.date | None:
         for path in DATE_PATHS.get(resource.get("resourceType", ""), ()):
@@ -313,13 +332,14 @@ def _absent(binding: ast.Binding) -> Any:
     return {"false": False, "none": "none"}.get(binding.absent or "")
 
 
-def _observation_value(resource: dict[str, Any]) -> Any:
+def _observation_value(resource: dict[str, Any], timed: bool = False) -> Any:
     if "valueQuantity" in resource:
         quantity = resource["valueQuantity"]
         unit = quantity.get("code") if quantity.get("system") == "http://unitsofmeasure.org" else None
         return {"value": quantity.get("value"), "unit": unit or quantity.get("unit")}
     if "valueDateTime" in resource:
-        return str(resource["valueDateTime"])[:10]  # facts are dates; a time of day does not count
+        written = str(resource["valueDateTime"])  # a date fact takes the date as written, a date-time all of it
+        return written if timed else written[:10]
     for key in ("valueBoolean", "valueInteger", "valueString"):
         if key in resource:
             return resource[key]

@@ -71,6 +71,7 @@ class FactKind(StrEnum):
     INTEGER = "integer"
     DECIMAL = "decimal"
     DATE = "date"
+    DATETIME = "datetime"  # an instant: a date with a time of day and a UTC offset
     ENUM = "enum"
     LIST = "list"  # a history: a list of items, each a record of typed fields
 

@@ -6,11 +6,13 @@ from eligib.language import ast
 from eligib.language.check_state import CheckState
 from eligib.language.checked import CALENDAR_CODES, FactInfo
 from eligib.language.diagnostics import error, suggest
-from eligib.values.types import BoolType, DateType, EnumType, ListType, NumType, ValueType
+from eligib.values.types import BoolType, DateTimeType, DateType, EnumType, ListType, NumType, ValueType
 from eligib.values.units import DURATION, canonical_code
 
 Source, Part, FieldPart = ast.BindingSource, ast.BindingPart, ast.FieldPart
 
+
+TIME_POINTS = (DateType, DateTimeType)  # what a resource's date fills: a date, or a date-time as written
 
 def check_bindings(state: CheckState) -> None:
     for binding in state.protocol.bindings:
@@ -63,7 +65,7 @@ def history_binding_problem(binding: ast.Binding, info: FactInfo) -> str:
 
 
 def _field_part_problem(bound: ast.FieldBinding, kind: ValueType) -> str:
-    if bound.part in (FieldPart.DATE, FieldPart.START, FieldPart.END) and not isinstance(kind, DateType):
+    if bound.part in (FieldPart.DATE, FieldPart.START, FieldPart.END) and not isinstance(kind, TIME_POINTS):
         return f"`{bound.part}` gives a date, but the field is {kind}"
     if bound.part == FieldPart.CODE:
         if not isinstance(kind, EnumType):
@@ -72,7 +74,7 @@ def _field_part_problem(bound: ast.FieldBinding, kind: ValueType) -> str:
         if unknown:
             hint = suggest(unknown[0], kind.values) or ", ".join(kind.values)
             return f"`{unknown[0]}` is not a value of the field ({hint})"
-    if bound.part == FieldPart.VALUE and isinstance(kind, (DateType, EnumType)):
+    if bound.part == FieldPart.VALUE and isinstance(kind, (*TIME_POINTS, EnumType)):
         return "`value` gives a number or a boolean; use `date` or `code`"
     return ""
 
@@ -80,8 +82,8 @@ def _field_part_problem(bound: ast.FieldBinding, kind: ValueType) -> str:
 def binding_problem(binding: ast.Binding, info: FactInfo) -> str:
     """Why a binding cannot give its fact's kind of value, or ""."""
     kind = info.type
-    if binding.part == Part.DATE and not isinstance(kind, DateType):
-        return f"a `date` source needs a date fact, but `{info.name}` is {kind}"
+    if binding.part == Part.DATE and not isinstance(kind, TIME_POINTS):
+        return f"a `date` source needs a date or date-time fact, but `{info.name}` is {kind}"
     if binding.part == Part.EXISTS and not isinstance(kind, BoolType):
         return f"an `exists` source needs a boolean fact, but `{info.name}` is {kind}"
     if binding.part in (Part.REFERENCE_HIGH, Part.REFERENCE_LOW) and not (isinstance(kind, NumType) and kind.unit):

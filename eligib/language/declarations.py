@@ -13,7 +13,8 @@ from eligib.language.checked import FactInfo
 from eligib.language.diagnostics import Diagnostic, error, suggest, warning
 from eligib.language.source import Span
 from eligib.limits import DEFAULT_HISTORY_ITEMS, MAX_HISTORY_ITEMS
-from eligib.values.types import BOOL, DATE, DateType, EnumType, ListType, NumType, ValueType
+from eligib.values.calendar import DAY_SECONDS
+from eligib.values.types import BOOL, DATE, DATETIME, DateTimeType, DateType, EnumType, ListType, NumType, ValueType
 from eligib.values.units import PLAIN, Kind, UnitError, dimension_name, parse_unit
 
 HEADER_KEYS = ("title", "version", "registry")
@@ -84,7 +85,7 @@ def _history_info(state: CheckState, history: ast.FactDecl) -> FactInfo:
                            history.span, "declared here", help="see docs/limits.md"))
         bound = MAX_HISTORY_ITEMS
     order = history.order
-    if order is not None and order in fields and not isinstance(fields[order].type, (DateType, NumType)):
+    if order is not None and order in fields and not isinstance(fields[order].type, (DateType, DateTimeType, NumType)):
         state.report(error("type-mismatch", f"history `{history.name}` is ordered by `{order}`, which is "
                            f"{fields[order].type}", history.span, "needs a date or a number field",
                            help="order a history by a date such as its start"))
@@ -131,6 +132,8 @@ def _fact_type(state: CheckState, fact: ast.FactDecl, enum_owner: str) -> ValueT
             return BOOL
         case ast.FactKind.DATE:
             return DATE
+        case ast.FactKind.DATETIME:
+            return DATETIME
         case ast.FactKind.ENUM:
             seen: set[str] = set()
             for value in declared.values:
@@ -165,6 +168,13 @@ def _bound(state: CheckState, fact: ast.FactDecl, bound: ast.Bound | None,
             return bound.value.toordinal()
         state.report(error("type-mismatch", f"the range of date `{fact.name}` needs dates", bound.span, "not a date",
                            help="write dates as YYYY-MM-DD"))
+        return None
+    if isinstance(fact_type, DateTimeType):
+        if isinstance(bound.value, dt.date):  # a whole day: from its first second, to its last
+            first = bound.value.toordinal() * DAY_SECONDS
+            return first if bound is fact.low else first + DAY_SECONDS - 1
+        state.report(error("type-mismatch", f"the range of date-time `{fact.name}` needs dates", bound.span,
+                           "not a date", help="write dates as YYYY-MM-DD; the range covers whole days (UTC)"))
         return None
     if not isinstance(fact_type, NumType) or not isinstance(bound.value, Fraction):
         state.report(error("type-mismatch", f"`{fact.name}` is {fact_type}; it cannot have a numeric range",

@@ -8,17 +8,26 @@ from typing import assert_never
 
 from eligib.language import ast
 from eligib.language.check_state import CheckState
-from eligib.language.checked import CALENDAR_CODES
 from eligib.language.declarations import UNIT_HELP
 from eligib.language.diagnostics import Diagnostic, error, suggest
 from eligib.language.queries import HistoryTyper, mismatch
 from eligib.language.source import Span
-from eligib.values.types import BOOL, DATE, BoolType, DateType, EnumType, ListType, NumType, ValueType
-from eligib.values.units import DIMENSIONLESS, DURATION, PLAIN, UnitError, canonical_code, parse_unit, to_canonical
+from eligib.language.time_typing import TimeTyper, date_and_datetime
+from eligib.values.types import (
+    BOOL,
+    DATE,
+    BoolType,
+    DateTimeType,
+    DateType,
+    EnumType,
+    ListType,
+    NumType,
+    ValueType,
+)
+from eligib.values.units import DIMENSIONLESS, PLAIN, UnitError, parse_unit, to_canonical
 
 FUNCTIONS = ("min", "max")
 NONE_QUERIES = (ast.QueryKind.MIN, ast.QueryKind.MAX, ast.QueryKind.LATEST, ast.QueryKind.EARLIEST)
-CALENDAR_WORDS = {"d": "days", "wk": "weeks", "mo": "months", "a": "years"}
 Type = ValueType
 
 
@@ -31,6 +40,7 @@ class ExpressionTyper:
         self.in_progress: list[str] = []
         self.scope: tuple[ListType, ...] = ()  # the histories whose items a `where` reads, innermost last
         self.histories = HistoryTyper(self)
+        self.times = TimeTyper(self)
 
     def report(self, diagnostic: Diagnostic) -> None:
         self.state.report(diagnostic)
@@ -115,7 +125,7 @@ class ExpressionTyper:
                 self.optional_subject(expr)
                 return BOOL
             case ast.Within():
-                self.within_types(expr)
+                self.times.within_types(expr)
                 return BOOL
             case ast.Block():
                 self.block_types(expr)
@@ -155,7 +165,7 @@ class ExpressionTyper:
             self.report(error("bad-arguments", f"`{call.function}` needs at least two values", call.span, "one value"))
             return None
         first = known[0]
-        if not isinstance(first, (NumType, DateType)):
+        if not isinstance(first, (NumType, DateType, DateTimeType)):
             self.report(error("type-mismatch", f"`{call.function}` takes numbers or dates, but this is {first}",
                               call.args[0].span, "not a number or date"))
             return None
@@ -223,6 +233,8 @@ class ExpressionTyper:
                         if isinstance(enum, EnumType) else "combine conditions with `and`, `or`, `not`")
                 self.report(error("type-mismatch", f"cannot compare {left} with {right} using `{operator}`",
                                   expr.span, "not comparable", help=hint))
+            elif {type(left), type(right)} == {DateType, DateTimeType}:
+                self.report(date_and_datetime(expr.span, "a date and a date-time"))
             elif not left.same_kind(right):
                 self.report(mismatch(left, right, expr.operands[index + 1], operator))
         return BOOL
@@ -258,8 +270,10 @@ class ExpressionTyper:
     def binary_type(self, left: Type, operator: ast.Operator, right: Type, whole: ast.Arithmetic,
                     step: int) -> Type | None:
         right_node = whole.operands[step + 1]
+        if isinstance(left, DateTimeType) or isinstance(right, DateTimeType):
+            return self.times.instant_arithmetic(left, operator, right, whole, step)
         if isinstance(left, DateType) or isinstance(right, DateType):
-            return self.date_arithmetic(left, operator, right, whole, step)
+            return self.times.date_arithmetic(left, operator, right, whole, step)
         if not isinstance(left, NumType) or not isinstance(right, NumType):
             bad = left if not isinstance(left, NumType) else right
             self.report(error("type-mismatch", f"arithmetic needs numbers, but this is {bad}", whole.span,
@@ -280,22 +294,6 @@ class ExpressionTyper:
         if right.unit is None:
             return NumType(left.kind, left.unit, left.integer and right.integer and not dividing)
         return calculated_type(left, right, dividing)
-
-    def date_arithmetic(self, left: Type, operator: ast.Operator, right: Type, whole: ast.Arithmetic,
-                        step: int) -> Type | None:
-        right_node = whole.operands[step + 1]
-        if isinstance(left, DateType) and isinstance(right, DateType) and operator == ast.Operator.SUBTRACT:
-            return NumType(DURATION, "d", integer=True)
-        if operator in (ast.Operator.ADD, ast.Operator.SUBTRACT) and isinstance(left, DateType) \
-                and isinstance(right, NumType) and right.kind == DURATION \
-                and isinstance(right_node, ast.QuantityLiteral) \
-                and canonical_code(right_node.unit or "") in CALENDAR_CODES:
-            self.calendar_step(whole.operands[0] if step == 0 else None, right_node)
-            return DATE
-        self.report(error("type-mismatch", f"cannot apply `{operator}` to {left} and {right}", whole.span,
-                          "not date arithmetic", help="add or subtract a written duration such as `28 days` or "
-                                                      "`6 months`"))
-        return None
 
     def enum_values(self, subject: ast.Expr, values: tuple[str, ...], span: Span | None) -> None:
         subject_type = self.infer(subject)
@@ -341,41 +339,6 @@ class ExpressionTyper:
             self.report(error("not-optional", f"fact `{expr.subject.name}` is never none", expr.subject.span,
                               "not declared `or none`",
                               help=f"add `or none` to the declaration of `{expr.subject.name}`"))
-
-    def within_types(self, expr: ast.Within) -> None:
-        for part, role in ((expr.subject, "the date before `within`"), (expr.anchor, "the anchor date")):
-            found = self.infer(part)
-            if found is not None and not isinstance(found, DateType):
-                self.report(error("type-mismatch", f"{role} must be a date, but this is {found}", part.span,
-                                  "not a date"))
-        amount = expr.amount
-        if canonical_code(amount.unit or "") not in CALENDAR_CODES:
-            self.report(error("unit-mismatch", f"`{amount.text}` is not a calendar duration", amount.span,
-                              "needs days, weeks, months or years", help="write e.g. `within 6 months before`"))
-        else:
-            self.calendar_step(expr.anchor, amount)
-        self.state.types[amount.nid] = NumType(DURATION, amount.unit)
-
-    def calendar_step(self, anchor: ast.Expr | None, amount: ast.QuantityLiteral) -> None:
-        """Dates move by whole days; months and years are calendar steps taken first from a date fact."""
-        code = canonical_code(amount.unit or "")
-        days = amount.value * (7 if code == "wk" else 1)
-        if code in ("d", "wk") and days.denominator != 1:
-            self.report(error("unit-mismatch", f"`{amount.text}` is not a whole number of days", amount.span,
-                              "dates move by whole days", help="write a whole number of days"))
-        if code not in ("mo", "a"):
-            return
-        if amount.value.denominator != 1:
-            self.report(error("unit-mismatch", f"`{amount.text}` is not a whole number of {CALENDAR_WORDS[code]}",
-                              amount.span, "calendar months and years must be whole",
-                              help="use whole days for fractions"))
-        if not (isinstance(anchor, ast.DateLiteral)
-                or (isinstance(anchor, ast.NameRef) and anchor.name in self.state.facts
-                    and anchor.nid not in self.state.field_refs)):
-            self.report(error("calendar-anchor", f"`{amount.text}` must be counted from a date fact or a date",
-                              amount.span, "months and years step from a date fact",
-                              help="put the month or year step first, right after a date fact: "
-                                   "`screening_date - 6 months - 2 days`"))
 
     def block_types(self, block: ast.Block) -> None:
         names: set[str] = set()
@@ -462,3 +425,4 @@ def calculated_type(left: NumType, right: NumType, dividing: bool) -> NumType:
         return NumType(PLAIN, None)
     text = f"({left.unit}){'/' if dividing else '.'}({right.unit})"
     return NumType(kind, text, left.integer and right.integer and not dividing)
+

@@ -227,6 +227,9 @@ class _Builder(LibraryRules):
     def date_type(self, meta: Meta, children: list[Any]) -> Any:
         return ast.FactType(ast.FactKind.DATE, span=self._span(meta))
 
+    def datetime_type(self, meta: Meta, children: list[Any]) -> Any:
+        return ast.FactType(ast.FactKind.DATETIME, span=self._span(meta))
+
     def enum_type(self, meta: Meta, children: list[Any]) -> Any:
         return ast.FactType(ast.FactKind.ENUM, None, tuple(str(c) for c in children), span=self._span(meta))
 

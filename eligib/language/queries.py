@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, assert_never
 from eligib.language import ast
 from eligib.language.diagnostics import Diagnostic, error, suggest
 from eligib.limits import MAX_ITEM_COMBINATIONS
-from eligib.values.types import BOOL, DateType, EnumType, ListType, NumType, ValueType
+from eligib.values.types import BOOL, DateTimeType, DateType, EnumType, ListType, NumType, ValueType
 from eligib.values.units import PLAIN, to_canonical
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class HistoryTyper:
             case ast.QueryKind.MIN | ast.QueryKind.MAX | ast.QueryKind.SUM:
                 if field is None:
                     return None
-                allowed = (NumType,) if query.kind == ast.QueryKind.SUM else (NumType, DateType)
+                allowed = (NumType,) if query.kind == ast.QueryKind.SUM else (NumType, DateType, DateTimeType)
                 if not isinstance(field, allowed):
                     takes = "numbers" if len(allowed) == 1 else "numbers or dates"
                     self.typer.report(error("type-mismatch", f"`{query.kind}` takes {takes}, but `{query.field}` is "

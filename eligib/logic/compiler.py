@@ -21,7 +21,8 @@ from eligib.language.checked import CheckedProtocol, FactInfo
 from eligib.logic.evaluate import literal_value
 from eligib.logic.histories import HistoryCompiler, HistoryVars, SlotVars, history_literals
 from eligib.values.calendar import DAY_SECONDS, month_shift_bounds, shift_date, shift_months, shift_pieces
-from eligib.values.types import NONE, BoolType, DateType, EnumType, History, ListType, Value
+from eligib.values.types import NONE, BoolType, DateTimeType, DateType, EnumType, History, ListType, Value
+from eligib.values.types.timestamp import step_seconds
 from eligib.values.units import canonical_code
 from eligib.values.z3terms import conjunction, rational, relate
 
@@ -338,9 +339,18 @@ class _Compiler:
         result, present = self.value(node.operands[0])
         presences = [present]
         result_is_date = isinstance(self.checked.type_of(node.operands[0]), DateType)
+        result_is_instant = isinstance(self.checked.type_of(node.operands[0]), DateTimeType)
         for step, (op, operand) in enumerate(zip(node.operators, node.operands[1:], strict=True)):
             operand_is_date = isinstance(self.checked.type_of(operand), DateType)
-            if result_is_date and operand_is_date:
+            if result_is_instant and isinstance(self.checked.type_of(operand), DateTimeType):
+                term, present = self.value(operand)
+                presences.append(present)
+                result, result_is_instant = result - term, False  # seconds: an Int
+            elif result_is_instant:
+                assert isinstance(operand, ast.QuantityLiteral), "the checker allows only written durations"
+                seconds = step_seconds(operand.value, operand.unit)
+                result = result + seconds if op == ast.Operator.ADD else result - seconds
+            elif result_is_date and operand_is_date:
                 term, present = self.value(operand)
                 presences.append(present)
                 result, result_is_date = (result - term) * DAY_SECONDS, False  # whole seconds: an Int
@@ -390,6 +400,10 @@ class _Compiler:
         date, date_present = self.value(node.subject)
         anchor, anchor_present = self.value(node.anchor)
         before = node.direction == ast.Direction.BEFORE
+        if isinstance(self.checked.type_of(node.anchor), DateTimeType):
+            seconds = step_seconds(node.amount.value, node.amount.unit)
+            low, high = (anchor - seconds, anchor) if before else (anchor, anchor + seconds)
+            return z3.And(date_present, anchor_present, low <= date, date <= high)
         shifted = self.date_step(node.anchor, anchor, ast.Operator.SUBTRACT if before else ast.Operator.ADD,
                                  node.amount)
         low, high = (shifted, anchor) if before else (anchor, shifted)

@@ -16,7 +16,8 @@ from typing import Any, assert_never
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.values.calendar import DAY_SECONDS, shift_date
-from eligib.values.types import NONE, DateType, EnumType, History, ItemValue, ListType, Value
+from eligib.values.types import NONE, DateTimeType, DateType, EnumType, History, ItemValue, ListType, Value
+from eligib.values.types.timestamp import step_seconds
 from eligib.values.units import canonical_code, to_canonical
 
 COMPARATORS: dict[ast.Comparator, Callable[[Any, Any], bool]] = {
@@ -216,9 +217,18 @@ class Evaluator:
             return None
         result = values[0]
         result_is_date = isinstance(self.checked.type_of(node.operands[0]), DateType)
+        result_is_instant = isinstance(self.checked.type_of(node.operands[0]), DateTimeType)
         for op, operand_node, value in zip(node.operators, node.operands[1:], values[1:], strict=True):
             operand_is_date = isinstance(self.checked.type_of(operand_node), DateType)
-            if result_is_date and operand_is_date:  # date - date: a duration in canonical seconds
+            if result_is_instant:  # instant - instant: seconds; instant +- a written duration: an instant
+                assert isinstance(result, int) and isinstance(value, (int, Fraction))
+                if isinstance(self.checked.type_of(operand_node), DateTimeType):
+                    result, result_is_instant = Fraction(result - value), False
+                else:
+                    assert isinstance(operand_node, ast.QuantityLiteral)
+                    seconds = step_seconds(operand_node.value, operand_node.unit)
+                    result += seconds if op == ast.Operator.ADD else -seconds
+            elif result_is_date and operand_is_date:  # date - date: a duration in canonical seconds
                 result, result_is_date = Fraction((result - value) * DAY_SECONDS), False
             elif result_is_date:
                 assert isinstance(operand_node, ast.QuantityLiteral)
@@ -248,7 +258,7 @@ class Evaluator:
             return False
         if date is None or anchor is None:
             return None
-        low, high = window(anchor, node)
+        low, high = window(anchor, node, isinstance(self.checked.type_of(node.anchor), DateTimeType))
         return bool(low <= date <= high)
 
     def block(self, node: ast.Block) -> Truth:
@@ -297,8 +307,12 @@ def aggregate(kind: ast.QueryKind, list_type: ListType, items: list[tuple[ItemVa
     return min(present) if kind == ast.QueryKind.MIN else max(present)  # type: ignore[type-var]
 
 
-def window(anchor: int, node: ast.Within) -> tuple[int, int]:
-    """The inclusive day-number window of `within AMOUNT before|after ANCHOR`."""
+def window(anchor: int, node: ast.Within, instants: bool = False) -> tuple[int, int]:
+    """The inclusive window of `within AMOUNT before|after ANCHOR`: day numbers, or instants when the
+    anchor is a date-time (then days are 24 hours)."""
+    if instants:
+        seconds = step_seconds(node.amount.value, node.amount.unit)
+        return (anchor - seconds, anchor) if node.direction == ast.Direction.BEFORE else (anchor, anchor + seconds)
     code = canonical_code(node.amount.unit or "")
     if node.direction == ast.Direction.BEFORE:
         return shift_date(anchor, -node.amount.value, code), anchor

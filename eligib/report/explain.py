@@ -15,7 +15,8 @@ from eligib.logic.evaluate import Truth, Verdict, window
 from eligib.logic.solver import DecidedBy, Decision, Status, settled
 from eligib.report.explanation import CriterionFinding, Explanation, MissingFact, PathFinding, PathStatus
 from eligib.values.calendar import format_date
-from eligib.values.types import NONE, EnumType, History, ListType, NumType, shown
+from eligib.values.types import NONE, DateTimeType, EnumType, History, ListType, NumType, shown
+from eligib.values.types.timestamp import format_instant
 
 STATUS_WORD = {True: "holds", False: "fails", None: "unknown"}
 
@@ -308,10 +309,12 @@ class _Reasons:
             return f"{self.text(node.subject)} is none"
         if anchor is NONE:
             return f"{self.text(node.anchor)} is none"
-        low, high = window(anchor, node)
+        instants = isinstance(self.checked.type_of(node.anchor), DateTimeType)
+        low, high = window(anchor, node, instants)
+        show = format_instant if instants else format_date
         relation = "within" if value else "not within"
-        return (f"{self.text(node.subject)} {format_date(date)} is {relation} {node.amount.text} {node.direction} "
-                f"{self.text(node.anchor)} {format_date(anchor)} ({format_date(low)} to {format_date(high)})")
+        return (f"{self.text(node.subject)} {show(date)} is {relation} {node.amount.text} {node.direction} "
+                f"{self.text(node.anchor)} {show(anchor)} ({show(low)} to {show(high)})")
 
     def fact_statement(self, name: str) -> str:
         value = self.facts.get(name)

@@ -144,6 +144,7 @@ PREFIXES = {
 ALIASES = {
     "year": "a", "years": "a", "yr": "a", "month": "mo", "months": "mo", "week": "wk", "weeks": "wk",
     "day": "d", "days": "d", "hour": "h", "hours": "h", "minute": "min", "minutes": "min",
+    "second": "s", "seconds": "s",
     "percent": "%", "IU/L": "[iU]/L", "mmHg": "mm[Hg]", "mcL": "uL", "/mcL": "/uL",
 }
 

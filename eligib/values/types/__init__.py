@@ -6,6 +6,7 @@ Schema, its Z3 encoding and decoding, and a hypothesis strategy that generates v
 values are:
 - a number: a Fraction in canonical base units (units.py), so 6.5 g/dL and 65 g/L are equal;
 - a date: its proleptic Gregorian day number (`date.toordinal()`);
+- a date-time: its instant in whole seconds since 0001-01-01T00:00:00Z (day number x 86400 + seconds);
 - an enumeration value: its name; a boolean: a bool;
 - NONE: the fact is known to have no value (test not done, event never happened);
 - a history: a `History`, its items' field values in declared order (None for an unknown field).
@@ -33,7 +34,8 @@ from eligib.values.types.date import DATE, DateType
 from eligib.values.types.enumeration import EnumType
 from eligib.values.types.history import ListType
 from eligib.values.types.number import NumType
+from eligib.values.types.timestamp import DATETIME, DateTimeType
 
-__all__ = ["BOOL", "DATE", "NONE", "BoolType", "DateType", "EnumType", "FactSpec", "History", "ItemValue", "ListType",
-           "NoneValue", "NumType", "ParsedSpec", "Value", "ValueProblem", "ValueType", "check_range", "parse_value",
-           "shown"]
+__all__ = ["BOOL", "DATE", "DATETIME", "NONE", "BoolType", "DateTimeType", "DateType", "EnumType", "FactSpec",
+           "History", "ItemValue", "ListType", "NoneValue", "NumType", "ParsedSpec", "Value", "ValueProblem",
+           "ValueType", "check_range", "parse_value", "shown"]
