@@ -20,7 +20,7 @@ import click
 
 from eligib.api import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 
-EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3}
+EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3, "pending": 6}
 EXIT_INPUT_ERROR = 2
 EXIT_INTERNAL = 4
 
@@ -48,13 +48,17 @@ def main(debug: bool) -> None:
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Readable text, or JSON with a stable schema.")
 @click.option("-v", "--verbose", is_flag=True, help="Give the reasons for every criterion, not only the open ones.")
+@click.option("--at", "point", metavar="TIMEPOINT",
+              help="For a protocol with time points: judge what is assessed by TIMEPOINT (default: the first); "
+                   "`final` judges every criterion.")
 @_timeout_option(CHECK_SECONDS, "the check")
-def check(protocol: str, patient: str, output: str, verbose: bool, timeout: float) -> None:
+def check(protocol: str, patient: str, output: str, verbose: bool, point: str | None, timeout: float) -> None:
     """Check PATIENT (a JSON or YAML facts file, `-` for stdin) against PROTOCOL."""
     def run() -> Outcome:
         from eligib import api
 
-        explanation = api.Engine.from_file(protocol, cache=True).check(patient, timeout=timeout)
+        engine = api.Engine.from_file(protocol, cache=True)
+        explanation = engine.check(patient, timeout=timeout, at=engine.timepoint(point))
         text = api.to_json(explanation) if output == "json" else api.to_text(explanation, verbose)
         return EXIT[explanation.verdict], text
 

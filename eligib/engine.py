@@ -8,20 +8,25 @@ need and reused for its later checks.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from eligib.inputs.facts import Patient, load_patient, patient_from_mapping
 from eligib.language.checked import CheckedProtocol
 from eligib.language.checker import load, load_text
+from eligib.language.diagnostics import DiagnosticError, error, suggest
+from eligib.language.timepoints import judged_at, pending_at
 from eligib.limits import CHECK_SECONDS
 from eligib.logic.budget import Budget
+from eligib.logic.evaluate import Evaluator, Verdict
 from eligib.logic.slots import slot_counts, witness_bounds
 from eligib.logic.solver import Decision, decide
 from eligib.report.explain import explain
-from eligib.report.explanation import Explanation
+from eligib.report.explanation import Explanation, PendingCheck
 from eligib.values.types import Value
 
 COMPILATIONS_KEPT = 8  # per thread: compilations for different numbers of listed history items
@@ -34,6 +39,7 @@ class Engine:
     checked: CheckedProtocol
     _per_thread: threading.local = field(default_factory=threading.local, repr=False, compare=False)
     _bounds: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _at: dict[str, Engine] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_file(cls, path: str, cache: bool = False) -> Engine:
@@ -75,8 +81,51 @@ class Engine:
         """The verdict; `timeout` seconds bound the solver in all (SolverTimeout: no verdict)."""
         return decide(self.checked, patient.values, lambda: self.compiled(patient.values), Budget(timeout))
 
-    def check(self, source: str | dict[str, Any] | Patient, timeout: float | None = CHECK_SECONDS) -> Explanation:
-        """Verdict and full explanation for one patient, within `timeout` seconds of solver time."""
+    def check(self, source: str | dict[str, Any] | Patient, timeout: float | None = CHECK_SECONDS,
+              at: str | None = None) -> Explanation:
+        """Verdict and full explanation for one patient, within `timeout` seconds of solver time: at time
+        point `at` (the criteria assessed by then, and the checks still to come), or over every criterion."""
         patient = source if isinstance(source, Patient) else self.patient(source)
+        if at is not None:
+            return self._check_at(patient, at, timeout)
         decision = self.decide(patient, timeout)
         return explain(self.checked, decision, patient.path, patient.warnings)
+
+    def timepoint(self, asked: str | None) -> str | None:
+        """The time point `eligib check --at` judges at: the first when none is asked, every criterion
+        (None) for `final` or a protocol without time points."""
+        if asked == "final" or (asked is None and not self.checked.timepoints):
+            return None
+        return self.checked.timepoints[0] if asked is None else asked
+
+    def at(self, point: str) -> Engine:
+        """The protocol as judged at a time point: the criteria first assessed at it or before."""
+        order = self.checked.timepoints
+        if point not in order:
+            hint = (suggest(point, order) or f"time points: {', '.join(order)}") if order else \
+                "this protocol declares no `timepoints:`; leave out `--at`"
+            raise DiagnosticError([error("unknown-timepoint", f"`{point}` is not a time point of protocol "
+                                         f"`{self.checked.id}`", None, help=hint)])
+        if point not in self._at:
+            judged = set(judged_at(self.checked.assessed, order, point))
+            criteria = {cid: c for cid, c in self.checked.criteria.items() if cid in judged}
+            self._at[point] = Engine(dataclasses.replace(self.checked, criteria=MappingProxyType(criteria)))
+        return self._at[point]
+
+    def _check_at(self, patient: Patient, point: str, timeout: float | None) -> Explanation:
+        judged = self.at(point)
+        explanation = explain(judged.checked, judged.decide(patient, timeout), patient.path, patient.warnings)
+        pending = self.pending(patient, point)
+        verdict = Verdict.PENDING if explanation.verdict == Verdict.ELIGIBLE and pending else explanation.verdict
+        return dataclasses.replace(explanation, verdict=verdict, at=point, pending=pending)
+
+    def pending(self, patient: Patient, point: str) -> list[PendingCheck]:
+        """The criteria still to assess after `point` that may apply to the patient (a criterion whose
+        `only if` condition is known to be false for the patient is not pending)."""
+        evaluator = Evaluator(self.checked, patient.values)
+        found = []
+        for cid, points in pending_at(self.checked.assessed, self.checked.timepoints, point).items():
+            criterion = self.checked.criteria[cid]
+            if criterion.guard is None or evaluator.condition(criterion.guard) is not False:
+                found.append(PendingCheck(cid, criterion.kind, criterion.label, points))
+        return found

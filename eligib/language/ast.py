@@ -391,5 +391,6 @@ from eligib.language.ast_declarations import (
     Protocol as Protocol,
     Table as Table,
     TableRow as TableRow,
+    TimePoints as TimePoints,
     ValueSet as ValueSet,
 )

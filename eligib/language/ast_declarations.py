@@ -87,6 +87,7 @@ class FactDecl(Node):
     fields: tuple[FactDecl, ...] = ()  # a history's item fields
     max_items: int | None = None  # a history's `at most N items`
     order: str | None = None  # a history's `ordered by FIELD`
+    assessed: tuple[str, ...] = ()  # `assessed at lymphodepletion`: the time points it is known at
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,14 @@ class Criterion(Node):
     record: str
     guard: Expr | None
     body: Expr
+    assessed: tuple[str, ...] = ()  # `assessed at screening and infusion`: its time points, in order
+
+
+@dataclass(frozen=True)
+class TimePoints(Node):
+    """`timepoints: screening, lymphodepletion, infusion`: the study's assessment time points, in order."""
+
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -213,3 +222,4 @@ class Protocol(Node):
     value_sets: tuple[ValueSet, ...] = ()
     tables: tuple[Table, ...] = ()
     imports: tuple[Import, ...] = ()
+    timepoints: TimePoints | None = None

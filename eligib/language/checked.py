@@ -16,6 +16,7 @@ from typing import Any
 from eligib.language import ast
 from eligib.language.diagnostics import Diagnostic
 from eligib.language.source import SourceFile
+from eligib.language.timepoints import criterion_timepoints, declared_timepoints
 from eligib.values.types import ValueType
 from eligib.values.units import Kind
 
@@ -99,6 +100,7 @@ class CheckedProtocol:
     criterion_facts: Mapping[str, frozenset[str]] = field(init=False, repr=False)
     paths: Mapping[str, tuple[NamedPath, ...]] = field(init=False, repr=False)  # criterion id -> its paths
     path_index: Mapping[str, NamedPath] = field(init=False, repr=False)  # `criterion.path.sub` -> the path
+    assessed: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)  # criterion id -> its time points
     _texts: dict[int, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +119,14 @@ class CheckedProtocol:
             index[path.full] = path
             stack.extend(path.subpaths)
         set_field(self, "path_index", MappingProxyType(index))
+        set_field(self, "assessed", MappingProxyType({
+            cid: criterion_timepoints(self.protocol, c, self.facts, self.criterion_facts[cid])
+            for cid, c in self.criteria.items()}))
+
+    @property
+    def timepoints(self) -> tuple[str, ...]:
+        """The study's assessment time points, in order (empty when the protocol declares none)."""
+        return declared_timepoints(self.protocol)
 
     @property
     def id(self) -> str:

@@ -29,6 +29,7 @@ from eligib.language.guards import check_guards
 from eligib.language.imports import with_imports
 from eligib.language.nesting import check_depth
 from eligib.language.source import SourceFile
+from eligib.language.timepoints import check_timepoints
 
 
 def check(protocol: ast.Protocol, source: SourceFile) -> CheckedProtocol:
@@ -46,13 +47,17 @@ def check(protocol: ast.Protocol, source: SourceFile) -> CheckedProtocol:
     diagnostics = sorted(state.diagnostics, key=lambda d: d.sort_key())
     if any(d.severity == Severity.ERROR for d in diagnostics):
         raise DiagnosticError(diagnostics)
-    return CheckedProtocol(protocol, source, MappingProxyType(state.facts), MappingProxyType(state.definitions),
+    checked = CheckedProtocol(protocol, source, MappingProxyType(state.facts), MappingProxyType(state.definitions),
                            MappingProxyType(state.criteria), MappingProxyType(state.assertions),
                            MappingProxyType(state.assumptions), MappingProxyType(state.bindings),
                            MappingProxyType(state.types),
                            tuple(d for d in diagnostics if d.severity == Severity.WARNING),
                            MappingProxyType(state.value_sets), MappingProxyType(state.tables),
                            MappingProxyType(state.field_refs))
+    timing = check_timepoints(protocol, checked.facts, checked.criterion_facts)
+    if timing:
+        raise DiagnosticError(sorted([*diagnostics, *timing], key=lambda d: d.sort_key()))
+    return checked
 
 
 def _check_expressions(state: CheckState) -> None:

@@ -34,7 +34,7 @@ from eligib.language.source import SourceFile, Span
 from eligib.limits import MAX_CACHE_ENTRY_BYTES, MAX_PROTOCOL_BYTES
 from eligib.version import __version__
 
-FORMAT = 10
+FORMAT = 11
 MAX_CACHE_FILES = 256  # oldest entries go first beyond this
 KEY_BYTES = 32
 _CLASSES = {cls.__name__: cls for cls in vars(ast).values()

@@ -110,7 +110,8 @@ def _tree_span(tree: Tree[Token], source: SourceFile) -> Span | None:
 
 _CONDITION_QUERIES = ("any", "no", "every", "count")  # `any(therapies)`: a query with no `where`
 _OPTION_NAMES = {"max_items": "`at most N items`", "order": "`ordered by`", "low": "range (`from ... to ...`)",
-                 "optional": "`or none`", "guard": "`only if` condition", "description": "description"}
+                 "optional": "`or none`", "guard": "`only if` condition", "description": "description",
+                 "assessed": "`assessed at`"}
 
 
 def _as_bound(literal: ast.Bound | ast.DateLiteral) -> ast.Bound:
@@ -144,8 +145,11 @@ class _Builder(LibraryRules):
         value_sets: list[ast.ValueSet] = []
         tables: list[ast.Table] = []
         imports: list[ast.Import] = []
+        timepoints: list[ast.TimePoints] = []
         for section in sections:
-            if isinstance(section, ast.Import):
+            if isinstance(section, ast.TimePoints):
+                timepoints.append(section)
+            elif isinstance(section, ast.Import):
                 imports.append(section)
             elif isinstance(section, ast.ValueSet):
                 value_sets.append(section)
@@ -163,9 +167,16 @@ class _Builder(LibraryRules):
                 assertions.append(section)
             else:
                 criteria.append(section)
+        if len(timepoints) > 1:
+            raise DiagnosticError([error("duplicate-timepoints", "`timepoints:` is declared twice",
+                                         timepoints[1].span, "declared again here",
+                                         help=f"list every time point once, at {timepoints[0].span}")])
         return ast.Protocol(header, tuple(facts), tuple(definitions), tuple(criteria), tuple(assertions),
                             tuple(bindings), tuple(assumptions), tuple(value_sets), tuple(tables), tuple(imports),
-                            span=self._span(meta))
+                            timepoints[0] if timepoints else None, span=self._span(meta))
+
+    def timepoints(self, meta: Meta, children: list[Any]) -> Any:
+        return ast.TimePoints(tuple(str(name) for name in children), span=self._tok(children[0]))
 
     def header(self, meta: Meta, children: list[Any]) -> Any:
         name, *items = children
@@ -256,6 +267,9 @@ class _Builder(LibraryRules):
     def guard_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"guard": children[0]}
 
+    def assessed_option(self, meta: Meta, children: list[Any]) -> Any:
+        return {"assessed": tuple(str(name) for name in children)}
+
     def description_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"description": unquote(children[0])}
 
@@ -282,13 +296,15 @@ class _Builder(LibraryRules):
 
     def criterion(self, meta: Meta, children: list[Any]) -> Any:
         kind, name, label, *fields, body = children
-        record, guard = "", None
+        record, guard, assessed = "", None, ()
         for field_kind, value in fields:
             if field_kind == "record":
                 record = value
+            elif field_kind == "assessed":
+                assessed = value
             else:
                 guard = value
-        return ast.Criterion(kind, str(name), unquote(label), record, guard, body, span=self._tok(name))
+        return ast.Criterion(kind, str(name), unquote(label), record, guard, body, assessed, span=self._tok(name))
 
     def assumption(self, meta: Meta, children: list[Any]) -> Any:
         name, label, body = children
@@ -303,6 +319,9 @@ class _Builder(LibraryRules):
 
     def guard_field(self, meta: Meta, children: list[Any]) -> Any:
         return ("guard", children[0])
+
+    def assessed_field(self, meta: Meta, children: list[Any]) -> Any:
+        return ("assessed", tuple(str(name) for name in children))
 
     # blocks --------------------------------------------------------------
     def block(self, meta: Meta, children: list[Any]) -> Any:

@@ -30,6 +30,7 @@ class Verdict(StrEnum):
     ELIGIBLE = "eligible"
     INELIGIBLE = "ineligible"
     UNDETERMINED = "undetermined"
+    PENDING = "pending"  # only at a time point: eligible so far, with criteria still to assess later
 
 
 def literal_value(literal: ast.QuantityLiteral) -> Fraction:

@@ -61,6 +61,16 @@ class MissingFact:
 
 
 @dataclass
+class PendingCheck:
+    """A criterion still to be assessed at later time points (it may also have been judged now)."""
+
+    id: str
+    kind: ast.CriterionKind
+    label: str
+    at: tuple[str, ...]  # the later time points, in order
+
+
+@dataclass
 class Explanation:
     """The result of checking one patient: the verdict, every criterion's finding, what blocks, which
     missing facts matter, and the paths an eligible patient qualifies through."""
@@ -74,6 +84,8 @@ class Explanation:
     missing_facts: list[MissingFact]
     holding_paths: list[str]  # for an eligible patient: the deepest named paths that hold
     warnings: list[Diagnostic]  # about the patient file (a fact outside its subgroup, a stale observation)
+    at: str | None = None  # the time point judged at (`--at`), for a protocol with time points
+    pending: list[PendingCheck] = field(default_factory=list)  # checks still to come after `at`
 
     def path_status(self, dotted: str) -> PathStatus | None:
         """Status of a path named `criterion.path.subpath`, or None when there is no such path."""

@@ -40,6 +40,8 @@ def to_data(explanation: Explanation) -> dict[str, Any]:
         "eligible_paths": list(explanation.holding_paths),
         "criteria": [_criterion_data(c) for c in explanation.criteria],
         "warnings": [_warning_data(w) for w in explanation.warnings],
+        "at": explanation.at,
+        "pending": [{"id": p.id, "kind": p.kind, "label": p.label, "at": list(p.at)} for p in explanation.pending],
     }
 
 
@@ -71,8 +73,10 @@ def to_text(explanation: Explanation, verbose: bool = False) -> str:
     title = protocol.get("title") or protocol["id"]
     lines.append(f"{title} ({protocol['id']}, version {protocol.get('version')})")
     lines.append(f"patient: {explanation.patient}")
+    if explanation.at is not None:
+        lines.append(f"at: {explanation.at}")
     lines.append("")
-    lines.append(f"verdict: {explanation.verdict.upper()}{_verdict_note(explanation)}")
+    lines.append(f"verdict: {_verdict_words(explanation)}{_verdict_note(explanation)}")
     by_id = {c.id: c for c in explanation.criteria}
     if explanation.blocking:
         lines += ["", "Blocking criteria:"]
@@ -98,6 +102,10 @@ def to_text(explanation: Explanation, verbose: bool = False) -> str:
             for path in finding.paths:
                 if not (decided and path.status == "unknown"):
                     lines += _path_lines(path, 2)
+    if explanation.pending:
+        lines += ["", "To be assessed later:"]
+        width = max(len(p.id) for p in explanation.pending)
+        lines += [f"  - {p.id:<{width}}  at {' and '.join(p.at)}: {p.label}" for p in explanation.pending]
     lines += ["", "All criteria:"]
     width = max((len(c.id) for c in explanation.criteria), default=0)
     for kind in ("inclusion", "exclusion"):
@@ -110,6 +118,17 @@ def to_text(explanation: Explanation, verbose: bool = False) -> str:
         lines += ["", "Warnings:"]
         lines += [f"  - {w.message}" + (f" ({w.span})" if w.span else "") for w in explanation.warnings]
     return "\n".join(lines) + "\n"
+
+
+def _verdict_words(explanation: Explanation) -> str:
+    """`PENDING` reads `ELIGIBLE, PENDING 2 checks at lymphodepletion` (counted per later time point)."""
+    if explanation.verdict != "pending":
+        return explanation.verdict.upper()
+    counts: dict[str, int] = {}
+    for check in explanation.pending:
+        counts[check.at[0]] = counts.get(check.at[0], 0) + 1
+    parts = [f"{count} check{'s' if count != 1 else ''} at {point}" for point, count in counts.items()]
+    return "ELIGIBLE, PENDING " + ", ".join(parts)
 
 
 def _verdict_note(explanation: Explanation) -> str:

@@ -3,7 +3,9 @@
 A case file (YAML or TOML) holds `cases`, each with an `id`, a `title`, the patient (`facts`,
 or `set`/`unset` relative to the file's `base`, or a `file` of facts), and expectations:
 `verdict`, `blocking` (exact set of blocking criteria), `missing` (exact set of missing facts
-that matter) and `paths` (named paths that must hold). Unstated expectations are not checked.
+that matter), `paths` (named paths that must hold) and `pending` (exact set of criteria still to
+assess); `at` names the time point to judge at, as `eligib check --at` does (by default, the first).
+Unstated expectations are not checked.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from eligib.language.source import SourceFile
 from eligib.limits import CHECK_SECONDS, MAX_CASE_FILE_BYTES, MAX_CASES, MAX_INPUT_NESTING, MAX_PATIENT_BYTES
 from eligib.values.numbers import decimal_or_bad
 
-CASE_KEYS = {"id", "title", "facts", "set", "unset", "file", "verdict", "blocking", "missing", "paths"}
-VERDICTS = ("eligible", "ineligible", "undetermined")
+CASE_KEYS = {"id", "title", "facts", "set", "unset", "file", "at", "verdict", "blocking", "missing", "paths",
+             "pending"}
+VERDICTS = ("eligible", "ineligible", "undetermined", "pending")
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Case:
     file: str | None
     expected: dict[str, Any]
     line: int | None = None
+    at: str | None = None  # the time point to judge at, as `eligib check --at` (None: its default)
 
 
 @dataclass
@@ -47,9 +51,10 @@ class CaseResult:
         return not self.failures and self.error is None
 
 
-def load_cases(path: str, root: str | None = None) -> list[Case]:
+def load_cases(path: str, root: str | None = None, timepoints: tuple[str, ...] | None = None) -> list[Case]:
     """Read a YAML or TOML case file; raise DiagnosticError naming the file, line and case. Patient files
-    it names must lie under `root` (by default, the case file's own folder)."""
+    it names must lie under `root` (by default, the case file's own folder); `at` must name one of
+    `timepoints` (when given: the protocol's), or `final`."""
     source = read_source(path, "case file", MAX_CASE_FILE_BYTES)
     data, lines = _parse(source)
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
@@ -72,6 +77,7 @@ def load_cases(path: str, root: str | None = None) -> list[Case]:
         span = source.span_at(line, column, len(source.line_text(line)) - column + 1) if line else None
         try:
             cases.append(_case(entry, base, os.path.dirname(path) or ".", root, line))
+            _check_at(cases[-1], timepoints)
         except ValueError as exc:
             problems.append(error("bad-case", str(exc), span, help="see docs/cli.md, `eligib test`"))
     if problems:
@@ -117,7 +123,9 @@ def _case(entry: Any, base: dict[str, Any], directory: str, root: str | None, li
     for key in ("facts", "set"):
         if entry.get(key) is not None and not isinstance(entry[key], dict):
             raise ValueError(f"{where}: `{key}` must be a mapping of fact names to values")
-    for key in ("unset", "blocking", "missing", "paths"):
+    if entry.get("at") is not None and not isinstance(entry["at"], str):
+        raise ValueError(f"{where}: `at` must be a time point's name, or `final`")
+    for key in ("unset", "blocking", "missing", "paths", "pending"):
         if entry.get(key) is not None and not (isinstance(entry[key], list)
                                                and all(isinstance(item, str) for item in entry[key])):
             raise ValueError(f"{where}: `{key}` must be a list of names, such as `[{key}_a, {key}_b]`")
@@ -132,8 +140,16 @@ def _case(entry: Any, base: dict[str, Any], directory: str, root: str | None, li
             facts.pop(name, None)
     else:
         file = referenced_file(_text(file, "file", where, numbers=False), directory, root, where)
-    expected = {key: entry[key] for key in ("verdict", "blocking", "missing", "paths") if key in entry}
-    return Case(case_id, _text(entry.get("title", ""), "title", where, numbers=False), facts, file, expected, line)
+    expected = {key: entry[key] for key in ("verdict", "blocking", "missing", "paths", "pending") if key in entry}
+    return Case(case_id, _text(entry.get("title", ""), "title", where, numbers=False), facts, file, expected, line,
+                entry.get("at"))
+
+
+def _check_at(case: Case, timepoints: tuple[str, ...] | None) -> None:
+    if case.at is None or timepoints is None or case.at in (*timepoints, "final"):
+        return
+    known = f"its time points: {', '.join(timepoints)}, or `final`" if timepoints else "it declares none"
+    raise ValueError(f"case `{case.id}`: `at: {case.at}` is not a time point of the protocol ({known})")
 
 
 def _text(value: Any, key: str, where: str, numbers: bool = True) -> str:
@@ -165,15 +181,16 @@ def referenced_file(name: str, directory: str, root: str | None, where: str) -> 
 def run_case(engine: Engine, case: Case, timeout: float | None = CHECK_SECONDS) -> CaseResult:
     try:
         patient = _case_patient(engine, case)
+        result = engine.check(patient, timeout, at=engine.timepoint(case.at))
     except DiagnosticError as exc:
         first = exc.diagnostics[0]
         return CaseResult(case, error=f"{first.message}" + (f" ({first.help})" if first.help else ""))
-    result = engine.check(patient, timeout)
     outcome = CaseResult(case)
     expected = case.expected
     if "verdict" in expected and result.verdict != expected["verdict"]:
         outcome.failures.append(f"verdict: expected {expected['verdict']}, got {result.verdict}")
-    for key, actual in (("blocking", result.blocking), ("missing", [m.name for m in result.missing_facts])):
+    for key, actual in (("blocking", result.blocking), ("missing", [m.name for m in result.missing_facts]),
+                        ("pending", [p.id for p in result.pending])):
         if key in expected:
             outcome.failures += _set_difference(key, list(expected[key] or []), list(actual))
     for path in expected.get("paths") or []:
@@ -204,5 +221,5 @@ def run_files(engine: Engine, paths: list[str], timeout: float | None = CHECK_SE
               root: str | None = None) -> list[CaseResult]:
     """Every case of every file; all files are read (and any bad one reported) before a case runs.
     Patient files named by cases must lie under `root` (by default, each case file's folder)."""
-    loaded = [load_cases(path, root) for path in paths]
+    loaded = [load_cases(path, root, engine.checked.timepoints) for path in paths]
     return [run_case(engine, case, timeout) for cases in loaded for case in cases]
