@@ -128,4 +128,5 @@ class Engine:
             criterion = self.checked.criteria[cid]
             if criterion.guard is None or evaluator.condition(criterion.guard) is not False:
                 found.append(PendingCheck(cid, criterion.kind, criterion.label, points))
-        return found
+        order = self.checked.timepoints
+        return sorted(found, key=lambda check: order.index(check.at[0]))  # by the next point, then protocol order

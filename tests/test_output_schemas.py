@@ -49,7 +49,7 @@ def assert_valid(command: str, output: str) -> dict[str, Any]:
 
 def cli(*args: str) -> str:
     result = CliRunner().invoke(main, list(args))
-    assert result.exit_code in (0, 1, 3), result.output
+    assert result.exit_code in (0, 1, 3, 6), result.output
     return result.stdout
 
 
