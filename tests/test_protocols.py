@@ -10,10 +10,10 @@ from eligib import Engine
 from eligib.analysis.verify import verify
 from eligib.tools.cases import run_files
 
-PROTOCOLS = {  # protocol file stem: (case file, example directory)
-    "cd7_car_t": ("cd7_vignettes.yaml", ROOT / "protocols" / "examples"),
-    "nct03971799_cd33_car_t": ("nct03971799.yaml", ROOT / "protocols" / "examples" / "nct03971799"),
-    "nct05483491_kklc1_tcr_t": ("nct05483491.yaml", ROOT / "protocols" / "examples" / "nct05483491"),
+PROTOCOLS = {  # protocol file stem: (case files, example directory)
+    "cd7_car_t": (("cd7_vignettes.yaml", "cd7_cockcroft_gault.yaml"), ROOT / "protocols" / "examples"),
+    "nct03971799_cd33_car_t": (("nct03971799.yaml",), ROOT / "protocols" / "examples" / "nct03971799"),
+    "nct05483491_kklc1_tcr_t": (("nct05483491.yaml",), ROOT / "protocols" / "examples" / "nct05483491"),
 }
 
 
@@ -22,8 +22,10 @@ def protocol(request):
     return request.param, Engine.from_file(str(ROOT / "protocols" / f"{request.param}.elig"))
 
 
-def test_every_protocol_in_the_folder_is_covered():
+def test_every_protocol_and_case_file_in_the_folder_is_covered():
     assert {p.stem for p in (ROOT / "protocols").glob("*.elig")} == set(PROTOCOLS)
+    assert {p.name for p in (ROOT / "protocols" / "cases").glob("*.yaml")} == \
+        {name for files, _ in PROTOCOLS.values() for name in files}
 
 
 def test_protocol_checks_without_warnings_and_verifies(protocol):
@@ -36,7 +38,7 @@ def test_protocol_checks_without_warnings_and_verifies(protocol):
 
 def test_protocol_passes_its_case_file(protocol):
     name, engine = protocol
-    results = run_files(engine, [str(ROOT / "protocols" / "cases" / PROTOCOLS[name][0])])
+    results = run_files(engine, [str(ROOT / "protocols" / "cases" / case_file) for case_file in PROTOCOLS[name][0]])
     assert len(results) >= 12
     assert [(r.case.id, r.failures, r.error) for r in results if not r.passed] == []
 

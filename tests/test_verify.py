@@ -39,7 +39,7 @@ def test_cd7_verifies_clean_and_proves_its_assertions(cd7):
     assert [f for f in findings if f.severity != "ok"] == []
     proved = [f for f in findings if f.code == "assertion-proved"]
     assert len(proved) == len(cd7.checked.assertions) >= 5
-    assert sum(f.code == "path-taken" for f in findings) == 33
+    assert sum(f.code == "path-taken" for f in findings) == 34
     assert assert_witnesses_check(cd7, findings) > 80
 
 
