@@ -31,6 +31,10 @@ facts:
         f: boolean
     r: list, at most 2 items:
         d: date, from 2025-11-01 to 2026-03-31
+    g: datetime, from 2026-03-01 to 2026-03-31
+    k: list, at most 2 items, ordered by taken:
+        taken: datetime, from 2026-03-01 to 2026-03-31
+        ok: boolean
 valueset xy "x or y": (x, y)
 table limit "A limit per code":
     x: 2 mg/dL
@@ -51,6 +55,9 @@ ATOMS = [
     "every(h where s - t >= 14 days or c is z)", "n >= 5 mg/dL",
     "any(r where count(h where t < d) >= {i})", "every(h where any(r where d >= t) or f)",
     "any(h where v >= band(n))", "band(n) > {c} mg/dL",
+    # date-time fields: windows in hours, latest by instant, differences as durations
+    "any(k where ok and taken within {hours} hours before g)", "latest(ok of k)", "g - max(taken of k) <= {hours} hours",
+    "every(k where taken <= g)",
 ]
 
 
@@ -59,7 +66,7 @@ def expressions(draw, depth: int = 1) -> str:
     if depth == 0 or draw(st.booleans()):
         template = draw(st.sampled_from(ATOMS))
         return template.format(c=draw(st.sampled_from(["0", "2.5", "5", "10"])), i=draw(st.integers(0, 3)),
-                               w=draw(st.integers(1, 12)))
+                               w=draw(st.integers(1, 12)), hours=draw(st.sampled_from(["1", "24", "72"])))
     left, right = draw(expressions(depth - 1)), draw(expressions(depth - 1))
     form = draw(st.sampled_from(["({a}) and ({b})", "({a}) or ({b})", "not ({a})"]))
     return form.format(a=left, b=right)
