@@ -19,7 +19,7 @@ from eligib.inputs.facts import Patient, load_patient, patient_from_mapping
 from eligib.language.checked import CheckedProtocol
 from eligib.language.checker import load, load_text
 from eligib.language.diagnostics import DiagnosticError, error, suggest
-from eligib.language.timepoints import judged_at, pending_at
+from eligib.language.timepoints import FINAL, judged_at, pending_at
 from eligib.limits import CHECK_SECONDS
 from eligib.logic.budget import Budget
 from eligib.logic.evaluate import Evaluator, Verdict
@@ -94,7 +94,7 @@ class Engine:
     def timepoint(self, asked: str | None) -> str | None:
         """The time point `eligib check --at` judges at: the first when none is asked, every criterion
         (None) for `final` or a protocol without time points."""
-        if asked == "final" or (asked is None and not self.checked.timepoints):
+        if asked == FINAL or (asked is None and not self.checked.timepoints):
             return None
         return self.checked.timepoints[0] if asked is None else asked
 

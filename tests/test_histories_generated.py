@@ -56,7 +56,8 @@ ATOMS = [
     "any(r where count(h where t < d) >= {i})", "every(h where any(r where d >= t) or f)",
     "any(h where v >= band(n))", "band(n) > {c} mg/dL",
     # date-time fields: windows in hours, latest by instant, differences as durations
-    "any(k where ok and taken within {hours} hours before g)", "latest(ok of k)", "g - max(taken of k) <= {hours} hours",
+    "any(k where ok and taken within {hours} hours before g)", "latest(ok of k)",
+    "g - max(taken of k) <= {hours} hours",
     "every(k where taken <= g)",
 ]
 

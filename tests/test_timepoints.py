@@ -138,3 +138,10 @@ def test_assessed_at_without_timepoints_is_an_error():
         Engine.from_text(text, "tp.elig")
     assert {d.code for d in raised.value.diagnostics} == {"unknown-timepoint"}
     assert "lists no time points" in raised.value.diagnostics[0].message
+
+
+def test_final_is_not_a_time_point_name():
+    with pytest.raises(DiagnosticError) as raised:
+        Engine.from_text(PROTOCOL.replace("lymphodepletion, infusion\n", "lymphodepletion, final\n").replace(
+            "screening and infusion", "screening and final"), "tp.elig")
+    assert [d.code for d in raised.value.diagnostics] == ["duplicate-timepoints"]

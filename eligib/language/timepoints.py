@@ -16,6 +16,8 @@ from eligib.language import ast
 from eligib.language.diagnostics import Diagnostic, error, suggest
 from eligib.language.source import Span
 
+FINAL = "final"  # `--at final`: every criterion, whatever the time points
+
 
 class _Declared(Protocol):
     @property
@@ -52,6 +54,10 @@ def check_timepoints(protocol: ast.Protocol, facts: Mapping[str, _Declared],
         if repeated:
             found.append(error("duplicate-timepoints", f"time point `{repeated[0]}` is listed twice",
                                protocol.timepoints.span, "in `timepoints:`", help="list each time point once"))
+        if FINAL in order:
+            found.append(error("duplicate-timepoints", f"`{FINAL}` cannot name a time point", protocol.timepoints.span,
+                               "in `timepoints:`", help=f"`--at {FINAL}` already means every criterion; "
+                                                        "name the last time point after its event (`infusion`)"))
     named = [(f"fact `{name}`", info.decl.assessed, info.decl.span) for name, info in facts.items()]
     named += [(f"criterion `{c.id}`", c.assessed, c.span) for c in protocol.criteria]
     for owner, points, span in named:

@@ -21,6 +21,7 @@ from eligib.inputs.facts import Patient, patient_from_source
 from eligib.language.diagnostics import DiagnosticError, error
 from eligib.language.reading import read_source
 from eligib.language.source import SourceFile
+from eligib.language.timepoints import FINAL
 from eligib.limits import CHECK_SECONDS, MAX_CASE_FILE_BYTES, MAX_CASES, MAX_INPUT_NESTING, MAX_PATIENT_BYTES
 from eligib.values.numbers import decimal_or_bad
 
@@ -146,7 +147,7 @@ def _case(entry: Any, base: dict[str, Any], directory: str, root: str | None, li
 
 
 def _check_at(case: Case, timepoints: tuple[str, ...] | None) -> None:
-    if case.at is None or timepoints is None or case.at in (*timepoints, "final"):
+    if case.at is None or timepoints is None or case.at in (*timepoints, FINAL):
         return
     known = f"its time points: {', '.join(timepoints)}, or `final`" if timepoints else "it declares none"
     raise ValueError(f"case `{case.id}`: `at: {case.at}` is not a time point of the protocol ({known})")
