@@ -114,6 +114,8 @@ def _declaration_line(checked: Any, declared: Any, indent: str) -> str:
         parts.append("or none")
     if declared.guard is not None:
         parts.append(f"only if {checked.text(declared.guard)}")
+    if declared.assessed:
+        parts.append(f"assessed at {' and '.join(declared.assessed)}")
     description = f"  # {declared.description}" if declared.description else ""
     return f"{indent}{declared.name}: {', '.join(parts)}{description}\n"
 

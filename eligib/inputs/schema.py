@@ -48,6 +48,8 @@ def _description(checked: CheckedProtocol, info: FactInfo) -> str:
         parts.append(f"range: {_bound(info, info.low)} to {_bound(info, info.high)}")
     if info.guard is not None:
         parts.append(f"only if {checked.text(info.guard)}")
+    if info.decl.assessed:
+        parts.append(f"assessed at {' and '.join(info.decl.assessed)}")
     return "; ".join(parts)
 
 
