@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from eligib.inputs.facts import Patient, load_patient, patient_from_mapping
+from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.language.checker import load, load_text
 from eligib.language.diagnostics import DiagnosticError, error, suggest
@@ -121,12 +122,16 @@ class Engine:
 
     def pending(self, patient: Patient, point: str) -> list[PendingCheck]:
         """The criteria still to assess after `point` that may apply to the patient (a criterion whose
-        `only if` condition is known to be false for the patient is not pending)."""
+        `only if` condition is known to be false for the patient is not pending), each marked when the
+        values the patient file already gives make it fail (judged later, on those values, it blocks)."""
         evaluator = Evaluator(self.checked, patient.values)
         found = []
         for cid, points in pending_at(self.checked.assessed, self.checked.timepoints, point).items():
             criterion = self.checked.criteria[cid]
-            if criterion.guard is None or evaluator.condition(criterion.guard) is not False:
-                found.append(PendingCheck(cid, criterion.kind, criterion.label, points))
+            applies = True if criterion.guard is None else evaluator.condition(criterion.guard)
+            if applies is not False:
+                body = evaluator.condition(criterion.body)
+                fails = applies is True and body is (criterion.kind == ast.CriterionKind.EXCLUSION)
+                found.append(PendingCheck(cid, criterion.kind, criterion.label, points, fails))
         order = self.checked.timepoints
         return sorted(found, key=lambda check: order.index(check.at[0]))  # by the next point, then protocol order

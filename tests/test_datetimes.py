@@ -162,3 +162,55 @@ def test_a_fhir_date_without_a_time_for_a_date_time_fact_is_refused(timed, tmp_p
     with pytest.raises(DiagnosticError) as raised:
         timed.check(str(path))
     assert "without a time of day" in raised.value.diagnostics[0].message
+
+
+def _doses_bundle(*doses: str) -> dict:
+    entries = [{"resource": {"resourceType": "Patient", "id": "p"}},
+               {"resource": {"resourceType": "Observation", "id": "start", "status": "final",
+                             "code": {"coding": [{"system": "urn:eligib:fact", "code": "lymphodepletion_start"}]},
+                             "valueDateTime": "2026-12-03T02:00:00Z"}}]
+    entries += [{"resource": {"resourceType": "MedicationAdministration", "id": f"d{i}", "status": "completed",
+                              "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                                        "code": "8640"}]},
+                              "subject": {"reference": "Patient/p"}, "effectiveDateTime": when}}
+                for i, when in enumerate(doses)]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+WASHOUT = HEAD + '''facts:
+    lymphodepletion_start: datetime
+    last_steroid_dose: datetime
+
+exclusion steroid_washout "A steroid dose within 24 hours before lymphodepletion":
+    record: "r"
+    last_steroid_dose within 24 hours before lymphodepletion_start
+
+bindings:
+    last_steroid_dose: medication "http://www.nlm.nih.gov/research/umls/rxnorm|8640" date
+'''
+
+
+@pytest.mark.parametrize("doses", [
+    ("2026-12-01T07:00:00Z", "2026-12-02T20:00:00Z"), ("2026-12-02T20:00:00Z", "2026-12-01T07:00:00Z"),
+    # written on 2026-12-02 but earlier (16:00Z on 12-01) than the one written on 2026-12-01 (04:00Z on 12-02)
+    ("2026-12-01T23:00:00-05:00", "2026-12-02T01:00:00+09:00"),
+])
+def test_the_latest_fhir_resource_for_a_date_time_is_the_latest_instant(tmp_path, doses):
+    """A local urn:eligib:fact date-time keeps its time; the latest dose is found by instant, whatever
+    the bundle order or the offsets (a regression: by written day, the wrong dose was taken)."""
+    engine = Engine.from_text(WASHOUT, "washout.elig")
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(_doses_bundle(*doses)))
+    result = engine.check(str(path))
+    assert result.verdict == "ineligible" and result.blocking == ["steroid_washout"]
+
+
+def test_a_date_time_object_follows_the_text_rules():
+    import datetime as dt
+
+    spec = Engine.from_text(PROTOCOL, "timed.elig").checked.facts["lymphodepletion_start"]
+    assert DATETIME.parse(dt.datetime(2026, 12, 4, 8, 0, tzinfo=dt.UTC), spec) == parse_instant("2026-12-04T08:00Z")
+    with pytest.raises(ValueProblem, match="fraction of a second"):
+        DATETIME.parse(dt.datetime(2026, 12, 4, 8, 0, 0, 500000, tzinfo=dt.UTC), spec)
+    with pytest.raises(ValueProblem, match="no UTC offset"):
+        DATETIME.parse(dt.datetime(2026, 12, 4, 8, 0), spec)

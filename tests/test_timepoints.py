@@ -12,7 +12,7 @@ from eligib import Engine
 from eligib.api import output_schema
 from eligib.cli import main
 from eligib.language.diagnostics import DiagnosticError
-from eligib.report.render import to_data
+from eligib.report.render import to_data, to_text
 
 PROTOCOL = '''protocol tp:
     title: "Time points"
@@ -99,7 +99,7 @@ def test_json_carries_the_time_point_and_the_pending_checks(engine):
     assert data["verdict"] == "pending" and data["at"] == "screening"
     assert data["pending"][0] == {"id": "pregnancy_retest", "kind": "inclusion",
                                   "label": "Negative pregnancy test within 72 hours before lymphodepletion",
-                                  "at": ["lymphodepletion"]}
+                                  "at": ["lymphodepletion"], "fails": False}
 
 
 def test_cli_defaults_to_the_first_point_and_exits_6_when_pending(tmp_path):
@@ -145,3 +145,24 @@ def test_final_is_not_a_time_point_name():
         Engine.from_text(PROTOCOL.replace("lymphodepletion, infusion\n", "lymphodepletion, final\n").replace(
             "screening and infusion", "screening and final"), "tp.elig")
     assert [d.code for d in raised.value.diagnostics] == ["duplicate-timepoints"]
+
+
+def test_a_history_is_assessed_as_a_whole_and_its_fields_are_not():
+    history = PROTOCOL.replace("    tumor_emergency: boolean\n", "    tumor_emergency: boolean\n"
+                               "    tests: list, assessed at lymphodepletion:\n        negative: boolean\n") + '''
+inclusion some_test "A negative test":
+    record: "r"
+    any(tests where negative)
+'''
+    assert Engine.from_text(history, "tp.elig").checked.assessed["some_test"] == ("lymphodepletion",)
+    with pytest.raises(DiagnosticError) as raised:
+        Engine.from_text(history.replace("list, assessed at lymphodepletion:\n        negative: boolean",
+                                         "list:\n        negative: boolean, assessed at lymphodepletion"), "tp.elig")
+    assert [d.code for d in raised.value.diagnostics] == ["timed-field"]
+
+
+def test_a_pending_check_that_already_fails_is_marked(engine):
+    result = engine.check({**RETESTED, "pregnancy_test_negative": False}, at="screening")
+    assert result.verdict == "pending"
+    assert [(p.id, p.fails) for p in result.pending] == [("pregnancy_retest", True), ("emergency", False)]
+    assert "(1 already fails with the values given)" in to_text(result)

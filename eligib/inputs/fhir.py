@@ -18,8 +18,9 @@ from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, warning
 from eligib.language.source import SourceFile
-from eligib.values.calendar import shift_date
-from eligib.values.types import DateTimeType, ListType
+from eligib.values.calendar import DAY_SECONDS, shift_date
+from eligib.values.types import DateTimeType, ListType, ValueProblem
+from eligib.values.types.timestamp import parse_instant
 from eligib.values.units import canonical_code
 
 LOCAL_FACT_SYSTEM = "urn:eligib:fact"
@@ -158,9 +159,11 @@ class _BundleReader:
                 name = coding.get("code")
                 if coding.get("system") != LOCAL_FACT_SYSTEM or name not in names:
                     continue
-                if isinstance(self.checked.facts[name].type, ListType):
-                    _add_local_item(histories.setdefault(name, {"items": [], "complete": False}), resource)
-                elif (value := _observation_value(resource)) is not None:
+                kind = self.checked.facts[name].type
+                if isinstance(kind, ListType):
+                    timed = {f.name for f in kind.fields if isinstance(f.type, DateTimeType)}
+                    _add_local_item(histories.setdefault(name, {"items": [], "complete": False}), resource, timed)
+                elif (value := _observation_value(resource, isinstance(kind, DateTimeType))) is not None:
                     found[name] = value
         return found | histories
 
@@ -277,7 +280,7 @@ class _BundleReader:
         found = self.dated(binding, anchor)
         if not found:
             return _absent(binding), None
-        found.sort(key=lambda pair: pair[0] or dt.date.min, reverse=True)
+        found.sort(key=lambda pair: self.recency(pair[0], pair[1]), reverse=True)
         when, resource = found[0]
         if binding.window is not None and anchor is not None:
             oldest = self.oldest(binding, anchor)
@@ -296,6 +299,14 @@ class _BundleReader:
             return _reference(resource, "high" if binding.part == "reference_high" else "low"), None
         return _observation_value(resource, timed), None
 
+    def recency(self, when: dt.date | None, resource: dict[str, Any]) -> tuple[int, int]:
+        """Which resource is latest: by instant when it has a time and an offset (so a date-time fact
+        takes the latest instant, whatever the offsets or the bundle order), else by its day."""
+        instant = _instant_or_none(self.when_written(resource))
+        if instant is not None:
+            return instant, 1
+        return ((when.toordinal() + 1) * DAY_SECONDS - 1 if when else -1), 0  # a bare day: its last second
+
     def when_written(self, resource: dict[str, Any]) -> str | None:
         """A resource's date-time as written (`effectiveDateTime` with its time and offset), for date-time
         facts: a value with no time of day is then refused by the fact's type, naming the fact."""
@@ -313,7 +324,7 @@ class _BundleReader:
         return None
 
 
-def _add_local_item(history: dict[str, Any], resource: dict[str, Any]) -> None:
+def _add_local_item(history: dict[str, Any], resource: dict[str, Any], timed: set[str]) -> None:
     """One `urn:eligib:fact` Observation of a history: an item (its components), or the mark that the
     list is complete (`valueString` "complete", no components)."""
     components = resource.get("component", [])
@@ -323,9 +334,18 @@ def _add_local_item(history: dict[str, Any], resource: dict[str, Any]) -> None:
     item = {}
     for component in components:
         for coding in component.get("code", {}).get("coding", []):
-            if coding.get("system") == LOCAL_FIELD_SYSTEM and (value := _observation_value(component)) is not None:
-                item[coding.get("code")] = value
+            field = coding.get("code")
+            if coding.get("system") == LOCAL_FIELD_SYSTEM and \
+                    (value := _observation_value(component, field in timed)) is not None:
+                item[field] = value
     history["items"].append(item)
+
+
+def _instant_or_none(written: str | None) -> int | None:
+    try:
+        return parse_instant(written) if written and "T" in written else None
+    except ValueProblem:
+        return None
 
 
 def _absent(binding: ast.Binding) -> Any:

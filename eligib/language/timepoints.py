@@ -58,6 +58,11 @@ def check_timepoints(protocol: ast.Protocol, facts: Mapping[str, _Declared],
             found.append(error("duplicate-timepoints", f"`{FINAL}` cannot name a time point", protocol.timepoints.span,
                                "in `timepoints:`", help=f"`--at {FINAL}` already means every criterion; "
                                                         "name the last time point after its event (`infusion`)"))
+    for name, info in facts.items():
+        found += [error("timed-field", f"field `{field.name}` of history `{name}` has `assessed at`", field.span,
+                        "a field has no time point of its own",
+                        help=f"put it on the history: `{name}: list, assessed at {' and '.join(field.assessed)}:`")
+                  for field in info.decl.fields if field.assessed]
     named = [(f"fact `{name}`", info.decl.assessed, info.decl.span) for name, info in facts.items()]
     named += [(f"criterion `{c.id}`", c.assessed, c.span) for c in protocol.criteria]
     for owner, points, span in named:

@@ -68,6 +68,7 @@ class PendingCheck:
     kind: ast.CriterionKind
     label: str
     at: tuple[str, ...]  # the later time points, in order
+    fails: bool = False  # the values already given make it fail: judged then on them, it would block
 
 
 @dataclass

@@ -41,7 +41,8 @@ def to_data(explanation: Explanation) -> dict[str, Any]:
         "criteria": [_criterion_data(c) for c in explanation.criteria],
         "warnings": [_warning_data(w) for w in explanation.warnings],
         "at": explanation.at,
-        "pending": [{"id": p.id, "kind": p.kind, "label": p.label, "at": list(p.at)} for p in explanation.pending],
+        "pending": [{"id": p.id, "kind": p.kind, "label": p.label, "at": list(p.at), "fails": p.fails}
+                    for p in explanation.pending],
     }
 
 
@@ -105,7 +106,8 @@ def to_text(explanation: Explanation, verbose: bool = False) -> str:
     if explanation.pending:
         lines += ["", "To be assessed later:"]
         width = max(len(p.id) for p in explanation.pending)
-        lines += [f"  - {p.id:<{width}}  at {' and '.join(p.at)}: {p.label}" for p in explanation.pending]
+        lines += [f"  - {p.id:<{width}}  at {' and '.join(p.at)}: {p.label}"
+                  + (" (fails with the values already given)" if p.fails else "") for p in explanation.pending]
     lines += ["", "All criteria:"]
     width = max((len(c.id) for c in explanation.criteria), default=0)
     for kind in ("inclusion", "exclusion"):
@@ -128,7 +130,9 @@ def _verdict_words(explanation: Explanation) -> str:
     for check in explanation.pending:
         counts[check.at[0]] = counts.get(check.at[0], 0) + 1
     parts = [f"{count} check{'s' if count != 1 else ''} at {point}" for point, count in counts.items()]
-    return "ELIGIBLE, PENDING " + ", ".join(parts)
+    failing = sum(check.fails for check in explanation.pending)
+    warning = f" ({failing} already fail{'s' if failing == 1 else ''} with the values given)" if failing else ""
+    return "ELIGIBLE, PENDING " + ", ".join(parts) + warning
 
 
 def _verdict_note(explanation: Explanation) -> str:

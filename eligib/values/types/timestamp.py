@@ -22,8 +22,8 @@ from eligib.values.types.date import GENERATED_DATES
 from eligib.values.units import parse_unit
 from eligib.values.words import describe
 
-ISO_DATE_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})$"
-_WRITTEN = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|z|[+-]\d{2}:?\d{2})?")
+ISO_DATE_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|z|[+-](0[0-9]|1[0-4]):?[0-5][0-9])$"
+_WRITTEN = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|z|[+-]\d{2}:?\d{2})?", re.ASCII)
 EXAMPLE = "2026-11-28T09:30:00+01:00"
 
 
@@ -52,7 +52,7 @@ def parse_instant(text: str) -> int:
     """ISO 8601 date-time with an offset -> instant; ValueProblem says what is missing or wrong."""
     found = _WRITTEN.fullmatch(text.strip())
     if found is None:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip(), re.ASCII):
             raise ValueProblem(f"`{text}` is a date without a time of day",
                                help=f"this fact is a date-time: write the time and the UTC offset, e.g. {EXAMPLE}")
         raise ValueProblem(f"expected a date-time, got `{text}`", help=f"write ISO 8601 with an offset: {EXAMPLE}")
@@ -93,13 +93,10 @@ class DateTimeType(ValueType):
         return low, high
 
     def parse(self, raw: object, spec: FactSpec) -> Value:
-        if isinstance(raw, dt.datetime):
+        if isinstance(raw, dt.datetime):  # from a YAML or TOML file: read as its ISO text, by the same rules
             if raw.utcoffset() is None:
                 raise ValueProblem("the date-time has no UTC offset", help=f"write it with its offset: {EXAMPLE}")
-            offset = raw.utcoffset()
-            assert offset is not None
-            instant = instant_of(raw.date().toordinal(), raw.hour, raw.minute, raw.second,
-                                 int(offset.total_seconds()))
+            instant = parse_instant(raw.isoformat())
         elif isinstance(raw, str):
             instant = parse_instant(raw)
         else:
