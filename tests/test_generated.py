@@ -43,6 +43,10 @@ facts:
     q: decimal mL/min/{1.73_m2}, from 0 mL/min/{1.73_m2} to 200 mL/min/{1.73_m2}
     t: datetime, from 2026-06-01 to 2026-06-30
     u: datetime, from 2026-06-01 to 2026-06-30, or none
+assume d_not_after_s "d is not after s":
+    d is none or d <= s
+assume u_before_t "u comes before t":
+    u is none or u < t
 '''
 
 ATOMS = [

@@ -67,6 +67,7 @@ class CompiledProtocol:
     histories: dict[str, HistoryVars] = field(default_factory=dict)
     _equalities: dict[tuple[str, Value], list[Term]] = field(default_factory=dict, repr=False)
     _copies: dict[tuple[str, str], Term] = field(default_factory=dict, repr=False)
+    _touching: dict[str, Term | None] = field(default_factory=dict, repr=False)  # bounded: one per fact
 
     @property
     def criterion_facts(self) -> Mapping[str, frozenset[str]]:
@@ -74,6 +75,14 @@ class CompiledProtocol:
 
     def term(self, node: ast.Expr) -> Term:
         return self.terms[node.nid]
+
+    def assumptions_on(self, fact: str) -> Term | None:
+        """The conjunction of the assumptions that read `fact` (None: none does): the only ones a copy
+        of the patient differing in `fact` alone can break."""
+        if fact not in self._touching:
+            touching = [term for group, term in self.assumptions if fact in group]
+            self._touching[fact] = conjunction(touching, self.ctx) if touching else None
+        return self._touching[fact]
 
     def condition(self, node: ast.Expr) -> Term:
         """A condition's term; an optional boolean that is none counts as false."""

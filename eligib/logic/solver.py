@@ -269,8 +269,10 @@ class Analysis:
         import z3
 
         extra = []
-        if self.compiled.assumed is not None:  # the other completion must be a possible patient too
-            extra.append(self.compiled.with_copy(self.compiled.assumed, fact, cache_key="assumptions"))
+        touching = self.compiled.assumptions_on(fact)
+        if touching is not None:  # the other completion must be a possible patient too; assumptions that
+            # do not read `fact` hold in it exactly when they hold in the first one
+            extra.append(self.compiled.with_copy(touching, fact, cache_key="assumptions"))
         return self.sat(names, formula, z3.Not(self.compiled.with_copy(formula, fact, cache_key)), *extra,
                         subject=f"whether `{fact}` can change {about}")
 
