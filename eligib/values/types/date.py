@@ -20,16 +20,61 @@ ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
 @dataclass(frozen=True)
-class DateType(ValueType):
+class TimePointType(ValueType):
+    """What dates and date-times share: a whole number on a time line (days, or seconds), bounded to
+    the years a patient file may give unless the fact declares a range, an Int in Z3."""
+
+    def bounds(self, spec: FactSpec) -> tuple[int, int]:
+        """The values a fact may take: the declared range, else the years every patient file may give."""
+        raise NotImplementedError
+
+    def format(self, point: int) -> str:
+        raise NotImplementedError
+
+    def checked(self, point: int, spec: FactSpec) -> int:
+        """A parsed point, refused outside the accepted years (no declared range) or the declared range."""
+        low, high = self.bounds(spec)
+        if (spec.low, spec.high) == (None, None) and not low <= point <= high:
+            raise ValueProblem(f"{self.format(point)} is outside the dates accepted ({format_date(EARLIEST_DATE)} to "
+                               f"{format_date(LATEST_DATE)})", help="check the year; a protocol that needs other "
+                               "dates declares a range on the fact (docs/limits.md)")
+        check_range(point, spec, self.format)
+        return point
+
+    def show(self, value: Value, unit: str | None = None) -> str:
+        return self.format(_point(value))
+
+    def to_file(self, value: Value) -> Any:
+        return self.format(_point(value))
+
+    def z3_variable(self, name: str, ctx: Any) -> Any:
+        import z3
+
+        return z3.Int(name, ctx)
+
+    def z3_equals(self, var: Any, value: Value) -> Any:
+        return var == _point(value)
+
+    def z3_domain(self, var: Any, spec: FactSpec) -> list[Any]:
+        low, high = self.bounds(spec)
+        return [var >= low, var <= high]
+
+    def from_z3(self, term: Any) -> Value:
+        return int(term.as_long())
+
+
+@dataclass(frozen=True)
+class DateType(TimePointType):
     def __str__(self) -> str:
         return "a date"
 
-    @staticmethod
-    def bounds(spec: FactSpec) -> tuple[int, int]:
-        """The days a value may take: the declared range, else the years every patient file may give."""
+    def bounds(self, spec: FactSpec) -> tuple[int, int]:
         low = int(spec.low) if spec.low is not None else EARLIEST_DATE
         high = int(spec.high) if spec.high is not None else LATEST_DATE
         return low, high
+
+    def format(self, point: int) -> str:
+        return format_date(point)
 
     def parse(self, raw: object, spec: FactSpec) -> Value:
         if isinstance(raw, dt.datetime):
@@ -43,37 +88,10 @@ class DateType(ValueType):
                 raise ValueProblem(f"`{raw}` is not a calendar date", help="check the month and day") from None
         else:
             raise ValueProblem(f"expected a date (YYYY-MM-DD), got {describe(raw)}", help="write ISO 8601: 2026-11-20")
-        low, high = self.bounds(spec)
-        if (spec.low, spec.high) == (None, None) and not low <= day <= high:
-            raise ValueProblem(f"{format_date(day)} is outside the dates accepted ({format_date(low)} to "
-                               f"{format_date(high)})", help="check the year; a protocol that needs other dates "
-                               "declares a range on the fact (docs/limits.md)")
-        check_range(day, spec, format_date)
-        return day
-
-    def show(self, value: Value, unit: str | None = None) -> str:
-        return format_date(_day(value))
-
-    def to_file(self, value: Value) -> Any:
-        return format_date(_day(value))
+        return self.checked(day, spec)
 
     def json_schema(self, spec: FactSpec) -> dict[str, Any]:
         return {"type": "string", "format": "date", "pattern": ISO_DATE}
-
-    def z3_variable(self, name: str, ctx: Any) -> Any:
-        import z3
-
-        return z3.Int(name, ctx)
-
-    def z3_equals(self, var: Any, value: Value) -> Any:
-        return var == _day(value)
-
-    def z3_domain(self, var: Any, spec: FactSpec) -> list[Any]:
-        low, high = self.bounds(spec)
-        return [var >= low, var <= high]
-
-    def from_z3(self, term: Any) -> Value:
-        return int(term.as_long())
 
     def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
         from hypothesis import strategies as st
@@ -86,6 +104,6 @@ class DateType(ValueType):
 DATE = DateType()
 
 
-def _day(value: Value) -> int:
-    assert isinstance(value, int) and not isinstance(value, bool), "a date's canonical value is a day number"
+def _point(value: Value) -> int:
+    assert isinstance(value, int) and not isinstance(value, bool), "a date's or date-time's value is a whole number"
     return value

@@ -17,8 +17,8 @@ from typing import Any
 
 from eligib.limits import EARLIEST_DATE, LATEST_DATE
 from eligib.values.calendar import DAY_SECONDS, format_date
-from eligib.values.types.base import FactSpec, Value, ValueProblem, ValueType, check_range
-from eligib.values.types.date import GENERATED_DATES
+from eligib.values.types.base import FactSpec, Value, ValueProblem
+from eligib.values.types.date import GENERATED_DATES, TimePointType
 from eligib.values.units import parse_unit
 from eligib.values.words import describe
 
@@ -81,13 +81,11 @@ def _offset_seconds(offset: str, text: str) -> int:
 
 
 @dataclass(frozen=True)
-class DateTimeType(ValueType):
+class DateTimeType(TimePointType):
     def __str__(self) -> str:
         return "a date-time"
 
-    @staticmethod
-    def bounds(spec: FactSpec) -> tuple[int, int]:
-        """The instants a value may take: the declared range, else the days every patient file may give."""
+    def bounds(self, spec: FactSpec) -> tuple[int, int]:
         low = int(spec.low) if spec.low is not None else EARLIEST_DATE * DAY_SECONDS
         high = int(spec.high) if spec.high is not None else (LATEST_DATE + 1) * DAY_SECONDS - 1
         return low, high
@@ -101,37 +99,13 @@ class DateTimeType(ValueType):
             instant = parse_instant(raw)
         else:
             raise ValueProblem(f"expected a date-time, got {describe(raw)}", help=f"write ISO 8601: {EXAMPLE}")
-        low, high = self.bounds(spec)
-        if (spec.low, spec.high) == (None, None) and not low <= instant <= high:
-            raise ValueProblem(f"{format_instant(instant)} is outside the dates accepted ({format_date(EARLIEST_DATE)}"
-                               f" to {format_date(LATEST_DATE)})", help="check the year; a protocol that needs other "
-                               "dates declares a range on the fact (docs/limits.md)")
-        check_range(instant, spec, format_instant)
-        return instant
+        return self.checked(instant, spec)
 
-    def show(self, value: Value, unit: str | None = None) -> str:
-        return format_instant(_instant(value))
-
-    def to_file(self, value: Value) -> Any:
-        return format_instant(_instant(value))
+    def format(self, point: int) -> str:
+        return format_instant(point)
 
     def json_schema(self, spec: FactSpec) -> dict[str, Any]:
         return {"type": "string", "format": "date-time", "pattern": ISO_DATE_TIME}
-
-    def z3_variable(self, name: str, ctx: Any) -> Any:
-        import z3
-
-        return z3.Int(name, ctx)
-
-    def z3_equals(self, var: Any, value: Value) -> Any:
-        return var == _instant(value)
-
-    def z3_domain(self, var: Any, spec: FactSpec) -> list[Any]:
-        low, high = self.bounds(spec)
-        return [var >= low, var <= high]
-
-    def from_z3(self, term: Any) -> Value:
-        return int(term.as_long())
 
     def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
         """Instants on whole hours or minutes (they read well, and windows in hours meet their edges), in the
@@ -146,7 +120,3 @@ class DateTimeType(ValueType):
 
 DATETIME = DateTimeType()
 
-
-def _instant(value: Value) -> int:
-    assert isinstance(value, int) and not isinstance(value, bool), "a date-time's canonical value is an instant"
-    return value
