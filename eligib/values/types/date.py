@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,12 +25,13 @@ class TimePointType(ValueType):
     """What dates and date-times share: a whole number on a time line (days, or seconds), bounded to
     the years a patient file may give unless the fact declares a range, an Int in Z3."""
 
+    @abstractmethod
     def bounds(self, spec: FactSpec) -> tuple[int, int]:
         """The values a fact may take: the declared range, else the years every patient file may give."""
-        raise NotImplementedError
 
+    @abstractmethod
     def format(self, point: int) -> str:
-        raise NotImplementedError
+        """A point as ISO 8601 text."""
 
     def checked(self, point: int, spec: FactSpec) -> int:
         """A parsed point, refused outside the accepted years (no declared range) or the declared range."""
