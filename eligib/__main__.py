@@ -1,0 +1,5 @@
+"""`python -m eligib`: the same command as `eligib`."""
+
+from eligib.cli import main
+
+main()
