@@ -161,7 +161,8 @@ def outcome_completions(engine: Engine, facts: Mapping[str, Any]) -> dict[str, F
     solver (None where no such completion exists); keys "eligible" and "ineligible"."""
     import z3
 
-    from eligib.analysis.witness import canonical_values, exact_model
+    from eligib.analysis.witness import exact_model
+    from eligib.logic.models import canonical_values
 
     known = values(engine.checked, facts)
     compiled = engine.compiled(known)
@@ -179,7 +180,8 @@ def relevance_completions(engine: Engine, facts: Mapping[str, Any], fact: str) -
     """Two completions of a partial patient file that differ only in `fact` and get different verdicts."""
     import z3
 
-    from eligib.analysis.witness import canonical_values, exact_model
+    from eligib.analysis.witness import exact_model
+    from eligib.logic.models import canonical_values
 
     known = values(engine.checked, facts)
     compiled = engine.compiled(known)

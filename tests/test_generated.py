@@ -13,7 +13,8 @@ import functools
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from eligib import Engine
-from eligib.logic.evaluate import evaluate
+from eligib.logic.evaluate import Evaluator, criterion_outcome, evaluate
+from eligib.logic.kleene import KleeneProgram
 from eligib.logic.solver import decide, decide_by_solver
 from eligib.testing import (
     complete_patients,
@@ -120,6 +121,20 @@ def test_solver_fast_path_and_reference_agree(data):
     decision = decide(engine.checked, patient, engine.compiled)
     assert decision.verdict == verdict
     assert {c: r.passes for c, r in decision.criteria.items()} == passes
+
+
+@SETTINGS
+@given(st.data())
+def test_compiled_kleene_program_equals_the_reference_evaluator(data):
+    """The closures the engine decides with give every criterion and assumption the reference
+    evaluator's three-valued answer, on patients with any facts missing."""
+    engine = engine_for(data.draw(protocols()))
+    partial = values(engine.checked, data.draw(partial_patients(engine.checked)))
+    program, reference = KleeneProgram.of(engine.checked), Evaluator(engine.checked, partial)
+    expected = {cid: criterion_outcome(reference, c)[::2] for cid, c in engine.checked.criteria.items()}
+    assert program.outcomes(partial) == expected
+    assert [condition(partial, None) for _, condition in program.assumptions] == \
+        [reference.condition(a.body) for a in engine.checked.assumptions.values()]
 
 
 @SETTINGS

@@ -186,3 +186,25 @@ def test_assumptions_shape_verdicts_over_missing_facts():
     result = engine.check({"transplant": "2026-12-20", "score": 5})
     assert result.verdict == "ineligible" and result.blocking == ["recent"]
     assert engine.check({"transplant": "2025-01-01", "score": 5}).verdict == "eligible"
+
+
+def test_a_long_lived_engine_renews_its_solver_and_bounds_its_term_cache(monkeypatch):
+    """Issue 11: a shared solver ages with every check, and the known-value literals were cached
+    without bound. The solver is replaced every SOLVER_PATIENTS patients and the cache keeps at most
+    EQUALITIES_KEPT entries; verdicts stay those of a fresh engine."""
+    from eligib.logic import compiler
+
+    monkeypatch.setattr(compiler, "SOLVER_PATIENTS", 3)
+    monkeypatch.setattr(compiler, "EQUALITIES_KEPT", 5)
+    engine, fresh = Engine.from_text(PROTOCOL), Engine.from_text(PROTOCOL)
+    solvers = []  # the objects themselves: an id may be reused once one is freed
+    for lvef in range(12):  # lvef missing: every check needs the solver
+        patient = {"age": 30 + lvef, "creatinine": 90 + lvef, "creatinine_uln": 100, "clearance": 50, "score": 2,
+                   "sex": "male", "screening": "2026-01-01", "vaccine": "none"}
+        result = engine.check(patient)
+        assert (result.verdict, result.blocking) == (fresh.check(patient).verdict, fresh.check(patient).blocking)
+        compiled = engine.compiled()
+        if not any(compiled.solver is seen for seen in solvers):
+            solvers.append(compiled.solver)
+        assert len(compiled._equalities) <= 5
+    assert len(solvers) >= 3

@@ -198,7 +198,8 @@ def test_a_fact_s_second_copy_gets_a_short_decimal_too():
     written in a patient file (found by the deep run of test_generated)."""
     import z3
 
-    from eligib.analysis.witness import canonical_values, exact_model
+    from eligib.analysis.witness import exact_model
+    from eligib.logic.models import canonical_values
 
     engine = Engine.from_text('protocol p:\n    title: "T"\n    version: "1"\n\nfacts:\n'
                               '    n: decimal mg/dL, from 0 mg/dL to 10 mg/dL\n\n'

@@ -102,6 +102,8 @@ class CheckedProtocol:
     path_index: Mapping[str, NamedPath] = field(init=False, repr=False)  # `criterion.path.sub` -> the path
     assessed: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)  # criterion id -> its time points
     _texts: dict[int, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # what later stages derive once per protocol (the compiled Kleene program), by the stage's key
+    derived: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         node_facts = _node_facts(self)

@@ -26,6 +26,9 @@ from eligib.values.types.timestamp import step_seconds
 from eligib.values.units import canonical_code
 from eligib.values.z3terms import conjunction, rational, relate
 
+SOLVER_PATIENTS = 500  # patients analysed on one solver before a fresh one replaces it
+EQUALITIES_KEPT = 4096  # known-fact literals cached per compilation (one per fact value seen)
+
 Term = Any  # a Z3 expression (z3 has no type stubs)
 
 
@@ -65,7 +68,9 @@ class CompiledProtocol:
     assumed: Term = None  # the conjunction of the protocol's assumptions, or None
     assumptions: list[tuple[frozenset[str], Term]] = field(default_factory=list)  # each with the facts it relates
     histories: dict[str, HistoryVars] = field(default_factory=dict)
-    _equalities: dict[tuple[str, Value], list[Term]] = field(default_factory=dict, repr=False)
+    _equalities: dict[tuple[str, Value], list[Term]] = field(default_factory=dict, repr=False)  # bounded
+    _base: list[Term] = field(default_factory=list, repr=False)  # the solver's own assertions (domains)
+    _patients: int = field(default=0, repr=False)  # patients analysed on the current solver
     _copies: dict[tuple[str, str], Term] = field(default_factory=dict, repr=False)
     _touching: dict[str, Term | None] = field(default_factory=dict, repr=False)  # bounded: one per fact
 
@@ -75,6 +80,17 @@ class CompiledProtocol:
 
     def term(self, node: ast.Expr) -> Term:
         return self.terms[node.nid]
+
+    def patient_solver(self) -> Any:
+        """The solver for one more patient's queries. Every SOLVER_PATIENTS patients it is replaced by a
+        fresh one holding only the fact domains: what a solver learns and keeps from thousands of checks
+        (and the calendar lemmas added for them) slows every later query, and a patient never needs it."""
+        self._patients += 1
+        if self._patients > SOLVER_PATIENTS:
+            self.solver = z3.Solver(ctx=self.ctx)
+            self.solver.add(*self._base)
+            self._patients = 1
+        return self.solver
 
     def assumptions_on(self, fact: str) -> Term | None:
         """The conjunction of the assumptions that read `fact` (None: none does): the only ones a copy
@@ -141,6 +157,8 @@ class CompiledProtocol:
         key = (name, value)
         cached = self._equalities.get(key)
         if cached is None:
+            if len(self._equalities) >= EQUALITIES_KEPT:  # one entry per value seen: drop the oldest
+                del self._equalities[next(iter(self._equalities))]
             cached = self._equalities[key] = self._build_assumptions(name, value)
         return cached
 
@@ -198,8 +216,10 @@ class _Compiler:
         # so small checks stay small; whole-protocol analyses add `assumed` themselves.
         assumptions = [(self.checked.facts_of(a.body), self.boolean(a.body)) for a in self.checked.assumptions.values()]
         assumed = conjunction([term for _, term in assumptions], self.ctx) if assumptions else None
-        return CompiledProtocol(self.checked, self.ctx, self.solver, self.facts, self.shifts, passes, self.terms,
-                                self.presence, assumed, assumptions, self.histories)
+        compiled = CompiledProtocol(self.checked, self.ctx, self.solver, self.facts, self.shifts, passes, self.terms,
+                                    self.presence, assumed, assumptions, self.histories)
+        compiled._base = list(self.solver.assertions())
+        return compiled
 
     # ------------------------------------------------------------- facts
     def declare(self, info: FactInfo, name: str | None = None) -> FactVars:

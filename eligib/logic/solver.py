@@ -13,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.language.diagnostics import Diagnostic, DiagnosticError, error
 from eligib.logic.budget import Budget, solve
-from eligib.logic.evaluate import Evaluator, Truth, Verdict, criterion_outcome
+from eligib.logic.evaluate import Evaluator, Truth, Verdict
+from eligib.logic.kleene import KleeneProgram
+from eligib.logic.samples import Samples
 from eligib.values.types import History, Value, shown
 
 CompiledSource = Callable[[], Any]  # returns the (cached) Z3 compilation, built on first need
@@ -39,7 +42,7 @@ class DecidedBy(StrEnum):
     SOLVER = "solver"  # decided over every value of the missing facts
 
 
-@dataclass
+@dataclass(slots=True)
 class CriterionResult:
     id: str
     kind: ast.CriterionKind
@@ -64,8 +67,15 @@ class Decision:
     blocking: list[str]  # criteria that definitely keep the patient out
     conflicts: list[list[str]]  # criteria each possible alone but impossible together
     missing: dict[str, list[str]]  # missing fact that matters -> criteria it could decide
-    evaluator: Evaluator = field(repr=False)
+    checked: CheckedProtocol = field(repr=False)
+    facts: Mapping[str, Value] = field(repr=False)
     analysis: Analysis | None = field(default=None, repr=False)
+
+    @cached_property
+    def evaluator(self) -> Evaluator:
+        """The reference evaluator over this patient, built when an explanation first asks: it keeps
+        every node's value, which the verdict itself does not need."""
+        return Evaluator(self.checked, self.facts)
 
 
 def decide(checked: CheckedProtocol, facts: Mapping[str, Value], compiled_source: CompiledSource | None = None,
@@ -75,50 +85,49 @@ def decide(checked: CheckedProtocol, facts: Mapping[str, Value], compiled_source
     Raises DiagnosticError when the known facts contradict one of the protocol's assumptions:
     such a patient has no completion at all, so no verdict would mean anything."""
     budget = budget if budget is not None else Budget()
-    evaluator = Evaluator(checked, facts)
-    _check_assumptions(checked, facts, evaluator, compiled_source, budget)
-    results: dict[str, CriterionResult] = {}
-    for cid, criterion in checked.criteria.items():
-        applies, _, passes = criterion_outcome(evaluator, criterion)
-        results[cid] = CriterionResult(cid, criterion.kind, applies, passes, DecidedBy.FACTS)
+    program = KleeneProgram.of(checked)
+    analysis = Analysis(checked, compiled_source, facts, budget)  # Z3 compiled and asked only when needed
+    _check_assumptions(checked, facts, program, analysis)
+    kinds = checked.criteria
+    results = {cid: CriterionResult(cid, kinds[cid].kind, applies, passes, DecidedBy.FACTS)
+               for cid, (applies, passes) in program.outcomes(facts).items()}
     unknown = [cid for cid, r in results.items() if r.passes is None]
     blocking = [cid for cid, r in results.items() if r.passes is False]
     if not unknown:
-        return Decision(Verdict.INELIGIBLE if blocking else Verdict.ELIGIBLE, results, blocking, [], {}, evaluator)
-    assert compiled_source is not None, "a missing fact needs the solver"
-    analysis = Analysis(compiled_source(), facts, budget)
+        return Decision(Verdict.INELIGIBLE if blocking else Verdict.ELIGIBLE, results, blocking, [], {}, checked, facts)
     jointly_possible = analysis.satisfiable(unknown)  # one model shows every open criterion can pass
     for cid in unknown:
         analysis.refine(results[cid], can_pass=True if jointly_possible else None)
     blocking = [cid for cid, r in results.items() if r.passes is False]
     if blocking:
-        return Decision(Verdict.INELIGIBLE, results, blocking, [], {}, evaluator, analysis)
+        return Decision(Verdict.INELIGIBLE, results, blocking, [], {}, checked, facts, analysis)
     still_unknown = [cid for cid in unknown if results[cid].passes is None]
     if not still_unknown:
-        return Decision(Verdict.ELIGIBLE, results, [], [], {}, evaluator, analysis)
+        return Decision(Verdict.ELIGIBLE, results, [], [], {}, checked, facts, analysis)
     components = analysis.components(still_unknown)
     conflicts = [] if jointly_possible else [c for c in components if not analysis.satisfiable(c)]
     if conflicts:
         cores = [analysis.minimal_conflict(component) for component in conflicts]
-        return Decision(Verdict.INELIGIBLE, results, [], cores, {}, evaluator, analysis)
+        return Decision(Verdict.INELIGIBLE, results, [], cores, {}, checked, facts, analysis)
     missing: dict[str, list[str]] = {}
     for component in components:
         missing.update(analysis.decisive_facts(component))
-    return Decision(Verdict.UNDETERMINED, results, [], [], dict(sorted(missing.items())), evaluator, analysis)
+    return Decision(Verdict.UNDETERMINED, results, [], [], dict(sorted(missing.items())), checked, facts, analysis)
 
 
-def _check_assumptions(checked: CheckedProtocol, facts: Mapping[str, Value], evaluator: Evaluator,
-                       compiled_source: CompiledSource | None, budget: Budget) -> None:
+def _check_assumptions(checked: CheckedProtocol, facts: Mapping[str, Value], program: KleeneProgram,
+                       analysis: Analysis) -> None:
     open_assumptions = []
-    for assumption in checked.assumptions.values():
-        holds = evaluator.condition(assumption.body)
+    for assumption, condition in program.assumptions:
+        holds = condition(facts, None)
         if holds is None:
             open_assumptions.append(assumption)
         elif holds is False:
             raise DiagnosticError([_violation(checked, assumption, facts)])
-    if open_assumptions and compiled_source is not None:
-        analysis = Analysis(compiled_source(), facts, budget)
-        for assumption in open_assumptions:  # possible for some value of the missing facts?
+    # a sampled completion meets every assumption (samples.py): then each is possible; else ask Z3 whether
+    # each is possible for some value of the missing facts
+    if open_assumptions and analysis.can_solve and not analysis.samples.completions:
+        for assumption in open_assumptions:
             if not analysis.sat(checked.facts_of(assumption.body), subject=f"assumption `{assumption.id}`"):
                 raise DiagnosticError([_violation(checked, assumption, facts)])
 
@@ -132,14 +141,34 @@ def _violation(checked: CheckedProtocol, assumption: ast.Assumption, facts: Mapp
 
 
 class Analysis:
-    """Z3 queries for one patient over the compiled protocol; only the needed facts are assumed."""
+    """What can still happen to one patient: sampled completions first (samples.py), then Z3 queries over
+    the compiled protocol for what no sample proves; only the needed facts are assumed."""
 
-    def __init__(self, compiled: Any, facts: Mapping[str, Value], budget: Budget | None = None) -> None:
-        self.compiled = compiled
+    def __init__(self, checked: CheckedProtocol, compiled_source: CompiledSource | None, facts: Mapping[str, Value],
+                 budget: Budget | None = None) -> None:
+        self.checked = checked
+        self.compiled_source = compiled_source
         self.facts = facts
-        self.solver = compiled.solver
         self.budget = budget if budget is not None else Budget()
+        self.samples = Samples(checked, facts)
+        self.program = self.samples.program
+        self.groups = [checked.facts_of(a.body) for a in checked.assumptions.values()]
         self._linked: dict[frozenset[str], frozenset[str]] = {}
+        self._reachable: dict[str, frozenset[str]] = {}
+
+    @property
+    def can_solve(self) -> bool:
+        return self.compiled_source is not None
+
+    @cached_property
+    def compiled(self) -> Any:
+        """The Z3 compilation, made (and z3 imported) on the first query that needs it."""
+        assert self.compiled_source is not None, "a missing fact needs the solver"
+        return self.compiled_source()
+
+    @cached_property
+    def solver(self) -> Any:
+        return self.compiled.patient_solver()
 
     def unknown_facts(self, names: Iterable[str]) -> list[str]:
         """The facts among `names` not known in full: absent, or a history with unknown parts."""
@@ -161,7 +190,7 @@ class Analysis:
             grown, grew = set(key), True
             while grew:
                 grew = False
-                for group, _ in self.compiled.assumptions:
+                for group in self.groups:
                     if grown & group and not group <= grown:
                         grown |= group
                         grew = True
@@ -170,21 +199,25 @@ class Analysis:
 
     def sat(self, names: Collection[str], *formulas: Any, subject: str = "the patient") -> bool:
         """Is there a possible patient, agreeing with the known facts among `names`, where `formulas` hold?"""
+        return self.model(names, *formulas, subject=subject) is not None
+
+    def model(self, names: Collection[str], *formulas: Any, subject: str = "the patient") -> Any:
+        """A calendar-exact model of such a patient (its facts outside `names` are arbitrary), or None."""
         linked = self.linked(names)
         relevant = [term for group, term in self.compiled.assumptions if group & linked]
         query = [*self.assumptions(names), *relevant, *formulas]
-        return solve(self.solver, query, self.budget, subject, (self.compiled,), linked) is not None
+        return solve(self.solver, query, self.budget, subject, (self.compiled,), linked)
 
     def refine(self, result: CriterionResult, can_pass: bool | None = None) -> None:
         """Decide a criterion that the known facts leave open: can it pass? can it fail?"""
-        import z3
-
-        names = self.compiled.criterion_facts[result.id]
-        passes = self.compiled.passes[result.id]
+        names = self.checked.criterion_facts[result.id]
+        outcome = self.program.passes(result.id)
         subject = f"criterion `{result.id}`"
         if can_pass is None:
-            can_pass = self.sat(names, passes, subject=subject)
-        can_fail = self.sat(names, z3.Not(passes), subject=subject)
+            can_pass = self.samples.shows(outcome, True, names) \
+                or self.sat(names, self.compiled.passes[result.id], subject=subject)
+        can_fail = self.samples.shows(outcome, False, names) \
+            or self.sat(names, self._not(self.compiled.passes[result.id]), subject=subject)
         result.missing = tuple(self.unknown_facts(names))
         result.decided_by = DecidedBy.SOLVER
         if not (can_pass and can_fail):
@@ -192,12 +225,46 @@ class Analysis:
 
     def node_status(self, node: ast.Expr, names: Collection[str], subject: str = "a path") -> Truth:
         """Can this condition (a named path) be true, and can it be false, under the known facts?"""
+        outcome = self.samples.condition(node)
+        can_hold = self.samples.shows(outcome, True, names) \
+            or self.sat(names, self.compiled.condition(node), subject=subject)
+        can_fail = self.samples.shows(outcome, False, names) \
+            or self.sat(names, self._not(self.compiled.condition(node)), subject=subject)
+        return None if can_hold and can_fail else can_hold
+
+    @cached_property
+    def evaluator(self) -> Evaluator:
+        return Evaluator(self.checked, self.facts)
+
+    def reachable(self, cid: str) -> frozenset[str]:
+        """The missing facts a criterion's value can depend on for this patient: those with an occurrence
+        under no node the known facts already decide. A node whose three-valued value is definite has
+        that value in every completion, so nothing below it can change anything above it."""
+        found = self._reachable.get(cid)
+        if found is None:
+            criterion = self.checked.criteria[cid]
+            roots = [criterion.body] if criterion.guard is None else [criterion.guard, criterion.body]
+            found = self._reachable[cid] = frozenset(name for root in roots for name in self._open_facts(root))
+        return found
+
+    def _open_facts(self, node: ast.Expr) -> set[str]:
+        if node.nid not in self.checked.field_refs and self.evaluator.eval(node) is not None:
+            return set()  # decided by the known facts (a history's item field is read inside a query only)
+        match node:
+            case ast.NameRef() if node.name in self.checked.definitions:
+                return self._open_facts(self.checked.definitions[node.name].body)
+            case ast.NameRef() if node.nid not in self.checked.field_refs:
+                return set() if settled(self.facts.get(node.name)) else {node.name}
+            case ast.Query():  # the items' conditions are evaluated per item: every fact they read may matter
+                inside = self.checked.facts_of(node.where) if node.where is not None else frozenset()
+                return {name for name in inside | {node.collection} if not settled(self.facts.get(name))}
+            case _:
+                return {name for child in ast.children(node) for name in self._open_facts(child)}
+
+    def _not(self, term: Any) -> Any:
         import z3
 
-        condition = self.compiled.condition(node)
-        can_hold = self.sat(names, condition, subject=subject)
-        can_fail = self.sat(names, z3.Not(condition), subject=subject)
-        return None if can_hold and can_fail else can_hold
+        return z3.Not(term)
 
     def components(self, criteria: list[str]) -> list[list[str]]:
         """Group open criteria that share a missing fact; groups are independent of each other."""
@@ -211,7 +278,7 @@ class Analysis:
 
         owner: dict[str, str] = {}
         for cid in criteria:
-            for fact in self.unknown_facts(self.linked(self.compiled.criterion_facts[cid])):
+            for fact in self.unknown_facts(self.linked(self.checked.criterion_facts[cid])):
                 if fact in owner:
                     parent[root(cid)] = root(owner[fact])
                 else:
@@ -222,13 +289,26 @@ class Analysis:
         return list(groups.values())
 
     def names_of(self, criteria: list[str]) -> frozenset[str]:
-        return frozenset().union(*(self.compiled.criterion_facts[c] for c in criteria))
+        return frozenset().union(*(self.checked.criterion_facts[c] for c in criteria))
 
     def satisfiable(self, criteria: list[str]) -> bool:
         """Can these criteria all pass together under the known facts?"""
+        parts = [(self.program.passes(c), self.checked.criterion_facts[c]) for c in criteria]
+        if True in self.samples.values_of(self.program.all_pass(criteria)) or self.samples.satisfy(parts):
+            return True
         subject = f"whether {_criteria_words(criteria)} can pass together" if len(criteria) > 1 \
             else f"criterion `{criteria[0]}`"
-        return self.sat(self.names_of(criteria), self._conjunction(criteria), subject=subject)
+        model = self.model(self.names_of(criteria), self._conjunction(criteria), subject=subject)
+        if model is not None:  # a completion where they all pass: the best start for showing a fact decisive
+            self.samples.adopt(self._missing_values(model))
+        return model is not None
+
+    def _missing_values(self, model: Any) -> dict[str, Value]:
+        """The model's values of the patient's missing facts."""
+        from eligib.logic.models import canonical_values
+
+        return {name: value for name, value in canonical_values(self.compiled, model).items()
+                if name in self.samples.candidates}
 
     def minimal_conflict(self, criteria: list[str]) -> list[str]:
         """A smallest-by-deletion set of criteria that cannot all pass together."""
@@ -240,41 +320,73 @@ class Analysis:
         return core
 
     def decisive_facts(self, criteria: list[str]) -> dict[str, list[str]]:
-        """Missing facts of one component whose value can change whether the component passes."""
+        """Missing facts of one component whose value can change whether the component passes, each with
+        the criteria of the component it can change."""
         names = self.names_of(criteria)
         unknown = self.unknown_facts(names)
-        whole = self._conjunction(criteria) if len(unknown) > 1 else None
-        decisive: dict[str, list[str]] = {}
-        for fact in unknown:
-            if whole is not None and not self.can_change(names, whole, fact, about=_criteria_words(criteria)):
+        whole = self._changing(criteria, unknown) if len(unknown) > 1 else set(unknown)
+        if len(criteria) == 1:
+            return {fact: criteria for fact in unknown if fact in whole}
+        per_criterion = {c: self._changing([c], self.unknown_facts(self.checked.criterion_facts[c])) for c in criteria}
+        return {fact: [c for c in criteria if fact in per_criterion[c]] for fact in unknown if fact in whole}
+
+    def _changing(self, criteria: list[str], facts: list[str]) -> set[str]:
+        """The facts among `facts` (the unknown facts the criteria read) that can change whether the criteria
+        all pass. A criterion's only unknown fact does; a fact no criterion reaches does not; samples show
+        most of the others either way; Z3 decides the rest together."""
+        if len(criteria) == 1 and len(facts) == 1:
+            return set(facts)
+        names = self.names_of(criteria)
+        outcome = self.program.all_pass(criteria)
+        found, undecided = set(), []
+        for fact in facts:
+            if not any(fact in self.reachable(c) for c in criteria) or \
+                    self.samples.cannot_change(fact, outcome, names):
                 continue
-            decisive[fact] = [c for c in criteria
-                              if fact in self.compiled.criterion_facts[c] and self._decides(c, fact)]
-        return decisive
+            if self.samples.can_change(fact, outcome, names):
+                found.add(fact)
+            else:
+                undecided.append(fact)
+        if undecided:
+            single = criteria[0] if len(criteria) == 1 else None
+            formula = self.compiled.passes[single] if single else self._conjunction(criteria)
+            found |= self.can_change(names, formula, undecided, single, about=_criteria_words(criteria))
+        return found
 
     def _conjunction(self, criteria: list[str]) -> Any:
         from eligib.values.z3terms import conjunction
 
         return conjunction([self.compiled.passes[c] for c in criteria], self.compiled.ctx)
 
-    def _decides(self, cid: str, fact: str) -> bool:
-        names = self.compiled.criterion_facts[cid]
-        if len(self.unknown_facts(names)) == 1:
-            return True
-        return self.can_change(names, self.compiled.passes[cid], fact, cache_key=cid, about=f"criterion `{cid}`")
-
-    def can_change(self, names: Collection[str], formula: Any, fact: str, cache_key: str | None = None,
-                   about: str = "the verdict") -> bool:
-        """Two completions differing only in `fact` that disagree on `formula` (`about` names it)."""
+    def can_change(self, names: Collection[str], formula: Any, facts: list[str], cache_key: str | None = None,
+                   about: str = "the verdict") -> set[str]:
+        """The facts among `facts` for which two possible completions differing only in that fact disagree on
+        `formula` (`about` names it). One query asks for any of them; each model shows every fact whose
+        disjunct it satisfies, and the next query asks for the rest, until none is left or none can."""
         import z3
 
-        extra = []
+        changes = {fact: self._change(formula, fact, cache_key) for fact in facts}
+        found: set[str] = set()
+        while len(found) < len(changes):
+            remaining = [fact for fact in facts if fact not in found]
+            words = f"`{remaining[0]}`" if len(remaining) == 1 else f"any of `{remaining[0]}`, ..."
+            model = self.model(names, z3.Or([changes[fact] for fact in remaining]),
+                               subject=f"whether {words} can change {about}")
+            if model is None:
+                break
+            found |= {fact for fact in remaining if z3.is_true(model.eval(changes[fact], model_completion=True))}
+        return found
+
+    def _change(self, formula: Any, fact: str, cache_key: str | None) -> Any:
+        """`formula` holds, and fails once `fact` alone takes another value (its copy) in a possible patient."""
+        import z3
+
+        parts = [formula, z3.Not(self.compiled.with_copy(formula, fact, cache_key))]
         touching = self.compiled.assumptions_on(fact)
         if touching is not None:  # the other completion must be a possible patient too; assumptions that
             # do not read `fact` hold in it exactly when they hold in the first one
-            extra.append(self.compiled.with_copy(touching, fact, cache_key="assumptions"))
-        return self.sat(names, formula, z3.Not(self.compiled.with_copy(formula, fact, cache_key)), *extra,
-                        subject=f"whether `{fact}` can change {about}")
+            parts.append(self.compiled.with_copy(touching, fact, cache_key="assumptions"))
+        return z3.And(parts)
 
 
 def settled(value: Value | None) -> bool:
@@ -297,7 +409,7 @@ def decide_by_solver(compiled: Any, facts: Mapping[str, Value]) -> tuple[Verdict
     reference evaluator, and as the plain statement of the semantics."""
     import z3
 
-    analysis = Analysis(compiled, facts, Budget(None))
+    analysis = Analysis(compiled.checked, lambda: compiled, facts, Budget(None))
     every = frozenset(compiled.facts) | frozenset(compiled.histories)
     passes: dict[str, Truth] = {}
     for cid, formula in compiled.passes.items():

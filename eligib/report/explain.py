@@ -11,8 +11,8 @@ from typing import Any, assert_never
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol, NamedPath
 from eligib.language.diagnostics import Diagnostic
-from eligib.logic.evaluate import Truth, Verdict, window
-from eligib.logic.solver import DecidedBy, Decision, Status, settled
+from eligib.logic.evaluate import Truth, window
+from eligib.logic.solver import CriterionResult, DecidedBy, Decision, Status, settled
 from eligib.report.explanation import CriterionFinding, Explanation, MissingFact, PathFinding, PathStatus
 from eligib.values.calendar import format_date
 from eligib.values.types import NONE, DateTimeType, EnumType, History, ListType, NumType, shown
@@ -26,16 +26,17 @@ def explain(checked: CheckedProtocol, decision: Decision, patient: str = "<patie
     """The findings behind a decision, for one patient."""
     writer = _Reasons(checked, decision)
     findings = [writer.criterion(checked.criteria[cid]) for cid in checked.criteria]
+    if decision.analysis is not None:  # the solver helped: build every finding now, on this thread, whose
+        for finding in findings:  # Z3 context it is (a later read on another thread must not touch it)
+            finding.reasons  # noqa: B018 - builds the finding's details
     header = checked.protocol.header
     protocol = {"id": header.name, "title": header.get("title"), "version": header.get("version"),
                 "registry": header.get("registry"), "file": checked.source.path}
-    facts = decision.evaluator.facts
+    facts = decision.facts
     missing = [MissingFact(name, _described(checked.facts[name].description, facts.get(name)), criteria)
                for name, criteria in decision.missing.items()]
-    holding = [f"{c.id}.{p}" for c in findings for p in _holding_paths(c.paths)] \
-        if decision.verdict == Verdict.ELIGIBLE else []
     return Explanation(protocol, patient, decision.verdict, findings, decision.blocking, decision.conflicts,
-                       missing, holding, list(warnings or []))
+                       missing, list(warnings or []))
 
 
 def _described(description: str, value: Any) -> str:
@@ -52,31 +53,26 @@ def _described(description: str, value: Any) -> str:
     return f"{description}; {known}" if description else known
 
 
-def _holding_paths(paths: list[PathFinding]) -> list[str]:
-    """The deepest named paths that hold (the route by which the patient qualifies)."""
-    found: list[str] = []
-    for path in paths:
-        if path.status != PathStatus.HOLDS:
-            continue
-        deeper = _holding_paths(path.paths)
-        found.extend(deeper or [path.path])
-    return found
-
-
 class _Reasons:
     def __init__(self, checked: CheckedProtocol, decision: Decision) -> None:
         self.checked = checked
         self.decision = decision
         self.evaluator = decision.evaluator
-        self.facts = decision.evaluator.facts
+        self.facts = decision.facts
 
     # ------------------------------------------------------------ criteria
     def criterion(self, criterion: ast.Criterion) -> CriterionFinding:
         result = self.decision.criteria[criterion.id]
         status = result.status
         blocks = None if result.passes is None else not result.passes
-        names = self.checked.criterion_facts[criterion.id]
-        missing = sorted(n for n in names if not settled(self.facts.get(n))) if status == Status.UNKNOWN else []
+        missing = sorted(n for n in self.checked.criterion_facts[criterion.id] if not settled(self.facts.get(n))) \
+            if status == Status.UNKNOWN else []
+        return CriterionFinding(criterion.id, criterion.kind, criterion.label, criterion.record, status, blocks,
+                                result.decided_by, missing, lambda: self.details(criterion, result))
+
+    def details(self, criterion: ast.Criterion, result: CriterionResult) -> tuple[list[str], list[PathFinding]]:
+        """A criterion's reasons and named paths."""
+        status, names = result.status, self.checked.criterion_facts[criterion.id]
         if status == Status.NOT_APPLICABLE:
             reasons = [f"does not apply: `{self.text(criterion.guard)}` is false"]
         elif status != Status.UNKNOWN and result.decided_by == DecidedBy.SOLVER:
@@ -88,9 +84,7 @@ class _Reasons:
         else:
             reasons = self.reasons(criterion.body)
         decided = None if status == Status.UNKNOWN else f"`{criterion.id}` is already {status.replace('_', ' ')}"
-        paths = self.paths(self.checked.paths[criterion.id], decided)
-        return CriterionFinding(criterion.id, criterion.kind, criterion.label, criterion.record, status, blocks,
-                                result.decided_by, reasons, paths, missing)
+        return reasons, self.paths(self.checked.paths[criterion.id], decided)
 
     @staticmethod
     def fact_list(names: list[str]) -> str:

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 from eligib.language import ast
 from eligib.language.diagnostics import Diagnostic
@@ -35,9 +37,15 @@ class PathFinding:
     paths: list[PathFinding] = field(default_factory=list)
 
 
+Details = Callable[[], tuple[list[str], list["PathFinding"]]]
+
+
 @dataclass
 class CriterionFinding:
-    """One criterion for one patient: its status, whether it blocks, and why, in sentences."""
+    """One criterion for one patient: its status, whether it blocks, and why, in sentences.
+
+    The sentences (`reasons`) and named paths (`paths`) are built when first read: a program that
+    asks only for the verdict and what blocks does not pay for the prose of every criterion."""
 
     id: str
     kind: ast.CriterionKind
@@ -46,9 +54,22 @@ class CriterionFinding:
     status: Status  # for an exclusion, `met` means the patient is excluded
     blocks: bool | None  # True: keeps the patient out; None: might (unknown)
     decided_by: DecidedBy
-    reasons: list[str]  # the patient's values against the thresholds, as written in the protocol
-    paths: list[PathFinding]
     missing: list[str]  # for an open criterion: the missing facts it depends on
+    details: Details = field(repr=False, compare=False)  # builds (reasons, paths)
+
+    @cached_property
+    def _built(self) -> tuple[list[str], list[PathFinding]]:
+        return self.details()
+
+    @property
+    def reasons(self) -> list[str]:
+        """The patient's values against the thresholds, as written in the protocol."""
+        return self._built[0]
+
+    @property
+    def paths(self) -> list[PathFinding]:
+        """The criterion's named paths (alternatives) and what holds or fails in each."""
+        return self._built[1]
 
 
 @dataclass
@@ -83,10 +104,17 @@ class Explanation:
     blocking: list[str]  # criteria that definitely keep the patient out
     conflicts: list[list[str]]  # criteria each possible alone but impossible together
     missing_facts: list[MissingFact]
-    holding_paths: list[str]  # for an eligible patient: the deepest named paths that hold
     warnings: list[Diagnostic]  # about the patient file (a fact outside its subgroup, a stale observation)
     at: str | None = None  # the time point judged at (`--at`), for a protocol with time points
     pending: list[PendingCheck] = field(default_factory=list)  # checks still to come after `at`
+
+    @cached_property
+    def holding_paths(self) -> list[str]:
+        """For an eligible patient (also one eligible so far, pending later checks): the deepest named
+        paths that hold, the route by which the patient qualifies."""
+        if self.verdict not in (Verdict.ELIGIBLE, Verdict.PENDING):
+            return []
+        return [f"{c.id}.{p}" for c in self.criteria for p in _holding_paths(c.paths)]
 
     def path_status(self, dotted: str) -> PathStatus | None:
         """Status of a path named `criterion.path.subpath`, or None when there is no such path."""
@@ -100,3 +128,14 @@ class Explanation:
                 return None
             paths = found.paths
         return found.status if found else None
+
+
+def _holding_paths(paths: list[PathFinding]) -> list[str]:
+    """The deepest named paths that hold (the route by which the patient qualifies)."""
+    found: list[str] = []
+    for path in paths:
+        if path.status != PathStatus.HOLDS:
+            continue
+        deeper = _holding_paths(path.paths)
+        found.extend(deeper or [path.path])
+    return found

@@ -30,12 +30,12 @@ from eligib.values.types.base import (
     shown,
 )
 from eligib.values.types.boolean import BOOL, BoolType
-from eligib.values.types.date import DATE, DateType
+from eligib.values.types.date import DATE, DateType, TimePointType
 from eligib.values.types.enumeration import EnumType
 from eligib.values.types.history import ListType
 from eligib.values.types.number import NumType
 from eligib.values.types.timestamp import DATETIME, DateTimeType
 
 __all__ = ["BOOL", "DATE", "DATETIME", "NONE", "BoolType", "DateTimeType", "DateType", "EnumType", "FactSpec",
-           "History", "ItemValue", "ListType", "NoneValue", "NumType", "ParsedSpec", "Value", "ValueProblem",
-           "ValueType", "check_range", "parse_value", "shown"]
+           "History", "ItemValue", "ListType", "NoneValue", "NumType", "ParsedSpec", "TimePointType", "Value",
+           "ValueProblem", "ValueType", "check_range", "parse_value", "shown"]

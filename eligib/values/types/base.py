@@ -118,6 +118,13 @@ class ValueType(ABC):
         """The literal fixing the variable to a known canonical value."""
         ...
 
+    def candidates(self, spec: FactSpec, constants: Sequence[Fraction], anchors: Sequence[int]) -> Sequence[Value]:
+        """A few values in the fact's domain worth trying when looking for a completion of a patient that
+        proves a claim (logic/samples.py): bounds, values at and beside the protocol's `constants`, points
+        near the patient's own dates (`anchors`). Any values in the domain are correct; these find
+        witnesses quickly. Empty: none tried (the solver decides alone)."""
+        return []
+
     def z3_domain(self, var: Any, spec: FactSpec) -> list[Any]:
         """Constraints every value of the variable meets (declared range, enumeration size)."""
         return []

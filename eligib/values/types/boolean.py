@@ -45,6 +45,9 @@ class BoolType(ValueType):
 
         return bool(z3.is_true(term))
 
+    def candidates(self, spec: FactSpec, constants: Sequence[Fraction], anchors: Sequence[int]) -> Sequence[Value]:
+        return [False, True]
+
     def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
         from hypothesis import strategies as st
 

@@ -49,6 +49,20 @@ class TimePointType(ValueType):
     def to_file(self, value: Value) -> Any:
         return self.format(_point(value))
 
+    def candidates(self, spec: FactSpec, constants: Sequence[Fraction], anchors: Sequence[int]) -> Sequence[Value]:
+        """Points at and around the patient's own dates and times (inside and outside windows of days to
+        a year), or the bounds when the patient gives none; always in the domain."""
+        low, high = self.bounds(spec)
+        day = self.day_length
+        shifts = (0, -1, 1, -29 * day, 29 * day, -200 * day, 200 * day, -400 * day, 400 * day)
+        tried = {anchor + shift for anchor in anchors for shift in shifts} | {low, high}
+        return sorted(point for point in tried if low <= point <= high)
+
+    @property
+    @abstractmethod
+    def day_length(self) -> int:
+        """How many units of the time line a day is (1 for dates, 86,400 for date-times)."""
+
     def z3_variable(self, name: str, ctx: Any) -> Any:
         import z3
 
@@ -69,6 +83,10 @@ class TimePointType(ValueType):
 class DateType(TimePointType):
     def __str__(self) -> str:
         return "a date"
+
+    @property
+    def day_length(self) -> int:
+        return 1
 
     def bounds(self, spec: FactSpec) -> tuple[int, int]:
         low = int(spec.low) if spec.low is not None else EARLIEST_DATE

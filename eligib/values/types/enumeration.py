@@ -53,6 +53,9 @@ class EnumType(ValueType):
     def from_z3(self, term: Any) -> Value:
         return self.values[int(term.as_long())]
 
+    def candidates(self, spec: FactSpec, constants: Sequence[Fraction], anchors: Sequence[int]) -> Sequence[Value]:
+        return list(self.values)
+
     def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
         from hypothesis import strategies as st
 

@@ -224,6 +224,25 @@ class NumType(ValueType):
         number = Fraction(term.as_long()) if z3.is_int_value(term) else term.as_fraction()
         return number * self.factor
 
+    def candidates(self, spec: FactSpec, constants: Sequence[Fraction], anchors: Sequence[int]) -> Sequence[Value]:
+        """The declared bounds, and each threshold of the same kind with a value just below and above it
+        (a whole unit for integers, a hundredth of one for decimals)."""
+        factor = self.factor
+        low = Fraction(spec.low) if spec.low is not None else None
+        high = Fraction(spec.high) if spec.high is not None else None
+        step = factor if self.integer else factor / 100
+        wide = 1000 * factor
+        tried = {low if low is not None else (high if high is not None else Fraction(0)) - wide,
+                 high if high is not None else (low if low is not None else Fraction(0)) + wide}
+        tried |= {value + shift for value in constants for shift in (-step, Fraction(0), step)}
+        found = set()
+        for value in tried:
+            if self.integer and (value / factor).denominator != 1:
+                continue
+            if (low is None or value >= low) and (high is None or value <= high):
+                found.add(value)
+        return sorted(found)
+
     def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
         from hypothesis import strategies as st
 

@@ -85,6 +85,10 @@ class DateTimeType(TimePointType):
     def __str__(self) -> str:
         return "a date-time"
 
+    @property
+    def day_length(self) -> int:
+        return DAY_SECONDS
+
     def bounds(self, spec: FactSpec) -> tuple[int, int]:
         low = int(spec.low) if spec.low is not None else EARLIEST_DATE * DAY_SECONDS
         high = int(spec.high) if spec.high is not None else (LATEST_DATE + 1) * DAY_SECONDS - 1
