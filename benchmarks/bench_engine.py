@@ -170,22 +170,24 @@ def part_process(runs: int) -> None:
 
 
 def synthetic_protocol(criteria: int) -> str:
-    """A protocol of `criteria` criteria over numbers and booleans, some sharing facts, with paths."""
-    lines = ["protocol synthetic:", "", "facts:"]
-    facts = max(4, criteria // 2)
+    """A protocol of `criteria` criteria over numbers and booleans, facts shared by pairs of criteria,
+    each criterion with two named paths; every criterion can pass, and all can pass together."""
+    lines = ["protocol synthetic:", '    title: "Synthetic"', '    version: "1"', "", "facts:"]
+    facts = max(2, criteria // 2)
     for index in range(facts):
-        if index % 2:
-            lines.append(f"    flag_{index}: boolean")
-        else:
-            lines.append(f"    level_{index}: decimal mg/dL, from 0 mg/dL to 100 mg/dL")
+        lines.append(f"    level_{index}: decimal mg/dL, from 0 mg/dL to 100 mg/dL")
+        lines.append(f"    flag_{index}: boolean")
     lines.append("")
     for index in range(criteria):
-        number, flag = f"level_{(2 * index) % facts // 2 * 2}", f"flag_{(2 * index + 1) % facts // 2 * 2 + 1}"
-        kind = "inclusion" if index % 3 else "exclusion"
-        low = 1 + index % 40
-        lines += [f"{kind} c_{index}:", "    any of",
-                  f"        low: {number} >= {low} mg/dL and {flag}",
-                  f"        high: {number} < {low + 50} mg/dL and not {flag}", ""]
+        level, flag, low = f"level_{index % facts}", f"flag_{index % facts}", 1 + index % 40
+        if index % 3:
+            lines += [f'inclusion c_{index} "C{index}":', '    record: "r"', "    any of",
+                      f"        low: {level} >= {low} mg/dL and {flag}",
+                      f"        high: {level} < {low + 50} mg/dL and not {flag}", ""]
+        else:
+            lines += [f'exclusion c_{index} "C{index}":', '    record: "r"', "    any of",
+                      f"        very_high: {level} > {low + 55} mg/dL and {flag}",
+                      f"        very_low: {level} < {low / 2} mg/dL and not {flag}", ""]
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from eligib.inputs.facts import facts_file
 from eligib.language.checked import CheckedProtocol
 from eligib.logic.budget import Budget, solve
 from eligib.logic.evaluate import Evaluator
-from eligib.logic.models import canonical_values
+from eligib.logic.models import ModelValues, canonical_values
 from eligib.values.calendar import DAY_SECONDS
 from eligib.values.types import DateTimeType, DateType, Value
 from eligib.values.z3terms import rational
@@ -100,7 +100,8 @@ def _short_decimals(solver: Any, protocols: tuple[Any, ...], model: Any, formula
     reals = [var for compiled in protocols for fact in _every_fact(compiled)
              for var in (fact.value, fact.copy_value) if z3.is_real(var)]  # a copy may be read as a witness too
     for _ in range(len(reals) + 1):
-        long_values = [(var, model.eval(var, model_completion=True).as_fraction()) for var in reals]
+        read = ModelValues(model, protocols[0].var_names)  # the whole model at once: one Z3 call
+        long_values = [(var, Fraction(read.value(var))) for var in reals]
         long_values = [(var, value) for var, value in long_values if not _is_short(value)]
         if not long_values:
             return model

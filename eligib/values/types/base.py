@@ -129,9 +129,14 @@ class ValueType(ABC):
         """Constraints every value of the variable meets (declared range, enumeration size)."""
         return []
 
-    @abstractmethod
     def from_z3(self, term: Any) -> Value:
-        """A model's value of the variable -> the canonical value."""
+        """A model's value of the variable (a Z3 value term) -> the canonical value."""
+        return self.from_model(z3_number(term))
+
+    @abstractmethod
+    def from_model(self, raw: Fraction | bool) -> Value:
+        """A model's value of the variable, already read as a number (Int, Real) or a bool -> the canonical
+        value (logic/models.py reads a whole model at once)."""
         ...
 
     @abstractmethod
@@ -143,6 +148,15 @@ class ValueType(ABC):
 def shown(value_type: ValueType, value: Value, unit: str | None = None) -> str:
     """A canonical value as a person reads it, `none` included."""
     return "none" if value is NONE else value_type.show(value, unit)
+
+
+def z3_number(term: Any) -> Fraction | bool:
+    """A Z3 value term (an Int, Real or Bool value) as a Python number or bool."""
+    import z3
+
+    if z3.is_true(term) or z3.is_false(term):
+        return bool(z3.is_true(term))
+    return Fraction(term.as_long()) if z3.is_int_value(term) else Fraction(term.as_fraction())
 
 
 def check_range(value: Fraction | int, spec: FactSpec, show: Any) -> None:

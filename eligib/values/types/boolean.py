@@ -40,10 +40,8 @@ class BoolType(ValueType):
 
         return var == z3.BoolVal(bool(value), var.ctx)
 
-    def from_z3(self, term: Any) -> Value:
-        import z3
-
-        return bool(z3.is_true(term))
+    def from_model(self, raw: Fraction | bool) -> Value:
+        return bool(raw)
 
     def candidates(self, spec: FactSpec, constants: Sequence[Fraction], anchors: Sequence[int]) -> Sequence[Value]:
         return [False, True]

@@ -75,8 +75,8 @@ class TimePointType(ValueType):
         low, high = self.bounds(spec)
         return [var >= low, var <= high]
 
-    def from_z3(self, term: Any) -> Value:
-        return int(term.as_long())
+    def from_model(self, raw: Fraction | bool) -> Value:
+        return int(raw)
 
 
 @dataclass(frozen=True)

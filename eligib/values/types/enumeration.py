@@ -50,8 +50,8 @@ class EnumType(ValueType):
     def z3_domain(self, var: Any, spec: FactSpec) -> list[Any]:
         return [var >= 0, var < len(self.values)]
 
-    def from_z3(self, term: Any) -> Value:
-        return self.values[int(term.as_long())]
+    def from_model(self, raw: Fraction | bool) -> Value:
+        return self.values[int(raw)]
 
     def candidates(self, spec: FactSpec, constants: Sequence[Fraction], anchors: Sequence[int]) -> Sequence[Value]:
         return list(self.values)

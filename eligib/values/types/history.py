@@ -126,8 +126,8 @@ class ListType(ValueType):
     def z3_equals(self, var: Any, value: Value) -> Any:
         raise TypeError("a history is fixed item by item (history_literals), not as one variable")
 
-    def from_z3(self, term: Any) -> Value:
-        raise TypeError("a history is read from a model item by item (witness.py)")
+    def from_model(self, raw: Fraction | bool) -> Value:
+        raise TypeError("a history is read from a model item by item (logic/models.py)")
 
     def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
         from hypothesis import strategies as st

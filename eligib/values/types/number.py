@@ -218,11 +218,8 @@ class NumType(ValueType):
         bounds = [(">=", spec.low), ("<=", spec.high)]
         return [relate(op, canonical, rational(bound, var.ctx)) for op, bound in bounds if bound is not None]
 
-    def from_z3(self, term: Any) -> Value:
-        import z3
-
-        number = Fraction(term.as_long()) if z3.is_int_value(term) else term.as_fraction()
-        return number * self.factor
+    def from_model(self, raw: Fraction | bool) -> Value:
+        return Fraction(raw) * self.factor
 
     def candidates(self, spec: FactSpec, constants: Sequence[Fraction], anchors: Sequence[int]) -> Sequence[Value]:
         """The declared bounds, and each threshold of the same kind with a value just below and above it
