@@ -208,3 +208,23 @@ def test_a_long_lived_engine_renews_its_solver_and_bounds_its_term_cache(monkeyp
             solvers.append(compiled.solver)
         assert len(compiled._equalities) <= 5
     assert len(solvers) >= 3
+
+
+def test_a_fact_shown_irrelevant_only_over_its_real_domain():
+    """Review of issue 11: a whole-unit range whose bound is not a whole unit (from 6 months) was
+    enumerated from the bound (0.5, 1.5, ... years), so no real age was tried and `consent` was wrongly
+    proven unable to matter. Here it decides the verdict at age 18."""
+    engine = Engine.from_text('''protocol t1:
+    title: "T"
+    version: "1"
+facts:
+    age: integer years, from 6 months to 30 years
+    consent: boolean
+inclusion c "C":
+    record: "r"
+    2 * age != 36 years or consent
+''')
+    result = engine.check({})
+    assert result.verdict == "undetermined"
+    assert [(m.name, m.criteria) for m in result.missing_facts] == [("age", ["c"]), ("consent", ["c"])]
+    assert engine.check({"age": 18, "consent": False}).verdict == "ineligible"

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from fractions import Fraction
 from functools import cached_property
 from itertools import product
-from math import prod
+from math import ceil, floor, prod
 from typing import Any
 
 from eligib.language import ast
@@ -175,10 +175,10 @@ class Samples:
             and (Fraction(info.high) - Fraction(info.low)) / kind.factor < EXHAUSTIVE_LIMIT
         if not (isinstance(kind, BoolType | EnumType) or small_integers):
             return None
-        if small_integers:
+        if small_integers:  # the whole numbers of the unit within the range (a bound need not be one)
             assert isinstance(kind, NumType) and info.low is not None and info.high is not None
-            count = int((Fraction(info.high) - Fraction(info.low)) / kind.factor)
-            values = [Fraction(info.low) + step * kind.factor for step in range(count + 1)]
+            first, last = ceil(Fraction(info.low) / kind.factor), floor(Fraction(info.high) / kind.factor)
+            values = [step * kind.factor for step in range(first, last + 1)]
             values += [NONE] if info.optional else []
         return values
 

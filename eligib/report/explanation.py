@@ -59,7 +59,18 @@ class CriterionFinding:
 
     @cached_property
     def _built(self) -> tuple[list[str], list[PathFinding]]:
-        return self.details()
+        built = self.details()
+        self.details = _built_already  # let go of what built them (the decision, its solver state)
+        return built
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CriterionFinding):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def _compared(self) -> tuple[object, ...]:
+        return (self.id, self.kind, self.label, self.record, self.status, self.blocks, self.decided_by, self.missing,
+                self.reasons, self.paths)
 
     @property
     def reasons(self) -> list[str]:
@@ -128,6 +139,10 @@ class Explanation:
                 return None
             paths = found.paths
         return found.status if found else None
+
+
+def _built_already() -> tuple[list[str], list[PathFinding]]:
+    raise AssertionError("a finding's details are built once")
 
 
 def _holding_paths(paths: list[PathFinding]) -> list[str]:
