@@ -16,6 +16,7 @@ completions only save queries.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from fractions import Fraction
 from functools import cached_property
@@ -25,6 +26,7 @@ from typing import Any
 
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
+from eligib.logic.budget import Budget
 from eligib.logic.evaluate import Truth, literal_value
 from eligib.logic.kleene import Closure, KleeneProgram
 from eligib.values.types import NONE, BoolType, DateType, EnumType, History, ListType, NumType, TimePointType, Value
@@ -35,13 +37,18 @@ EXHAUSTIVE_LIMIT = 64  # at most this many combinations of other facts' values t
 FLIPS_TRIED = 3  # completions on which each value of a missing fact is tried, to show it can change a result
 SEARCHES = 24  # completions varying an outcome's own facts, tried to show a claim about it
 REPAIRS = 4  # draws of the facts a broken assumption reads before a completion is given up
+SAMPLING_SECONDS = 0.05  # time one patient's searches may take in all; the solver decides the rest
+CANDIDATES_KEPT = 32  # values per fact at most (bounds kept, the others evenly thinned)
+SUBJECT = "the missing facts (sampled completions)"
 Outcome = Callable[[Mapping[str, Value]], Truth]
 
 
 class Samples:
     """A patient's sampled completions and the claims they prove."""
 
-    def __init__(self, checked: CheckedProtocol, facts: Mapping[str, Value]) -> None:
+    def __init__(self, checked: CheckedProtocol, facts: Mapping[str, Value], budget: Budget | None = None) -> None:
+        self.budget = budget if budget is not None else Budget(None)
+        self.deadline = time.monotonic() + SAMPLING_SECONDS
         self.checked = checked
         self.program = KleeneProgram.of(checked)
         self.facts = facts
@@ -63,6 +70,8 @@ class Samples:
         picks += [{n: rng.choice(self.candidates[n]) for n in names} for _ in range(SAMPLED_COMPLETIONS - 2)]
         found = []
         for pick in picks:
+            if not self._go_on():
+                break
             completion = {**self.facts, **pick}
             for _ in range(REPAIRS):  # an assumption broken: draw again the missing facts it reads
                 broken = [a for a, condition in self.program.assumptions if condition(completion, None) is not True]
@@ -80,6 +89,12 @@ class Samples:
         completion = {**self.facts, **pick}
         if self.possible(completion):
             self.completions.insert(0, completion)
+
+    def _go_on(self) -> bool:
+        """May the search go on? Past SAMPLING_SECONDS it stops (the solver answers what is left); past the
+        check's whole time budget, SolverTimeout."""
+        self.budget.spend(SUBJECT)
+        return time.monotonic() < self.deadline
 
     def possible(self, completion: Mapping[str, Value]) -> bool:
         """Does every assumption of the protocol definitely hold for this (possibly partial) patient?"""
@@ -104,6 +119,8 @@ class Samples:
         for base in self.completions[:FLIPS_TRIED]:
             trial = dict(base)
             for _ in range(REPAIRS):
+                if not self._go_on():
+                    break
                 failing = [(outcome, reads) for outcome, reads in parts if outcome(trial) is not True]
                 if not failing:
                     if self.possible(trial):
@@ -124,6 +141,8 @@ class Samples:
         values = self.candidates.get(fact, ())
         others = [name for name in reads if name != fact]
         for trial in [*self.completions[:FLIPS_TRIED], *self._variations(others)]:
+            if not self._go_on():
+                break
             first = outcome(trial)
             if first is None:
                 continue
@@ -143,11 +162,15 @@ class Samples:
             return
         if len(names) == 1:
             for base in self.completions[:FLIPS_TRIED]:
+                if not self._go_on():
+                    break
                 for value in self.candidates[names[0]]:
                     yield {**base, names[0]: value}
             return
         rng = random.Random(len(names))
         for index in range(SEARCHES):
+            if not self._go_on():
+                break
             yield {**self.completions[index % len(self.completions)],
                    **{name: rng.choice(self.candidates[name]) for name in names}}
 
@@ -160,6 +183,8 @@ class Samples:
         if any(domain is None for domain in domains) or prod(len(d) for d in domains if d) > EXHAUSTIVE_LIMIT:
             return False
         base = dict(self.facts)
+        if not self._go_on():
+            return False
         for values in product(*[d for d in domains if d is not None]):
             if outcome({**base, **dict(zip(others, values, strict=True))}) is None:
                 return False
@@ -205,8 +230,17 @@ def _candidates(checked: CheckedProtocol, facts: Mapping[str, Value]) -> dict[st
             values = list(info.type.candidates(info, [], anchors.get(type(info.type), [])))
             values += [NONE] if info.optional else []
         if values:
-            found[name] = values
+            found[name] = _thinned(values)
     return found
+
+
+def _thinned(values: list[Value]) -> list[Value]:
+    """At most CANDIDATES_KEPT values: the first and last kept, the others evenly spread (a protocol with
+    hundreds of thresholds of one kind must not make every search long)."""
+    if len(values) <= CANDIDATES_KEPT:
+        return values
+    step = (len(values) - 1) / (CANDIDATES_KEPT - 1)
+    return [values[round(index * step)] for index in range(CANDIDATES_KEPT)]
 
 
 def _fixed_candidates(checked: CheckedProtocol) -> dict[str, list[Value]]:
@@ -222,7 +256,7 @@ def _fixed_candidates(checked: CheckedProtocol) -> dict[str, list[Value]]:
             elif not isinstance(kind, TimePointType):
                 key = kind.constant_key if isinstance(kind, NumType) else None
                 values = list(kind.candidates(info, constants.get(key, []) if key else [], []))
-                found[name] = values + ([NONE] if info.optional else [])
+                found[name] = _thinned(values + ([NONE] if info.optional else []))
         cached = checked.derived["sample-candidates"] = found
     assert isinstance(cached, dict)
     return cached

@@ -150,7 +150,7 @@ class Analysis:
         self.compiled_source = compiled_source
         self.facts = facts
         self.budget = budget if budget is not None else Budget()
-        self.samples = Samples(checked, facts)
+        self.samples = Samples(checked, facts, self.budget)
         self.program = self.samples.program
         self.groups = [checked.facts_of(a.body) for a in checked.assumptions.values()]
         self._linked: dict[frozenset[str], frozenset[str]] = {}
