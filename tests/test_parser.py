@@ -164,3 +164,28 @@ def test_parsed_protocol_cache_round_trips_and_stays_small(tmp_path, monkeypatch
     cached = loader.load(SourceFile(str(tmp_path / "p4.elig"), text), str(tmp_path / "p4.elig"))
     assert cached == parse(text, str(tmp_path / "p4.elig"))
     assert cached.facts[0].high.value == Fraction("5.5")
+
+
+def test_nodes_behave_as_frozen_dataclasses():
+    """AST classes are made by `nodes.node` (cheaper to create than frozen dataclasses, issue 11):
+    equal by meaning (spans and ids left out), hashable alike, immutable, with a dataclass repr."""
+    import dataclasses
+
+    import pytest
+
+    from eligib.language import ast
+    from eligib.language.source import Span
+
+    first = ast.NameRef("lvef", span=Span("a.elig", 1, 1, 1, 5))
+    second = ast.NameRef("lvef")
+    assert first == second and hash(first) == hash(second) and first.nid != second.nid
+    assert first != ast.NameRef("ecog") and first != ast.BoolLiteral(True)
+    assert repr(first) == "NameRef(name='lvef')"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.name = "ecog"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.extra = 1  # type: ignore[attr-defined]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del first.name
+    moved = dataclasses.replace(first, name="ecog")
+    assert moved.name == "ecog" and moved.span == first.span and moved.nid != first.nid

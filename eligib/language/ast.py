@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any, assert_never
 
+from eligib.language.nodes import Frozen, node
 from eligib.language.source import Span
 
 
@@ -132,24 +133,25 @@ class Absent(StrEnum):
 _node_ids = itertools.count()
 
 
-@dataclass(frozen=True)
-class Node:
+@node
+class Node(Frozen):
     span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
     # a process-wide unique id, given at construction; later stages key what they know of a node by it
     nid: int = field(default_factory=lambda: next(_node_ids), init=False, compare=False, repr=False)
 
 
+
 # ---------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True)
+@node
 class BoolLiteral(Node):
     """`true`, `false`"""
 
     value: bool
 
 
-@dataclass(frozen=True)
+@node
 class QuantityLiteral(Node):
     """`60 g/L`, `3`, `6 months`: an exact decimal with an optional unit as written."""
 
@@ -158,21 +160,21 @@ class QuantityLiteral(Node):
     text: str
 
 
-@dataclass(frozen=True)
+@node
 class DateLiteral(Node):
     """`2026-11-20`"""
 
     value: dt.date
 
 
-@dataclass(frozen=True)
+@node
 class NameRef(Node):
     """`lvef`: a fact or a definition."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@node
 class Call(Node):
     """`min(3 * tki_half_life, 7 days)`, `max(a, b)`: the smallest or largest of like values."""
 
@@ -180,28 +182,28 @@ class Call(Node):
     args: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@node
 class Not(Node):
     """`not cns_leukemia`"""
 
     operand: Expr
 
 
-@dataclass(frozen=True)
+@node
 class And(Node):
     """`hbcab_positive and hbv_dna_abnormal`"""
 
     operands: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@node
 class Or(Node):
     """`creatinine <= 1.5 * creatinine_uln or creatinine_clearance >= 60 mL/min`"""
 
     operands: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@node
 class Compare(Node):
     """`18 years <= age <= 85 years`: a chain, true when every link holds."""
 
@@ -209,7 +211,7 @@ class Compare(Node):
     operators: tuple[Comparator, ...]
 
 
-@dataclass(frozen=True)
+@node
 class Arithmetic(Node):
     """`3 * alt_uln`, `a + b - c`: evaluated left to right."""
 
@@ -217,14 +219,14 @@ class Arithmetic(Node):
     operators: tuple[Operator, ...]
 
 
-@dataclass(frozen=True)
+@node
 class Negate(Node):
     """`-x`"""
 
     operand: Expr
 
 
-@dataclass(frozen=True)
+@node
 class Conditional(Node):
     """`alt <= 5 * alt_uln if alt_disease_related else alt <= 3 * alt_uln`"""
 
@@ -233,7 +235,7 @@ class Conditional(Node):
     otherwise: Expr
 
 
-@dataclass(frozen=True)
+@node
 class Implies(Node):
     """`diagnosis is aml implies cd7_flow_percent >= 70 %`: false only when the left holds and the right fails."""
 
@@ -241,7 +243,7 @@ class Implies(Node):
     consequent: Expr
 
 
-@dataclass(frozen=True)
+@node
 class IsValue(Node):
     """`sex is female`, `diagnosis is not aml`"""
 
@@ -250,7 +252,7 @@ class IsValue(Node):
     negated: bool = False
 
 
-@dataclass(frozen=True)
+@node
 class InSet(Node):
     """`diagnosis in (t_all, t_lbl, etp_all)`"""
 
@@ -259,7 +261,7 @@ class InSet(Node):
     negated: bool = False
 
 
-@dataclass(frozen=True)
+@node
 class IsNone(Node):
     """`cd7_ihc_percent is none`: the fact is known to have no value (never done, never happened)."""
 
@@ -267,7 +269,7 @@ class IsNone(Node):
     negated: bool = False
 
 
-@dataclass(frozen=True)
+@node
 class Within(Node):
     """`last_hsct_date within 6 months before screening_date` (anchor - 6 months <= date <= anchor)."""
 
@@ -277,7 +279,7 @@ class Within(Node):
     anchor: Expr
 
 
-@dataclass(frozen=True)
+@node
 class InValueSet(Node):
     """`agent in anti_cd38`: membership in a named value set."""
 
@@ -286,7 +288,7 @@ class InValueSet(Node):
     negated: bool = False
 
 
-@dataclass(frozen=True)
+@node
 class IsRanked(Node):
     """`best_response is at least pr`, `nyha_class is at most ii`: a place in an ordered enumeration."""
 
@@ -300,7 +302,7 @@ class IsRanked(Node):
         return values[: index + 1] if self.at_most else values[index:]
 
 
-@dataclass(frozen=True)
+@node
 class Query(Node):
     """`any(therapies where class is anti_cd38)`, `count(...)`, `latest(best_response of therapies)`:
     a question about the items of a history. Inside `where`, names are the item's fields first."""
@@ -311,7 +313,7 @@ class Query(Node):
     where: Expr | None
 
 
-@dataclass(frozen=True)
+@node
 class BlockItem(Node):
     """One alternative of a block; a named one is a path (`relapsed: ...`)."""
 
@@ -319,7 +321,7 @@ class BlockItem(Node):
     body: Expr
 
 
-@dataclass(frozen=True)
+@node
 class Block(Node):
     """`any of`, `all of`, `at least 2 of`, each followed by indented items."""
 

@@ -4,7 +4,6 @@ criteria, assertions, assumptions, FHIR bindings) and the protocol. Read them as
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from fractions import Fraction
 
 from eligib.language.ast import (
@@ -18,9 +17,10 @@ from eligib.language.ast import (
     Node,
     QuantityLiteral,
 )
+from eligib.language.nodes import node
 
 
-@dataclass(frozen=True)
+@node
 class MetaItem(Node):
     """`title: "CD7 CAR-T ..."`"""
 
@@ -28,7 +28,7 @@ class MetaItem(Node):
     value: str
 
 
-@dataclass(frozen=True)
+@node
 class Header(Node):
     """`protocol cd7_car_t:` followed by title, version, registry."""
 
@@ -39,7 +39,7 @@ class Header(Node):
         return next((item.value for item in self.items if item.key == key), None)
 
 
-@dataclass(frozen=True)
+@node
 class FactType(Node):
     """`boolean`, `integer`, `decimal U/L`, `date`, `one of (female, male)`."""
 
@@ -49,7 +49,7 @@ class FactType(Node):
     ordered: bool = False  # `one of (i < ii < iii < iv)`: the values in increasing order
 
 
-@dataclass(frozen=True)
+@node
 class Bound(Node):
     """One end of a declared range: `0`, `100 %`, `1900-01-01`."""
 
@@ -58,7 +58,7 @@ class Bound(Node):
     text: str
 
 
-@dataclass(frozen=True)
+@node
 class Conversion(Node):
     """`where 1 mg/dL = 88.4 umol/L`: a substance-specific equivalence between two kinds of unit;
     with an offset, a linear one (`where 1 mmol/mol = 0.09148 % + 2.152 %`, HbA1c IFCC to NGSP)."""
@@ -72,7 +72,7 @@ class Conversion(Node):
         return f"{self.left.text} = {self.right.text}" + (f" + {self.offset.text}" if self.offset else "")
 
 
-@dataclass(frozen=True)
+@node
 class FactDecl(Node):
     """`lvef: decimal %, from 0 % to 100 %, "Left ventricular ejection fraction"`"""
 
@@ -90,7 +90,7 @@ class FactDecl(Node):
     assessed: tuple[str, ...] = ()  # `assessed at lymphodepletion`: the time points it is known at
 
 
-@dataclass(frozen=True)
+@node
 class ValueSet(Node):
     """`valueset anti_cd38 "Anti-CD38 antibodies", system "http://...rxnorm", version "2026-11": (...)`."""
 
@@ -101,14 +101,14 @@ class ValueSet(Node):
     version: str = ""
 
 
-@dataclass(frozen=True)
+@node
 class Import(Node):
     """`import "valuesets/myeloma.elig"`: value sets and tables from a file beside the protocol."""
 
     path: str
 
 
-@dataclass(frozen=True)
+@node
 class Library(Node):
     """A value-set file: value sets and tables, for protocols to import."""
 
@@ -116,7 +116,7 @@ class Library(Node):
     tables: tuple[Table, ...]
 
 
-@dataclass(frozen=True)
+@node
 class TableRow(Node):
     """`daratumumab: 18 days`, or a band of a number: `from 6 years below 11 years: 1.0 mg/dL`."""
 
@@ -130,7 +130,7 @@ class TableRow(Node):
         return not self.key
 
 
-@dataclass(frozen=True)
+@node
 class Table(Node):
     """`table half_life "Elimination half-life": ...`: a value per enumeration value; `half_life(agent)`."""
 
@@ -139,7 +139,7 @@ class Table(Node):
     rows: tuple[TableRow, ...]
 
 
-@dataclass(frozen=True)
+@node
 class Definition(Node):
     """`define relapsed: any of ...`: a named condition reused by criteria."""
 
@@ -147,7 +147,7 @@ class Definition(Node):
     body: Expr
 
 
-@dataclass(frozen=True)
+@node
 class Criterion(Node):
     """`inclusion age "Age 18 to 85":` with the record's wording, an optional guard and a body."""
 
@@ -160,14 +160,14 @@ class Criterion(Node):
     assessed: tuple[str, ...] = ()  # `assessed at screening and infusion`: its time points, in order
 
 
-@dataclass(frozen=True)
+@node
 class TimePoints(Node):
     """`timepoints: screening, lymphodepletion, infusion`: the study's assessment time points, in order."""
 
     names: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@node
 class Assertion(Node):
     """`assert no_pregnancy "...":` then a condition every eligible patient must satisfy."""
 
@@ -176,7 +176,7 @@ class Assertion(Node):
     body: Expr
 
 
-@dataclass(frozen=True)
+@node
 class Assumption(Node):
     """`assume hsct_before_screening "...":` then a condition every patient satisfies."""
 
@@ -185,7 +185,7 @@ class Assumption(Node):
     body: Expr
 
 
-@dataclass(frozen=True)
+@node
 class FieldBinding(Node):
     """`agent: code ("http://www.nlm.nih.gov/research/umls/rxnorm|1789942" = daratumumab)`"""
 
@@ -194,7 +194,7 @@ class FieldBinding(Node):
     codes: tuple[tuple[str, str], ...] = ()  # for `code`: (system|code, enumeration value)
 
 
-@dataclass(frozen=True)
+@node
 class Binding(Node):
     """`alt: observation "1742-6", before screening_date, within 28 days`: where a fact comes from in FHIR."""
 
@@ -210,7 +210,7 @@ class Binding(Node):
     complete: bool = False  # a history's binding: the bundle lists every such resource
 
 
-@dataclass(frozen=True)
+@node
 class Protocol(Node):
     header: Header
     facts: tuple[FactDecl, ...]
