@@ -43,7 +43,13 @@ class Frozen:
         return all(getattr(self, name) == getattr(other, name) for name in self._compared)
 
     def __hash__(self) -> int:
-        return hash(tuple(getattr(self, name) for name in self._compared))
+        """By meaning, like a frozen dataclass; computed once (a node never changes, and the checker
+        hashes whole subtrees when it compares conditions)."""
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, name) for name in self._compared))
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._shown)
