@@ -32,6 +32,16 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_modules() -> None:
+    """The suite starts `eligib` as a process hundreds of times. Where PYTHONDONTWRITEBYTECODE is set
+    (as on the CI machines) each start would compile every module of the package again; compiling
+    them once here (into the git-ignored __pycache__ folders) makes those starts what a user's are."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "eligib"), quiet=1)
+
+
 @pytest.fixture(scope="session")
 def cd7() -> Engine:
     return Engine.from_file(str(CD7))
