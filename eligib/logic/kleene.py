@@ -11,38 +11,39 @@ protocols and patients.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from fractions import Fraction
-from functools import partial
 from typing import Any, assert_never
 
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
-from eligib.logic.evaluate import COMPARATORS, Truth, aggregate, literal_value, table_value, window
-from eligib.values.calendar import DAY_SECONDS, shift_date
+from eligib.logic.closures import (
+    CROSS_MULTIPLIED,
+    Closure,
+    Facts,
+    Item,
+    Outcome,
+    all_of,
+    any_of,
+    arithmetic_steps,
+    at_least,
+    compare_to_constant,
+    conditional,
+    constant,
+    fact_to_constant,
+    is_none,
+    minus,
+    negation,
+    unguarded_exclusion,
+    unguarded_inclusion,
+)
+from eligib.logic.evaluate import COMPARATORS, Truth, aggregate, table_value, window
 from eligib.values.types import NONE, DateTimeType, DateType, EnumType, History, ListType, NumType, Value
-from eligib.values.types.timestamp import step_seconds
-from eligib.values.units import canonical_code
 
-Facts = Mapping[str, Value]
-Item = Mapping[str, Any] | None  # the history item a query's `where` reads, by field
-Closure = Callable[[Facts, Item], Any]
-Outcome = tuple[Truth, Truth]  # a criterion's (applies, passes)
 _CACHE_KEY = "kleene"
 _NO_FACTS: dict[str, Value] = {}
 
 
-def _cross_multiplied(test: Callable[[int, int], bool]) -> Callable[[Any, Any], bool]:
-    """An order test on exact numbers (Fraction or int) by cross-multiplication, as Fraction itself
-    compares (denominators are positive) but without its type dispatch: the numbers' own types are
-    settled by the checker."""
-    def compare(left: Any, right: Any) -> bool:
-        return test(left.numerator * right.denominator, right.numerator * left.denominator)
-
-    return compare
-
-
-_CROSS_MULTIPLIED = {comparator: _cross_multiplied(test) for comparator, test in COMPARATORS.items()}
 _TRUTH_VALUED = (ast.Not, ast.And, ast.Or, ast.Compare, ast.Implies, ast.IsValue, ast.InSet, ast.IsRanked,
                  ast.InValueSet, ast.IsNone, ast.Within, ast.Block)  # their closures return True, False or None
 
@@ -105,6 +106,8 @@ class KleeneProgram:
         guard = None if criterion.guard is None else self.condition(criterion.guard)
         body = self.condition(criterion.body)
         inclusion = criterion.kind == ast.CriterionKind.INCLUSION
+        if guard is None:  # the common case, without the guard's branches
+            return unguarded_inclusion(body) if inclusion else unguarded_exclusion(body)
 
         def outcome(facts: Facts) -> Outcome:
             applies = True if guard is None else guard(facts, None)
@@ -139,7 +142,7 @@ class KleeneProgram:
     def expr(self, node: ast.Expr) -> Closure:  # one case per node kind, as in evaluate.py
         match node:
             case ast.BoolLiteral() | ast.QuantityLiteral() | ast.DateLiteral():
-                return _constant(node)
+                return constant(node)
             case ast.NameRef() if node.nid in self.checked.field_refs:
                 name = node.name
                 return lambda facts, item: item[name]  # type: ignore[index]
@@ -151,21 +154,21 @@ class KleeneProgram:
             case ast.Call():
                 return self._call(node)
             case ast.Not():
-                return _not(self.condition(node.operand))
+                return negation(self.condition(node.operand))
             case ast.And():
-                return _all([self.condition(op) for op in node.operands])
+                return all_of([self.condition(op) for op in node.operands])
             case ast.Or():
-                return _any([self.condition(op) for op in node.operands])
+                return any_of([self.condition(op) for op in node.operands])
             case ast.Compare():
                 return self._compare(node)
             case ast.Arithmetic():
                 return self._arithmetic(node)
             case ast.Negate():
-                return _negate(self.expr(node.operand))
+                return minus(self.expr(node.operand))
             case ast.Conditional():
-                return _conditional(self.condition(node.condition), self.expr(node.then), self.expr(node.otherwise))
+                return conditional(self.condition(node.condition), self.expr(node.then), self.expr(node.otherwise))
             case ast.Implies():
-                return _any([_not(self.condition(node.antecedent)), self.condition(node.consequent)])
+                return any_of([negation(self.condition(node.antecedent)), self.condition(node.consequent)])
             case ast.IsValue():
                 return self._membership(node.subject, (node.value,), node.negated)
             case ast.InSet():
@@ -178,7 +181,7 @@ class KleeneProgram:
                 members = self.checked.value_sets[node.value_set].members
                 return self._membership(node.subject, members, node.negated)
             case ast.IsNone():
-                return _is_none(self.expr(node.subject), node.negated)
+                return is_none(self.expr(node.subject), node.negated)
             case ast.Within():
                 return self._within(node)
             case ast.Block():
@@ -220,9 +223,14 @@ class KleeneProgram:
     def _compare(self, node: ast.Compare) -> Closure:
         operands = [self.expr(op) for op in node.operands]
         numeric = all(isinstance(self.checked.type_of(op), NumType | DateType | DateTimeType) for op in node.operands)
-        tests = [_CROSS_MULTIPLIED[op] if numeric else COMPARATORS[op] for op in node.operators]
+        tests = [CROSS_MULTIPLIED[op] if numeric else COMPARATORS[op] for op in node.operators]
         if len(tests) == 1 and isinstance(node.operands[1], ast.QuantityLiteral | ast.DateLiteral):
-            return _compare_to_constant(operands[0], tests[0], operands[1](_NO_FACTS, None))
+            written = operands[1](_NO_FACTS, None)
+            left = node.operands[0]
+            if isinstance(left, ast.NameRef) and left.nid not in self.checked.field_refs \
+                    and left.name in self.checked.facts:
+                return fact_to_constant(left.name, tests[0], written)
+            return compare_to_constant(operands[0], tests[0], written)
         if len(tests) == 1:
             left_of, right_of, test = operands[0], operands[1], tests[0]
 
@@ -254,7 +262,7 @@ class KleeneProgram:
 
     def _arithmetic(self, node: ast.Arithmetic) -> Closure:
         operands = [self.expr(op) for op in node.operands]
-        steps = _arithmetic_steps(self.checked, node)
+        steps = arithmetic_steps(self.checked, node)
 
         def arithmetic(facts: Facts, item: Item) -> Any:
             values = [operand(facts, item) for operand in operands]
@@ -301,11 +309,11 @@ class KleeneProgram:
         items = [self.condition(item.body) for item in node.items]
         match node.kind:
             case ast.BlockKind.ALL:
-                return _all(items)
+                return all_of(items)
             case ast.BlockKind.ANY:
-                return _any(items)
+                return any_of(items)
             case ast.BlockKind.AT_LEAST:
-                return _at_least(items, node.count)
+                return at_least(items, node.count)
             case _:
                 assert_never(node.kind)
 
@@ -342,149 +350,3 @@ class KleeneProgram:
                     return aggregate(kind, list_type, chosen, field)
 
         return query
-
-
-def _compare_to_constant(left_of: Closure, test: Callable[[Any, Any], bool], constant: Any) -> Closure:
-    """The most common comparison, a value against a written constant, with one call fewer."""
-    def compare(facts: Facts, item: Item) -> Truth:
-        left = left_of(facts, item)
-        if left is NONE:
-            return False
-        return None if left is None else test(left, constant)
-
-    return compare
-
-
-def _constant(node: ast.BoolLiteral | ast.QuantityLiteral | ast.DateLiteral) -> Closure:
-    match node:
-        case ast.BoolLiteral():
-            value: Any = node.value
-        case ast.QuantityLiteral():
-            value = literal_value(node)
-        case ast.DateLiteral():
-            value = node.value.toordinal()
-        case _:
-            assert_never(node)
-    return lambda facts, item: value
-
-
-def _not(operand: Closure) -> Closure:
-    def negated(facts: Facts, item: Item) -> Truth:
-        value = operand(facts, item)
-        return None if value is None else not value
-
-    return negated
-
-
-def _negate(operand: Closure) -> Closure:
-    def negative(facts: Facts, item: Item) -> Any:
-        value = operand(facts, item)
-        return value if value is None or value is NONE else -value
-
-    return negative
-
-
-def _all(operands: list[Closure]) -> Closure:
-    def conjunction(facts: Facts, item: Item) -> Truth:
-        result: Truth = True
-        for operand in operands:
-            value = operand(facts, item)
-            if value is False:
-                return False
-            if value is None:
-                result = None
-        return result
-
-    return conjunction
-
-
-def _any(operands: list[Closure]) -> Closure:
-    def disjunction(facts: Facts, item: Item) -> Truth:
-        result: Truth = False
-        for operand in operands:
-            value = operand(facts, item)
-            if value is True:
-                return True
-            if value is None:
-                result = None
-        return result
-
-    return disjunction
-
-
-def _at_least(operands: list[Closure], count: int) -> Closure:
-    def at_least(facts: Facts, item: Item) -> Truth:
-        values = [operand(facts, item) for operand in operands]
-        true, unknown = values.count(True), values.count(None)
-        if true >= count:
-            return True
-        return False if true + unknown < count else None
-
-    return at_least
-
-
-def _conditional(condition: Closure, then: Closure, otherwise: Closure) -> Closure:
-    def conditional(facts: Facts, item: Item) -> Any:
-        chosen = condition(facts, item)
-        if chosen is True:
-            return then(facts, item)
-        if chosen is False:
-            return otherwise(facts, item)
-        first, second = then(facts, item), otherwise(facts, item)
-        return first if first is not None and first == second else None
-
-    return conditional
-
-
-def _is_none(subject_of: Closure, negated: bool) -> Closure:
-    def is_none(facts: Facts, item: Item) -> Truth:
-        subject = subject_of(facts, item)
-        return None if subject is None else (subject is NONE) != negated
-
-    return is_none
-
-
-Step = Callable[[Any, Any], Any]
-
-
-def _arithmetic_steps(checked: CheckedProtocol, node: ast.Arithmetic) -> list[Step]:
-    """One function per operator, chosen once from the operand types as evaluate.py chooses per patient:
-    instants and dates step by written durations, date - date is a duration, a quotient by zero is none."""
-    steps: list[Step] = []
-    first = checked.type_of(node.operands[0])
-    result_is_date, result_is_instant = isinstance(first, DateType), isinstance(first, DateTimeType)
-    for op, operand_node in zip(node.operators, node.operands[1:], strict=True):
-        operand_type = checked.type_of(operand_node)
-        if result_is_instant and isinstance(operand_type, DateTimeType):
-            steps.append(lambda result, value: Fraction(result - value))
-            result_is_instant = False
-        elif result_is_instant:
-            assert isinstance(operand_node, ast.QuantityLiteral)
-            seconds = step_seconds(operand_node.value, operand_node.unit)
-            shift = seconds if op == ast.Operator.ADD else -seconds
-            steps.append(partial(_instant_shift, shift))
-        elif result_is_date and isinstance(operand_type, DateType):
-            steps.append(lambda result, value: Fraction((result - value) * DAY_SECONDS))
-            result_is_date = False
-        elif result_is_date:
-            assert isinstance(operand_node, ast.QuantityLiteral)
-            amount = operand_node.value if op == ast.Operator.ADD else -operand_node.value
-            code = canonical_code(operand_node.unit or "")
-            steps.append(partial(_date_shift, amount, code))
-        elif op == ast.Operator.DIVIDE:
-            steps.append(_divide)
-        else:
-            steps.append(op.apply)
-    return steps
-
-
-def _instant_shift(shift: int, result: Any, value: Any) -> Any:
-    return result + shift
-
-
-def _date_shift(amount: Fraction, code: str, result: Any, value: Any) -> Any:
-    return shift_date(result, amount, code)
-
-
-def _divide(result: Any, value: Any) -> Any:
-    return NONE if value == 0 else ast.Operator.DIVIDE.apply(result, value)

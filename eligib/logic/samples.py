@@ -27,8 +27,9 @@ from typing import Any
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.logic.budget import Budget
+from eligib.logic.closures import Closure
 from eligib.logic.evaluate import Truth, literal_value
-from eligib.logic.kleene import Closure, KleeneProgram
+from eligib.logic.kleene import KleeneProgram
 from eligib.values.types import NONE, BoolType, DateType, EnumType, History, ListType, NumType, TimePointType, Value
 from eligib.values.units import PLAIN, parse_unit
 

@@ -63,13 +63,22 @@ class CriterionResult:
 @dataclass
 class Decision:
     verdict: Verdict
-    criteria: dict[str, CriterionResult]
+    outcomes: Mapping[str, tuple[Truth, Truth]] = field(repr=False)  # criterion -> (applies, passes) by the facts
     blocking: list[str]  # criteria that definitely keep the patient out
     conflicts: list[list[str]]  # criteria each possible alone but impossible together
     missing: dict[str, list[str]]  # missing fact that matters -> criteria it could decide
     checked: CheckedProtocol = field(repr=False)
     facts: Mapping[str, Value] = field(repr=False)
     analysis: Analysis | None = field(default=None, repr=False)
+    refined: dict[str, CriterionResult] = field(default_factory=dict, repr=False)  # those the facts left open
+
+    @cached_property
+    def criteria(self) -> dict[str, CriterionResult]:
+        """Every criterion's result, in protocol order (made when first asked for: a verdict needs none)."""
+        kinds = self.checked.criteria
+        return {cid: self.refined[cid] if cid in self.refined else
+                CriterionResult(cid, kinds[cid].kind, applies, passes, DecidedBy.FACTS)
+                for cid, (applies, passes) in self.outcomes.items()}
 
     @cached_property
     def evaluator(self) -> Evaluator:
@@ -86,37 +95,45 @@ def decide(checked: CheckedProtocol, facts: Mapping[str, Value], compiled_source
     such a patient has no completion at all, so no verdict would mean anything."""
     budget = budget if budget is not None else Budget()
     program = KleeneProgram.of(checked)
+    open_assumptions = _open_assumptions(checked, facts, program)
+    outcomes = program.outcomes(facts)
+    unknown = [cid for cid, (_, passes) in outcomes.items() if passes is None]
+    if not unknown and not open_assumptions:
+        blocking = [cid for cid, (_, passes) in outcomes.items() if passes is False]
+        verdict = Verdict.INELIGIBLE if blocking else Verdict.ELIGIBLE
+        return Decision(verdict, outcomes, blocking, [], {}, checked, facts)
     analysis = Analysis(checked, compiled_source, facts, budget)  # Z3 compiled and asked only when needed
-    _check_assumptions(checked, facts, program, analysis)
+    _confirm_possible(checked, facts, open_assumptions, analysis)
     kinds = checked.criteria
-    results = {cid: CriterionResult(cid, kinds[cid].kind, applies, passes, DecidedBy.FACTS)
-               for cid, (applies, passes) in program.outcomes(facts).items()}
-    unknown = [cid for cid, r in results.items() if r.passes is None]
-    blocking = [cid for cid, r in results.items() if r.passes is False]
-    if not unknown:
-        return Decision(Verdict.INELIGIBLE if blocking else Verdict.ELIGIBLE, results, blocking, [], {}, checked, facts)
-    jointly_possible = analysis.satisfiable(unknown)  # one model shows every open criterion can pass
+    results = {cid: CriterionResult(cid, kinds[cid].kind, *outcomes[cid], DecidedBy.FACTS) for cid in unknown}
+    jointly_possible = analysis.satisfiable(unknown) if unknown else True  # one model: every open one can pass
     for cid in unknown:
         analysis.refine(results[cid], can_pass=True if jointly_possible else None)
-    blocking = [cid for cid, r in results.items() if r.passes is False]
+    blocking = [cid for cid, (_, passes) in outcomes.items() if (results[cid].passes if cid in results else passes)
+                is False]
+
+    def decision(verdict: Verdict, blocking: list[str], conflicts: list[list[str]],
+                 missing: dict[str, list[str]]) -> Decision:
+        return Decision(verdict, outcomes, blocking, conflicts, missing, checked, facts, analysis, results)
+
     if blocking:
-        return Decision(Verdict.INELIGIBLE, results, blocking, [], {}, checked, facts, analysis)
+        return decision(Verdict.INELIGIBLE, blocking, [], {})
     still_unknown = [cid for cid in unknown if results[cid].passes is None]
     if not still_unknown:
-        return Decision(Verdict.ELIGIBLE, results, [], [], {}, checked, facts, analysis)
+        return decision(Verdict.ELIGIBLE, [], [], {})
     components = analysis.components(still_unknown)
     conflicts = [] if jointly_possible else [c for c in components if not analysis.satisfiable(c)]
     if conflicts:
-        cores = [analysis.minimal_conflict(component) for component in conflicts]
-        return Decision(Verdict.INELIGIBLE, results, [], cores, {}, checked, facts, analysis)
+        return decision(Verdict.INELIGIBLE, [], [analysis.minimal_conflict(component) for component in conflicts], {})
     missing: dict[str, list[str]] = {}
     for component in components:
         missing.update(analysis.decisive_facts(component))
-    return Decision(Verdict.UNDETERMINED, results, [], [], dict(sorted(missing.items())), checked, facts, analysis)
+    return decision(Verdict.UNDETERMINED, [], [], dict(sorted(missing.items())))
 
 
-def _check_assumptions(checked: CheckedProtocol, facts: Mapping[str, Value], program: KleeneProgram,
-                       analysis: Analysis) -> None:
+def _open_assumptions(checked: CheckedProtocol, facts: Mapping[str, Value],
+                      program: KleeneProgram) -> list[ast.Assumption]:
+    """The assumptions the known facts leave open; DiagnosticError when they break one."""
     open_assumptions = []
     for assumption, condition in program.assumptions:
         holds = condition(facts, None)
@@ -124,6 +141,12 @@ def _check_assumptions(checked: CheckedProtocol, facts: Mapping[str, Value], pro
             open_assumptions.append(assumption)
         elif holds is False:
             raise DiagnosticError([_violation(checked, assumption, facts)])
+    return open_assumptions
+
+
+def _confirm_possible(checked: CheckedProtocol, facts: Mapping[str, Value], open_assumptions: list[ast.Assumption],
+                      analysis: Analysis) -> None:
+    """DiagnosticError when no value of the missing facts meets an open assumption."""
     # a sampled completion meets every assumption (samples.py): then each is possible; else ask Z3 whether
     # each is possible for some value of the missing facts
     if open_assumptions and analysis.can_solve and not analysis.samples.completions:
