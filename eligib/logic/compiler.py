@@ -71,7 +71,7 @@ class CompiledProtocol:
     _equalities: dict[tuple[str, Value], list[Term]] = field(default_factory=dict, repr=False)  # bounded
     _base: list[Term] = field(default_factory=list, repr=False)  # the solver's own assertions (domains)
     _patients: int = field(default=0, repr=False)  # patients analysed on the current solver
-    var_names: dict[int, tuple[Term, str]] = field(default_factory=dict, repr=False)  # models.py: names by id
+    var_names: dict[int, tuple[Term, str, int]] = field(default_factory=dict, repr=False)  # models.py, by id
     _copies: dict[tuple[str, str], Term] = field(default_factory=dict, repr=False)
     _touching: dict[str, Term | None] = field(default_factory=dict, repr=False)  # bounded: one per fact
 

@@ -19,35 +19,33 @@ from eligib.values.types.base import z3_number
 
 _DEFINITION = re.compile(r"\(define-fun (\|[^|]*\||[^\s()]+) \(\) (Int|Real|Bool)\s+")
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
+_DEFAULTS: dict[int, Fraction | bool] = {z3.Z3_BOOL_SORT: False, z3.Z3_INT_SORT: Fraction(0),
+                                         z3.Z3_REAL_SORT: Fraction(0)}
 
 
 class ModelValues:
     """Every constant's value in one model, read once; `value(var)` is its number or bool."""
 
-    def __init__(self, model: Any, names: dict[int, tuple[Any, str]]) -> None:
+    def __init__(self, model: Any, names: dict[int, tuple[Any, str, int]]) -> None:
         self.model = model
-        self.names = names  # id of a variable -> (the variable, kept alive so its id stays its own; its name)
+        self.names = names  # id of a variable -> (the variable, kept alive so its id stays its own; name; sort kind)
         self.parsed = _parse(model.sexpr())
 
     def value(self, var: Any) -> Fraction | bool:
         known = self.names.get(id(var))
         if known is None:
-            known = self.names[id(var)] = (var, var.decl().name())
-        name = known[1]
+            known = self.names[id(var)] = (var, var.decl().name(), var.sort_kind())
+        _, name, kind = known
         text = self.parsed.get(name)
         found = None if text is None else _number(_TOKEN.findall(text))
         if found is None:
-            if text is not None or not _defaulted(var):  # unrecognised text, or a sort we do not default
+            if text is not None or kind not in _DEFAULTS:  # unrecognised text, or a sort we do not default
                 return z3_number(self.model.eval(var, model_completion=True))
-            return False if var.sort_kind() == z3.Z3_BOOL_SORT else Fraction(0)  # what model completion gives
+            return _DEFAULTS[kind]  # a variable the model leaves free: what model completion gives it
         return found
 
     def true(self, var: Any) -> bool:
         return self.value(var) is True
-
-
-def _defaulted(var: Any) -> bool:
-    return var.sort_kind() in (z3.Z3_BOOL_SORT, z3.Z3_INT_SORT, z3.Z3_REAL_SORT)
 
 
 def _parse(text: str) -> dict[str, str]:

@@ -39,6 +39,7 @@ FLIPS_TRIED = 3  # completions on which each value of a missing fact is tried, t
 SEARCHES = 24  # completions varying an outcome's own facts, tried to show a claim about it
 REPAIRS = 4  # draws of the facts a broken assumption reads before a completion is given up
 SAMPLING_SECONDS = 0.05  # time one patient's searches may take in all; the solver decides the rest
+ADOPTED_SECONDS = 0.005  # more sampling time for each completion adopted from a solver's model
 CANDIDATES_KEPT = 32  # values per fact at most (bounds kept, the others evenly thinned)
 SUBJECT = "the missing facts (sampled completions)"
 Outcome = Callable[[Mapping[str, Value]], Truth]
@@ -90,6 +91,8 @@ class Samples:
         completion = {**self.facts, **pick}
         if self.possible(completion):
             self.completions.insert(0, completion)
+            # a patient from the solver is worth trying: it buys a little more sampling time
+            self.deadline = max(self.deadline, time.monotonic() + ADOPTED_SECONDS)
 
     def _go_on(self) -> bool:
         """May the search go on? Past SAMPLING_SECONDS it stops (the solver answers what is left); past the
@@ -138,22 +141,25 @@ class Samples:
 
     def can_change(self, fact: str, outcome: Outcome, reads: Collection[str]) -> bool:
         """Proven: two possible patients that differ only in `fact` get different definite outcomes (the
-        outcome reads the facts `reads`). False means only that no sample showed it (the solver decides)."""
-        values = self.candidates.get(fact, ())
+        outcome reads the facts `reads`). False means only that no sample showed it (the solver decides).
+        The first completions (those adopted from the solver's models among them) are tried first, then
+        completions varying the other facts, while the sampling time lasts."""
         others = [name for name in reads if name != fact]
-        for trial in [*self.completions[:FLIPS_TRIED], *self._variations(others)]:
-            if not self._go_on():
-                break
-            first = outcome(trial)
-            if first is None:
+        return any(self._go_on() and self._flips(trial, fact, outcome) for trial in self.completions[:FLIPS_TRIED]) \
+            or any(self._flips(trial, fact, outcome) for trial in self._variations(others))
+
+    def _flips(self, trial: dict[str, Value], fact: str, outcome: Outcome) -> bool:
+        """Does another value of `fact` alone change the definite outcome of this completion?"""
+        first = outcome(trial)
+        if first is None:
+            return False
+        for value in self.candidates.get(fact, ()):
+            if value == trial[fact]:
                 continue
-            for value in values:
-                if value == trial[fact]:
-                    continue
-                flipped = {**trial, fact: value}
-                second = outcome(flipped)
-                if second is not None and second != first and self.possible(trial) and self.possible(flipped):
-                    return True
+            flipped = {**trial, fact: value}
+            second = outcome(flipped)
+            if second is not None and second != first and self.possible(trial) and self.possible(flipped):
+                return True
         return False
 
     def _variations(self, reads: Collection[str]) -> Iterator[dict[str, Value]]:

@@ -22,7 +22,7 @@ from eligib.language.diagnostics import Diagnostic, DiagnosticError, error
 from eligib.logic.budget import Budget, solve
 from eligib.logic.evaluate import Evaluator, Truth, Verdict
 from eligib.logic.kleene import KleeneProgram
-from eligib.logic.samples import Samples
+from eligib.logic.samples import Outcome, Samples
 from eligib.values.types import History, Value, shown
 
 CompiledSource = Callable[[], Any]  # returns the (cached) Z3 compilation, built on first need
@@ -330,8 +330,7 @@ class Analysis:
         """The model's values of the patient's missing facts."""
         from eligib.logic.models import canonical_values
 
-        return {name: value for name, value in canonical_values(self.compiled, model).items()
-                if name in self.samples.candidates}
+        return canonical_values(self.compiled, model, only=frozenset(self.samples.candidates))
 
     def minimal_conflict(self, criteria: list[str]) -> list[str]:
         """A smallest-by-deletion set of criteria that cannot all pass together."""
@@ -348,17 +347,21 @@ class Analysis:
         names = self.names_of(criteria)
         unknown = self.unknown_facts(names)
         whole = self._changing(criteria, unknown) if len(unknown) > 1 else set(unknown)
-        if len(criteria) == 1:
-            return {fact: criteria for fact in unknown if fact in whole}
-        per_criterion = {c: self._changing([c], self.unknown_facts(self.checked.criterion_facts[c])) for c in criteria}
-        return {fact: [c for c in criteria if fact in per_criterion[c]] for fact in unknown if fact in whole}
+        readers = {fact: [c for c in criteria if fact in self.checked.criterion_facts[c]] for fact in unknown}
+        # a fact that changes the component changes some criterion that reads it: when only one does, that one
+        shared = [fact for fact in unknown if fact in whole and len(readers[fact]) > 1]
+        per_criterion = {c: self._changing([c], [f for f in shared if c in readers[f]]) for c in criteria}
+        return {fact: readers[fact] if len(readers[fact]) == 1 else
+                [c for c in readers[fact] if fact in per_criterion[c]] for fact in unknown if fact in whole}
 
     def _changing(self, criteria: list[str], facts: list[str]) -> set[str]:
         """The facts among `facts` (the unknown facts the criteria read) that can change whether the criteria
         all pass. A criterion's only unknown fact does; a fact no criterion reaches does not; samples show
         most of the others either way; Z3 decides the rest together."""
-        if len(criteria) == 1 and len(facts) == 1:
-            return set(facts)
+        if not facts:
+            return set()
+        if len(criteria) == 1 and len(self.unknown_facts(self.checked.criterion_facts[criteria[0]])) == 1:
+            return set(facts)  # an open criterion's only unknown fact decides it
         names = self.names_of(criteria)
         outcome = self.program.all_pass(criteria)
         found, undecided = set(), []
@@ -373,7 +376,8 @@ class Analysis:
         if undecided:
             single = criteria[0] if len(criteria) == 1 else None
             formula = self.compiled.passes[single] if single else self._conjunction(criteria)
-            found |= self.can_change(names, formula, undecided, single, about=_criteria_words(criteria))
+            found |= self.can_change(names, formula, undecided, single, about=_criteria_words(criteria),
+                                     outcome=outcome)
         return found
 
     def _conjunction(self, criteria: list[str]) -> Any:
@@ -382,10 +386,12 @@ class Analysis:
         return conjunction([self.compiled.passes[c] for c in criteria], self.compiled.ctx)
 
     def can_change(self, names: Collection[str], formula: Any, facts: list[str], cache_key: str | None = None,
-                   about: str = "the verdict") -> set[str]:
+                   about: str = "the verdict", outcome: Outcome | None = None) -> set[str]:
         """The facts among `facts` for which two possible completions differing only in that fact disagree on
         `formula` (`about` names it). One query asks for any of them; each model shows every fact whose
-        disjunct it satisfies, and the next query asks for the rest, until none is left or none can."""
+        disjunct it satisfies, and the next query asks for the rest, until none is left or none can. With
+        `outcome` (the formula as a Kleene outcome), each model also becomes a sampled completion, on
+        which the other facts are tried first: one patient on the edge of a criterion often shows several."""
         import z3
 
         changes = {fact: self._change(formula, fact, cache_key) for fact in facts}
@@ -397,7 +403,18 @@ class Analysis:
                                subject=f"whether {words} can change {about}")
             if model is None:
                 break
-            found |= {fact for fact in remaining if z3.is_true(model.eval(changes[fact], model_completion=True))}
+            shown = [fact for fact in remaining if z3.is_true(model.eval(changes[fact], model_completion=True))]
+            found.update(shown)
+            if outcome is not None and shown:  # both patients of the pair: the one that passes, the one that fails
+                from eligib.logic.models import canonical_values
+
+                passing = self._missing_values(model)
+                first = frozenset(shown[:1])
+                flipped = canonical_values(self.compiled, model, use_copy=first, only=first)
+                self.samples.adopt(passing)
+                self.samples.adopt({**passing, **flipped})
+                found |= {fact for fact in facts if fact not in found
+                          and self.samples.can_change(fact, outcome, names)}
         return found
 
     def _change(self, formula: Any, fact: str, cache_key: str | None) -> Any:
