@@ -353,3 +353,16 @@ def verdicts_over(checked: CheckedProtocol, partial: dict[str, Any], limit: int 
         if outcome is not None:
             verdicts.add(outcome[0])
     return verdicts
+
+
+def assert_program_matches_reference(checked, partial) -> None:
+    """The compiled Kleene program (logic/kleene.py) gives every criterion and assumption the reference
+    evaluator's three-valued answer for this patient (any facts missing)."""
+    from eligib.logic.evaluate import Evaluator, criterion_outcome
+    from eligib.logic.kleene import KleeneProgram
+
+    program, reference = KleeneProgram.of(checked), Evaluator(checked, partial)
+    expected = {cid: criterion_outcome(reference, c)[::2] for cid, c in checked.criteria.items()}
+    assert program.outcomes(partial) == expected
+    assert [condition(partial, None) for _, condition in program.assumptions] == \
+        [reference.condition(a.body) for a in checked.assumptions.values()]

@@ -20,6 +20,15 @@ Facts = Mapping[str, Value]
 Item = Mapping[str, Any] | None  # the history item a query's `where` reads, by field
 Closure = Callable[[Facts, Item], Any]
 Outcome = tuple[Truth, Truth]  # a criterion's (applies, passes)
+KNOWN = object()  # `gap`: every value is there
+
+
+def gap(values: list[Any]) -> Any:
+    """What an operation on these values gives when one is missing: none when one is none (first), unknown
+    (None) when one is unknown, else KNOWN: the operation can be applied."""
+    if any(value is NONE for value in values):
+        return NONE
+    return None if any(value is None for value in values) else KNOWN
 
 
 def cross_multiplied(test: Callable[[int, int], bool]) -> Callable[[Any, Any], bool]:

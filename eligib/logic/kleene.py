@@ -19,6 +19,7 @@ from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.logic.closures import (
     CROSS_MULTIPLIED,
+    KNOWN,
     Closure,
     Facts,
     Item,
@@ -31,6 +32,7 @@ from eligib.logic.closures import (
     conditional,
     constant,
     fact_to_constant,
+    gap,
     is_none,
     minus,
     negation,
@@ -212,11 +214,8 @@ class KleeneProgram:
 
         def extremum(facts: Facts, item: Item) -> Any:
             values = [arg(facts, item) for arg in args]
-            if any(v is NONE for v in values):
-                return NONE
-            if any(v is None for v in values):
-                return None
-            return pick(values)
+            missing = gap(values)
+            return pick(values) if missing is KNOWN else missing
 
         return extremum
 
@@ -266,10 +265,9 @@ class KleeneProgram:
 
         def arithmetic(facts: Facts, item: Item) -> Any:
             values = [operand(facts, item) for operand in operands]
-            if any(v is NONE for v in values):
-                return NONE
-            if any(v is None for v in values):
-                return None
+            missing = gap(values)
+            if missing is not KNOWN:
+                return missing
             result = values[0]
             for step, value in zip(steps, values[1:], strict=True):
                 result = step(result, value)
