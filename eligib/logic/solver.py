@@ -83,8 +83,8 @@ class Decision:
     @cached_property
     def evaluator(self) -> Evaluator:
         """The reference evaluator over this patient, built when an explanation first asks: it keeps
-        every node's value, which the verdict itself does not need."""
-        return Evaluator(self.checked, self.facts)
+        every node's value, which the verdict itself does not need (the analysis's, when it made one)."""
+        return self.analysis.evaluator if self.analysis is not None else Evaluator(self.checked, self.facts)
 
 
 def decide(checked: CheckedProtocol, facts: Mapping[str, Value], compiled_source: CompiledSource | None = None,
