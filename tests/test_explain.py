@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import ROOT
+from conftest import EXAMPLES, ROOT
 
 from eligib.tools.cases import load_cases
 
@@ -70,3 +70,23 @@ def test_missing_facts_name_the_criteria_they_decide(cd7):
     explanation = explain_case(cd7, "V11")
     assert [(m.name, m.criteria) for m in explanation.missing_facts] == [("hbv_dna_abnormal", ["hepatitis_b"])]
     assert finding(explanation, "hepatitis_b").status == "unknown"
+
+
+def test_an_explanation_read_on_another_thread_never_asks_the_solver(cd7, monkeypatch):
+    """Sentences and paths are built when first read (issue 11), maybe on another thread than the
+    check's: everything they need from the solver is settled during the check, on its own thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from eligib.logic.solver import Analysis
+    from eligib.report.render import to_data
+
+    patient = str(EXAMPLES / "undetermined-missing-several.json")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        result = pool.submit(cd7.check, patient).result()
+    expected = to_data(cd7.check(patient))
+
+    def no_solver(*args, **kwargs):
+        raise AssertionError("an explanation asked the solver while being read")
+
+    monkeypatch.setattr(Analysis, "model", no_solver)
+    assert to_data(result) == expected

@@ -26,9 +26,7 @@ def explain(checked: CheckedProtocol, decision: Decision, patient: str = "<patie
     """The findings behind a decision, for one patient."""
     writer = _Reasons(checked, decision)
     findings = [writer.criterion(checked.criteria[cid]) for cid in checked.criteria]
-    if decision.analysis is not None:  # the solver helped: build every finding now, on this thread, whose
-        for finding in findings:  # Z3 context it is (a later read on another thread must not touch it)
-            finding.reasons  # noqa: B018 - builds the finding's details
+    writer.settle_paths(findings)
     header = checked.protocol.header
     protocol = {"id": header.name, "title": header.get("title"), "version": header.get("version"),
                 "registry": header.get("registry"), "file": checked.source.path}
@@ -56,13 +54,31 @@ def _described(description: str, value: Any) -> str:
 class _Reasons:
     def __init__(self, checked: CheckedProtocol, decision: Decision) -> None:
         self.checked = checked
-        self.decision = decision
+        self.results = decision.criteria
+        self.analysis = decision.analysis  # released once the open paths are settled (settle_paths)
         self.evaluator = decision.evaluator
         self.facts = decision.facts
+        self.statuses: dict[int, Truth] = {}  # a path body's node id -> its status, settled by the solver
+
+    def settle_paths(self, findings: list[CriterionFinding]) -> None:
+        """Ask the solver now, on this thread, about every open path it must decide (those of open
+        criteria), then let go of it: the sentences are built later, maybe on another thread, and must
+        not touch this thread's Z3 context (nor keep it alive)."""
+        if self.analysis is not None:
+            for finding in findings:
+                if finding.status == Status.UNKNOWN:
+                    self._settle(self.checked.paths[finding.id], None)
+        self.analysis = None
+
+    def _settle(self, paths: tuple[NamedPath, ...], decided: str | None) -> None:
+        """The statuses `paths` will read, in the same walk (open paths under a decided one stay open)."""
+        for path in paths:
+            status = self.status(path.item.body, refine=decided is None, subject=f"path `{path.dotted}`")
+            self._settle(path.subpaths, decided if status is None else path.dotted)
 
     # ------------------------------------------------------------ criteria
     def criterion(self, criterion: ast.Criterion) -> CriterionFinding:
-        result = self.decision.criteria[criterion.id]
+        result = self.results[criterion.id]
         status = result.status
         blocks = None if result.passes is None else not result.passes
         missing = sorted(n for n in self.checked.criterion_facts[criterion.id] if not settled(self.facts.get(n))) \
@@ -116,10 +132,11 @@ class _Reasons:
         return self.why(body, value, skip_named=True)
 
     def status(self, node: ast.Expr, refine: bool, subject: str) -> Truth:
+        if refine and node.nid in self.statuses:
+            return self.statuses[node.nid]
         value = self.evaluator.condition(node)
-        analysis = self.decision.analysis
-        if value is None and refine and analysis is not None:
-            value = analysis.node_status(node, self.checked.facts_of(node), subject)
+        if value is None and refine and self.analysis is not None:
+            value = self.statuses[node.nid] = self.analysis.node_status(node, self.checked.facts_of(node), subject)
         return value
 
     # ------------------------------------------------------------- reasons
