@@ -31,6 +31,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_check import per_call_us  # noqa: E402 - importable once the folder is on the path
+
 PROTOCOL = ROOT / "protocols" / "cd7_car_t.elig"
 VIGNETTES = ROOT / "protocols" / "cases" / "cd7_vignettes.yaml"
 FILLED_REGIMENS = [  # the vignette base leaves two regimens' responses unknown: a complete patient knows them
@@ -40,14 +42,7 @@ FILLED_REGIMENS = [  # the vignette base leaves two regimens' responses unknown:
 
 
 def median_us(function: Callable[[], object], iterations: int) -> float:
-    for _ in range(min(20, iterations)):
-        function()
-    samples = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1e6
+    return per_call_us(function, iterations)[0]  # the same timing as the other benchmarks
 
 
 def complete_facts() -> dict[str, Any]:
