@@ -50,11 +50,10 @@ class Budget:
         self.seconds, self.per_query = seconds, per_query
         self.deadline = None if seconds is None else time.monotonic() + seconds
 
-    def spend(self, subject: str) -> None:
-        """SolverTimeout when the whole budget is spent: work done before asking the solver (sampled
-        completions) counts against the same time."""
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise SolverTimeout("time budget spent", subject, self.seconds)
+    def spent(self) -> bool:
+        """Has the whole budget run out? Work done before asking the solver (sampled completions) stops
+        then, and the solver's next question raises SolverTimeout, naming what it was to decide."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def query_ms(self, subject: str) -> tuple[int, bool]:
         """(milliseconds the next question may take, whether that is the per-question limit);

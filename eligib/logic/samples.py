@@ -41,7 +41,6 @@ REPAIRS = 4  # draws of the facts a broken assumption reads before a completion 
 SAMPLING_SECONDS = 0.05  # time one patient's searches may take in all; the solver decides the rest
 ADOPTED_SECONDS = 0.005  # more sampling time for each completion adopted from a solver's model
 CANDIDATES_KEPT = 32  # values per fact at most (bounds kept, the others evenly thinned)
-SUBJECT = "the missing facts (sampled completions)"
 Outcome = Callable[[Mapping[str, Value]], Truth]
 
 
@@ -95,10 +94,9 @@ class Samples:
             self.deadline = max(self.deadline, time.monotonic() + ADOPTED_SECONDS)
 
     def _go_on(self) -> bool:
-        """May the search go on? Past SAMPLING_SECONDS it stops (the solver answers what is left); past the
-        check's whole time budget, SolverTimeout."""
-        self.budget.spend(SUBJECT)
-        return time.monotonic() < self.deadline
+        """May the search go on? Not past SAMPLING_SECONDS, nor past the check's whole time budget: the
+        solver answers what is left (or, the budget spent, gives up naming what it was deciding)."""
+        return time.monotonic() < self.deadline and not self.budget.spent()
 
     def possible(self, completion: Mapping[str, Value]) -> bool:
         """Does every assumption of the protocol definitely hold for this (possibly partial) patient?"""
