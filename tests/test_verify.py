@@ -210,3 +210,94 @@ def test_a_fact_s_second_copy_gets_a_short_decimal_too():
     value = model.eval(copy).as_fraction()
     assert (value * 100).denominator == 1 and Fraction(59, 30) < value < 2
     assert canonical_values(compiled, model, frozenset({"n"}))["n"] == value * 10  # mg/dL in g/L
+
+
+PARTS_PROTOCOL = """protocol parts:
+    title: "Independent parts"
+    version: "1"
+
+facts:
+    a: decimal mg/dL, from 0 mg/dL to 100 mg/dL
+    b: boolean
+    c: integer, from 0 to 10
+    d: decimal %, from 0 % to 100 %
+    e: boolean
+    f: date
+    g: boolean
+
+inclusion a_low "A low":
+    record: "r"
+    any of
+        small: a < 20 mg/dL and b
+        smaller: a < 10 mg/dL and b
+        none_at_all: a > 200 mg/dL
+
+inclusion a_implied "A below 50":
+    record: "r"
+    a < 50 mg/dL or not b
+
+inclusion c_some "C at least 2":
+    record: "r"
+    c >= 2
+
+exclusion c_many "C above 12":
+    record: "r"
+    c > 12
+
+exclusion d_high "D high":
+    record: "r"
+    any of
+        high: d > 80 % and e
+        odd: d > 90 % and not e
+
+inclusion f_recent "F in 2025":
+    record: "r"
+    f >= 2025-01-01 and f + 3 months <= 2025-12-31
+
+inclusion g_set "G":
+    record: "r"
+    g
+
+assume e_needs_d "E only with some D":
+    e implies d >= 10 %
+
+assume g_needs_c "G only with C of 3 or more":
+    g implies c >= 3
+
+assert a_and_c "A small patients have C below 5":
+    a < 20 mg/dL implies c < 5
+"""
+
+
+def _finding_key(finding):
+    return (finding.code, finding.subject, tuple(finding.criteria), finding.witness_verdict, finding.severity)
+
+
+@pytest.mark.parametrize("source", ["parts", "cd7_car_t.elig", "nct03971799_cd33_car_t.elig",
+                                    "nct05483491_kklc1_tcr_t.elig"])
+def test_verify_split_into_parts_finds_what_the_whole_protocol_finds(source, tmp_path):
+    """Each question asked of its own parts (with one eligible patient for the rest) gives the findings,
+    cores and witness verdicts that asking it of the whole protocol gives; every witness checks."""
+    engine = engine_from(PARTS_PROTOCOL, tmp_path) if source == "parts" else \
+        Engine.from_file(str(CD7.parent / source))
+    split, whole = verify(engine), verify(engine, split=False)
+    assert [_finding_key(f) for f in split] == [_finding_key(f) for f in whole]
+    assert assert_witnesses_check(engine, split) == assert_witnesses_check(engine, whole) > 0
+    if source == "parts":
+        codes = {f.code for f in split}
+        assert {"dead-path", "redundant-criterion", "exclusion-never-fires", "assertion-refuted"} <= codes
+
+
+def test_parts_of_a_protocol_follow_shared_facts_and_assumptions(tmp_path):
+    from eligib.analysis.parts import Parts
+
+    engine = engine_from(PARTS_PROTOCOL, tmp_path)
+    compiled = engine.compiled()
+    parts = Parts(compiled, {cid: compiled.passes[cid] for cid in compiled.passes})
+    by_criterion = {cid: parts.scope([compiled.passes[cid]]) for cid in compiled.passes}
+    assert by_criterion["a_low"] == by_criterion["a_implied"]  # both read a and b
+    assert by_criterion["c_some"] == by_criterion["c_many"] == by_criterion["g_set"]  # g, c: by the assumption
+    assert len({by_criterion[c] for c in ("a_low", "c_some", "d_high", "f_recent")}) == 4
+    assert parts.facts_in(by_criterion["c_some"]) == {"c", "g"}
+    assert parts.facts_in(by_criterion["f_recent"]) == {"f"}
+    assert parts.criteria_in(by_criterion["a_low"], list(compiled.passes)) == ["a_low", "a_implied"]

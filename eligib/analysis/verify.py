@@ -14,10 +14,13 @@ Every witness is checked with `eligib check` semantics before it is reported.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import z3
 
+from eligib.analysis.parts import Parts
+from eligib.analysis.rechecks import Rechecks
 from eligib.analysis.witness import WitnessError, exact_model, patient_from_model, preferences
 from eligib.engine import Engine
 from eligib.language import ast
@@ -25,9 +28,23 @@ from eligib.language.diagnostics import Diagnostic, DiagnosticError, EligibError
 from eligib.language.source import Span
 from eligib.limits import VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 from eligib.logic.budget import Budget, solve
+from eligib.logic.models import canonical_values
+from eligib.values.types import Value
 from eligib.values.z3terms import conjunction
 
 Term = Any  # a Z3 expression
+
+
+Scope = frozenset[str] | None  # the facts a question may set (None: all of them)
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A model found for a question; `facts`, when the question was asked of some parts only, are those
+    it sets (the others are the eligible patient's)."""
+
+    model: Any
+    facts: Scope
 
 
 def _found(severity: str, code: str, message: str, span: Span | None, criteria: Sequence[str] = (),
@@ -38,10 +55,15 @@ def _found(severity: str, code: str, message: str, span: Span | None, criteria: 
 
 
 class Prover:
-    """Z3 questions about one compiled protocol, with per-criterion tracking for minimal cores."""
+    """Z3 questions about one compiled protocol, with per-criterion tracking for minimal cores.
 
-    def __init__(self, engine: Engine, budget: Budget | None = None) -> None:
+    Until an eligible patient is known, every question goes to one solver holding the whole protocol.
+    Once one is (`ground`), each question goes to a solver holding only the parts of the protocol it
+    touches (parts.py), and a witness is that patient with the part's facts changed."""
+
+    def __init__(self, engine: Engine, budget: Budget | None = None, split: bool = True) -> None:
         self.engine = engine
+        self.split = split
         self.checked = engine.checked
         self.compiled = engine.compiled()
         self.budget = budget if budget is not None else Budget(VERIFY_SECONDS, VERIFY_QUERY_SECONDS)
@@ -55,40 +77,72 @@ class Prover:
             self.solver.add(z3.Implies(literal, self.compiled.passes[cid]))
         self.preferences = preferences(self.compiled)
         self.inclusions = [cid for cid, c in self.checked.criteria.items() if c.kind == ast.CriterionKind.INCLUSION]
-        self.meets_inclusions = conjunction([self.compiled.passes[c] for c in self.inclusions], ctx)
+        self.parts: Parts | None = None
+        self.base: dict[str, Value] = {}
+        self.rechecks: Rechecks | None = None
 
-    def satisfiable(self, *formulas: Term) -> bool:
-        """Does a possible patient meet the formulas (calendar-exact)? After False, the solver's
-        unsat core is that of this query."""
-        return solve(self.solver, list(formulas), self.budget, "the protocol", (self.compiled,)) is not None
+    def ground(self, eligible: Any) -> None:
+        """Ask every later question of its own parts, with this eligible patient (a model) for the rest."""
+        if not self.split:
+            return
+        self.base = canonical_values(self.compiled, eligible)
+        self.parts = Parts(self.compiled, self.track)
+        self.rechecks = Rechecks(self.checked, self.base)
 
-    def model(self, *formulas: Term) -> Any:
-        """A calendar-exact model of the formulas, preferring recent dates; None when unsatisfiable."""
-        return exact_model(self.solver, [self.compiled], formulas, self.preferences, self.budget)
+    def _scoped(self, formulas: Sequence[Term], passing: Sequence[str]) -> tuple[Any, list[Term], Scope]:
+        """The solver for a question, its formulas with the `passing` criteria's, and the facts it may set."""
+        if self.parts is None:
+            return self.solver, [*formulas, *[self.compiled.passes[c] for c in passing]], None
+        scope = self.parts.scope(formulas)
+        kept = self.parts.criteria_in(scope, passing)
+        return self.parts.solver(scope), [*formulas, *[self.compiled.passes[c] for c in kept]], \
+            self.parts.facts_in(scope)
 
-    def witness(self, model: Any, expected: str, path: str | None = None,
+    def model(self, *formulas: Term, passing: Sequence[str] = ()) -> Witness | None:
+        """A calendar-exact model of the formulas with the `passing` criteria met, preferring recent
+        dates; None when there is none."""
+        solver, query, facts = self._scoped(formulas, passing)
+        wishes = self.preferences if facts is None else preferences(self.compiled, facts)
+        model = exact_model(solver, [self.compiled], query, wishes, self.budget, facts=facts)
+        return None if model is None else Witness(model, facts)
+
+    def witness(self, found: Witness, expected: str, path: str | None = None,
                 blocked_by: str | None = None) -> dict[str, Any]:
         """The model as a facts file, checked to give the expected verdict (to take `path`, to be
-        blocked by `blocked_by`): a witness that does not check as claimed is a bug, never output."""
-        facts = patient_from_model(self.compiled, model)
-        result = self.engine.check(facts)
-        if result.verdict != expected or (path is not None and result.path_status(path) != "holds") \
-                or (blocked_by is not None and blocked_by not in result.blocking):
-            raise AssertionError(f"witness does not check as claimed: {result.verdict} (expected {expected}"
+        blocked by `blocked_by`): a witness that does not check as claimed is a bug, never output.
+        A grounded witness is checked against the eligible patient it changes (rechecks.py)."""
+        if found.facts is None or self.rechecks is None:
+            facts = patient_from_model(self.compiled, found.model)
+            result = self.engine.check(facts)
+            verdict, blocking = str(result.verdict), result.blocking
+            takes = path is None or result.path_status(path) == "holds"
+        else:
+            changed = canonical_values(self.compiled, found.model, only=found.facts)
+            facts, values = self.rechecks.file({**self.base, **changed})
+            verdict, blocking = self.rechecks.outcome(values)
+            takes = path is None or self.rechecks.path_holds(path, values)
+        if verdict != expected or not takes or (blocked_by is not None and blocked_by not in blocking):
+            raise AssertionError(f"witness does not check as claimed: {verdict} (expected {expected}"
                                  f"{', path ' + path if path else ''}"
                                  f"{', blocked by ' + blocked_by if blocked_by else ''})")
         return facts
 
     def core(self, formula: Term, among: list[str] | None = None) -> list[str] | None:
-        """The smallest-by-deletion set of criteria that, with `formula`, admit no patient; None if some do."""
+        """The smallest-by-deletion set of criteria that, with `formula`, admit no patient; None if some do.
+        Once grounded, only criteria in the formula's parts can be in it: the others are met, jointly
+        with every assumption, by the eligible patient, and share no variable with the rest."""
         candidates = list(among if among is not None else self.track)
-        if self.satisfiable(formula, *[self.track[c] for c in candidates]):
+        solver, _, facts = self._scoped([formula], [])
+        if self.parts is not None:
+            candidates = self.parts.criteria_in(self.parts.scope([formula]), candidates)
+        if solve(solver, [formula, *[self.track[c] for c in candidates]], self.budget, "the protocol",
+                 (self.compiled,), facts, copies=False) is not None:
             return None
-        core = [str(lit).removeprefix("track:") for lit in self.solver.unsat_core()
-                if str(lit).startswith("track:")]
+        core = [str(lit).removeprefix("track:") for lit in solver.unsat_core() if str(lit).startswith("track:")]
         for cid in list(core):
             trial = [c for c in core if c != cid]
-            if not self.satisfiable(formula, *[self.track[c] for c in trial]):
+            if solve(solver, [formula, *[self.track[c] for c in trial]], self.budget, "the protocol",
+                     (self.compiled,), facts, copies=False) is None:
                 core = trial
         return core
 
@@ -99,10 +153,11 @@ class Prover:
         return z3.BoolVal(True, self.compiled.ctx) if criterion.guard is None else self.condition(criterion.guard)
 
 
-def verify(engine: Engine, budget: Budget | None = None) -> list[Finding]:
+def verify(engine: Engine, budget: Budget | None = None, split: bool = True) -> list[Finding]:
     """Every finding about a protocol; when nobody can be eligible, only what pinpoints why.
-    `budget` bounds the solver's time in all (SolverTimeout when it runs out)."""
-    prover = Prover(engine, budget)
+    `budget` bounds the solver's time in all (SolverTimeout when it runs out). `split=False` asks every
+    question of the whole protocol (slower; the same findings, kept to cross-check the split)."""
+    prover = Prover(engine, budget, split)
     findings = [_found(d.severity, d.code, d.message, d.span, help=d.help, subject="protocol")
                 for d in engine.checked.warnings]
     admitted = _guarded(prover, admits)
@@ -127,16 +182,17 @@ def _guarded(prover: Prover, check: Callable[[Prover], list[Finding]]) -> list[F
 
 
 def admits(prover: Prover) -> list[Finding]:
-    eligible = prover.compiled.eligible()
-    model = prover.model(eligible)
+    model = prover.model(passing=list(prover.compiled.passes))
     span = prover.checked.protocol.header.span
     if model is None:
         core = prover.core(z3.BoolVal(True, prover.compiled.ctx)) or []
         return [_found("error", "no-eligible-patient", "no patient can meet this protocol", span, core,
                         help="these criteria contradict each other: " + ", ".join(f"`{c}`" for c in core),
                         subject="protocol")]
-    return [_found("ok", "admits-patients", "the protocol admits eligible patients", span, [],
-                    prover.witness(model, "eligible"), "eligible", subject="protocol")]
+    witness = prover.witness(model, "eligible")
+    prover.ground(model.model)
+    return [_found("ok", "admits-patients", "the protocol admits eligible patients", span, [], witness, "eligible",
+                   subject="protocol")]
 
 
 def inclusions(prover: Prover) -> list[Finding]:
@@ -146,9 +202,9 @@ def inclusions(prover: Prover) -> list[Finding]:
             continue
         applies, body = prover.applies(criterion), prover.condition(criterion.body)
         holding = prover.model(applies, body)
-        others = [prover.compiled.passes[c] for c in prover.compiled.passes if c != cid]
+        others = [c for c in prover.compiled.passes if c != cid]
         # a witness failing this inclusion alone reads best; fall back to any patient it fails
-        failing = prover.model(applies, z3.Not(body), *others) or prover.model(applies, z3.Not(body))
+        failing = prover.model(applies, z3.Not(body), passing=others) or prover.model(applies, z3.Not(body))
         if holding is None:
             findings.append(_found("error", "contradictory-inclusion", f"inclusion `{cid}` can never be met",
                                     criterion.span, [cid], help="its condition contradicts itself or the "
@@ -165,14 +221,14 @@ def inclusions(prover: Prover) -> list[Finding]:
 
 
 def exclusions(prover: Prover) -> list[Finding]:
-    meets_inclusions, included = prover.meets_inclusions, prover.inclusions
+    included = prover.inclusions
     findings = []
     for cid, criterion in prover.checked.criteria.items():
         if criterion.kind != "exclusion":
             continue
         fires = z3.And(prover.applies(criterion), prover.condition(criterion.body))
-        firing = prover.model(meets_inclusions, fires)
-        silent = prover.model(meets_inclusions, z3.Not(fires))
+        firing = prover.model(fires, passing=included)
+        silent = prover.model(z3.Not(fires), passing=included)
         if firing is None:
             core = prover.core(fires, included) or []
             findings.append(_found("warning", "exclusion-never-fires", f"exclusion `{cid}` never applies to a "
@@ -192,7 +248,7 @@ def exclusions(prover: Prover) -> list[Finding]:
 
 def paths(prover: Prover) -> list[Finding]:
     checked = prover.checked
-    eligible, meets_inclusions, included = prover.compiled.eligible(), prover.meets_inclusions, prover.inclusions
+    every, included = list(prover.compiled.passes), prover.inclusions
     findings = []
     for cid, criterion in checked.criteria.items():
         for path in checked.paths_of(cid):
@@ -200,7 +256,7 @@ def paths(prover: Prover) -> list[Finding]:
             taken = z3.And([prover.applies(criterion)] + [prover.condition(body) for body in path.chain])
             name, span = path.full, path.item.span
             if criterion.kind == ast.CriterionKind.INCLUSION:
-                model = prover.model(eligible, taken)
+                model = prover.model(taken, passing=every)
                 if model is None:
                     core = prover.core(taken) or []
                     findings.append(_found("error", "dead-path", f"path `{name}` is taken by no eligible patient",
@@ -212,7 +268,7 @@ def paths(prover: Prover) -> list[Finding]:
             else:
                 # taken: the exclusion fires with this path holding (an `all of` part alone fires nothing)
                 fires = z3.And(prover.applies(criterion), prover.condition(criterion.body), taken)
-                model = prover.model(meets_inclusions, fires)
+                model = prover.model(fires, passing=included)
                 if model is None:
                     core = prover.core(fires, included) or []
                     findings.append(_found("warning", "dead-exclusion-path", f"path `{name}` never fires for a "
@@ -249,10 +305,10 @@ def redundancy(prover: Prover) -> list[Finding]:
 
 
 def assertions(prover: Prover) -> list[Finding]:
-    eligible = prover.compiled.eligible()
+    every = list(prover.compiled.passes)
     findings = []
     for aid, assertion in prover.checked.assertions.items():
-        counterexample = prover.model(eligible, z3.Not(prover.condition(assertion.body)))
+        counterexample = prover.model(z3.Not(prover.condition(assertion.body)), passing=every)
         if counterexample is None:
             findings.append(_found("ok", "assertion-proved", f"assertion `{aid}` holds for every eligible patient",
                                     assertion.span, [], help=assertion.label, subject=aid))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -34,8 +35,24 @@ class WitnessError(Exception):
 Term = Any  # a Z3 expression
 
 
+@dataclass(frozen=True)
+class _Asker:
+    """One witness search's questions: the solver, the protocols whose calendar it repairs, the budget,
+    the facts in the solver (None: all) and whether their second copies are read."""
+
+    solver: Any
+    protocols: tuple[Any, ...]
+    budget: Budget
+    facts: Collection[str] | None
+    copies: bool
+
+    def __call__(self, formulas: list[Term]) -> Any:
+        return solve(self.solver, formulas, self.budget, "a witness patient", self.protocols, self.facts, self.copies)
+
+
 def exact_model(solver: Any, compiled_protocols: Sequence[Any], formulas: Sequence[Term],
-                preferences: Sequence[Term] = (), budget: Budget | None = None, copies: bool = False) -> Any:
+                preferences: Sequence[Term] = (), budget: Budget | None = None, copies: bool = False,
+                facts: Collection[str] | None = None) -> Any:
     """A model of `formulas` that a patient file can state exactly, or None if no model exists.
 
     Month shifts are exact in every model `solve` returns (it refines the solver's calendar bounds
@@ -43,33 +60,33 @@ def exact_model(solver: Any, compiled_protocols: Sequence[Any], formulas: Sequen
     dropped when they cannot be met. Numbers forced just past a strict threshold (3 months plus a
     sliver) are then moved to short decimals where the formulas allow it. History items the
     formulas do not need are left out (of the copies too, with `copies`, for a witness that reads
-    them)."""
-    budget = budget if budget is not None else Budget(None)
+    them). With `facts`, the solver holds only those facts' variables (parts.py): only they are tidied."""
     protocols = tuple(compiled_protocols)
-    groups = _item_flags(protocols, copies)
+    ask = _Asker(solver, protocols, budget if budget is not None else Budget(None), facts, copies)
+    groups = _item_flags(protocols, copies, facts)
     no_items = [z3.Not(flag) for group in groups for flag in group]
-    model = solve(solver, [*formulas, *preferences, *no_items], budget, "a witness patient", protocols) \
-        if no_items else None
+    wishes = list(preferences)
+    model = ask([*formulas, *wishes, *no_items]) if no_items else None
     if model is not None:
-        return _short_decimals(solver, protocols, model, [*formulas, *no_items], list(preferences), budget)
-    model = solve(solver, [*formulas, *preferences], budget, "a witness patient", protocols) if preferences else None
+        return _short_decimals(ask, model, [*formulas, *no_items], wishes)
+    model = ask([*formulas, *wishes]) if wishes else None
     if model is None:
-        model = solve(solver, list(formulas), budget, "a witness patient", protocols)
+        model = ask(list(formulas))
     if model is None:
         return None
-    model, fewer = _fewest_items(solver, protocols, model, list(formulas), list(preferences), budget, groups)
-    return _short_decimals(solver, protocols, model, [*formulas, *fewer], list(preferences), budget)
+    model, fewer = _fewest_items(ask, model, list(formulas), wishes, groups)
+    return _short_decimals(ask, model, [*formulas, *fewer], wishes)
 
 
-def _item_flags(protocols: tuple[Any, ...], copies: bool) -> list[list[Term]]:
+def _item_flags(protocols: tuple[Any, ...], copies: bool, facts: Collection[str] | None) -> list[list[Term]]:
     """Per history (and per copy, with `copies`): whether each item slot exists, first slot first."""
     return [[slot.copy_present if copied else slot.present for slot in history.slots]
-            for compiled in protocols for history in compiled.histories.values()
-            for copied in ((False, True) if copies else (False,))]
+            for compiled in protocols for name, history in compiled.histories.items()
+            if facts is None or name in facts for copied in ((False, True) if copies else (False,))]
 
 
-def _fewest_items(solver: Any, protocols: tuple[Any, ...], model: Any, formulas: list[Term],
-                  preferences: list[Term], budget: Budget, groups: list[list[Term]]) -> tuple[Any, list[Term]]:
+def _fewest_items(ask: _Asker, model: Any, formulas: list[Term], preferences: list[Term],
+                  groups: list[list[Term]]) -> tuple[Any, list[Term]]:
     """Leave out the history items the formulas do not need, so that a witness lists one
     transplant, not three copies of it: per history, the fewest leading slots that still give a
     model (the others pinned absent). Returns the model and the pins."""
@@ -81,62 +98,60 @@ def _fewest_items(solver: Any, protocols: tuple[Any, ...], model: Any, formulas:
             if all(z3.is_false(model.eval(flag, model_completion=True)) for flag in flags[kept:]):
                 pinned += absent  # the model already leaves them out
                 break
-            better = solve(solver, [*formulas, *pinned, *absent], budget, "a witness patient", protocols)
+            better = ask([*formulas, *pinned, *absent])
             if better is not None:
                 pinned += absent
                 model, moved = better, True
                 break
     if moved and preferences:  # the preferences (recent dates), once more, with the items left out
-        model = solve(solver, [*formulas, *pinned, *preferences], budget, "a witness patient", protocols) or model
+        model = ask([*formulas, *pinned, *preferences]) or model
     return model, pinned
 
 
-def _short_decimals(solver: Any, protocols: tuple[Any, ...], model: Any, formulas: list[Term],
-                    preferences: list[Term], budget: Budget) -> Any:
+def _short_decimals(ask: _Asker, model: Any, formulas: list[Term], preferences: list[Term]) -> Any:
     """Move real-valued facts with long or endless decimals to short ones, where the formulas allow.
 
     Pinning one value lets the solver move others, so this repeats until every value is short."""
     fixed: list[Term] = []
-    reals = [var for compiled in protocols for fact in _every_fact(compiled)
+    reals = [var for compiled in ask.protocols for fact in _every_fact(compiled, ask.facts)
              for var in (fact.value, fact.copy_value) if z3.is_real(var)]  # a copy may be read as a witness too
     for _ in range(len(reals) + 1):
-        read = ModelValues(model, protocols[0].var_names)  # the whole model at once: one Z3 call
+        read = ModelValues(model, ask.protocols[0].var_names)  # the whole model at once: one Z3 call
         long_values = [(var, Fraction(read.value(var))) for var in reals]
         long_values = [(var, value) for var, value in long_values if not _is_short(value)]
         if not long_values:
             return model
         pinned_before = len(fixed)
         for var, value in long_values:
-            candidate = _shortest_allowed(solver, protocols, [*formulas, *fixed], var, value, budget)
+            candidate = _shortest_allowed(ask, [*formulas, *fixed], var, value)
             if candidate is not None:
                 fixed.append(candidate)
         if len(fixed) == pinned_before:
             return model  # nothing more can be shortened
-        better = solve(solver, [*formulas, *fixed, *preferences], budget, "a witness patient", protocols) \
-            if preferences else None
+        better = ask([*formulas, *fixed, *preferences]) if preferences else None
         if better is None:
-            better = solve(solver, [*formulas, *fixed], budget, "a witness patient", protocols)
+            better = ask([*formulas, *fixed])
         if better is None:
             return model
         model = better
     return model
 
 
-def _shortest_allowed(solver: Any, protocols: tuple[Any, ...], formulas: list[Term], var: Term, value: Fraction,
-                      budget: Budget) -> Term | None:
+def _shortest_allowed(ask: _Asker, formulas: list[Term], var: Term, value: Fraction) -> Term | None:
     """`var == d` for the shortest decimal d near `value` (rounded either way) the formulas allow."""
     for places in range(7):
         scale = 10**places
         for rounded in dict.fromkeys((math.floor(value * scale), math.ceil(value * scale))):
             candidate = var == rational(Fraction(rounded, scale), var.ctx)
-            if solve(solver, [*formulas, candidate], budget, "a witness patient", protocols) is not None:
+            if ask([*formulas, candidate]) is not None:
                 return candidate
     return None
 
 
-def preferences(compiled: Any) -> list[Any]:
-    """Soft wishes for readable witnesses (recent dates), tried first and dropped if unsatisfiable."""
-    facts = _every_fact(compiled)
+def preferences(compiled: Any, only: Collection[str] | None = None) -> list[Any]:
+    """Soft wishes for readable witnesses (recent dates), tried first and dropped if unsatisfiable
+    (for the facts `only`, when given)."""
+    facts = _every_fact(compiled, only)
     dates = [fact.value for fact in facts if isinstance(fact.info.type, DateType)]
     instants = [fact.value for fact in facts if isinstance(fact.info.type, DateTimeType)]
     first, last = PREFERRED_DATES[0] * DAY_SECONDS, (PREFERRED_DATES[1] + 1) * DAY_SECONDS - 1
@@ -144,11 +159,11 @@ def preferences(compiled: Any) -> list[Any]:
         + [t >= first for t in instants] + [t <= last for t in instants] + [t % 3600 == 0 for t in instants]
 
 
-def _every_fact(compiled: Any) -> list[Any]:
-    """The variables of every fact and of every field of every possible history item."""
-    fields = [field for history in compiled.histories.values() for slot in history.slots
-              for field in slot.fields.values()]
-    return [*compiled.facts.values(), *fields]
+def _every_fact(compiled: Any, only: Collection[str] | None = None) -> list[Any]:
+    """The variables of every fact and of every field of every possible history item (of `only`)."""
+    fields = [field for name, history in compiled.histories.items() if only is None or name in only
+              for slot in history.slots for field in slot.fields.values()]
+    return [*[fact for name, fact in compiled.facts.items() if only is None or name in only], *fields]
 
 
 def _is_short(value: Fraction, places: int = 4) -> bool:
@@ -168,8 +183,12 @@ def applicable(checked: CheckedProtocol, values: dict[str, Value]) -> dict[str, 
 
 def patient_from_model(compiled: Any, model: Any, use_copy: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The model as a facts file (declared units, exact decimals), facts outside their subgroup left out."""
-    checked = compiled.checked
+    return patient_from_values(compiled.checked, canonical_values(compiled, model, use_copy))
+
+
+def patient_from_values(checked: CheckedProtocol, values: dict[str, Value]) -> dict[str, Any]:
+    """Canonical values as a facts file (declared units, exact decimals), facts outside their subgroup left out."""
     try:
-        return facts_file(checked, applicable(checked, canonical_values(compiled, model, use_copy)))
+        return facts_file(checked, applicable(checked, values))
     except ValueError as exc:
         raise WitnessError(str(exc)) from None

@@ -68,12 +68,14 @@ class Budget:
 
 
 def solve(solver: Any, formulas: list[Any], budget: Budget, subject: str, protocols: tuple[Any, ...] = (),
-          names: Any = None) -> Any:
+          names: Any = None, copies: bool = True) -> Any:
     """A calendar-exact model of `formulas`, or None when there is none. Raises SolverTimeout.
 
     A `sat` answer is only believed once the model's month shifts match the calendar (see
     CompiledProtocol.calendar_lemmas): until then the true lemmas it breaks are added and the
-    solver asked again. An `unsat` answer needs no repair: the bounds the solver starts with are sound."""
+    solver asked again. An `unsat` answer needs no repair: the bounds the solver starts with are sound.
+    `names` limits the repair to those facts' shifts; `copies=False` leaves out the facts' second copies,
+    for a question that never reads them (otherwise a copy free of any constraint wanders month by month)."""
     import z3
 
     while True:
@@ -86,7 +88,7 @@ def solve(solver: Any, formulas: list[Any], budget: Budget, subject: str, protoc
         if result == z3.unsat:
             return None
         model = solver.model()
-        lemmas = [lemma for compiled in protocols for lemma in compiled.calendar_lemmas(model, names)]
+        lemmas = [lemma for compiled in protocols for lemma in compiled.calendar_lemmas(model, names, copies)]
         if not lemmas:
             return model
         solver.add(*lemmas)

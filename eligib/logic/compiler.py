@@ -129,20 +129,22 @@ class CompiledProtocol:
             self._copies[(cache_key, fact)] = copied
         return copied
 
-    def calendar_lemmas(self, model: Any, names: Any = None) -> list[Term]:
+    def calendar_lemmas(self, model: Any, names: Any = None, copies: bool = True) -> list[Term]:
         """True calendar facts that rule out this model's inexact month shifts; [] when it has none.
 
         An unknown anchor's month shift is bounded soundly (the calendar hull), so a model may put it
         on a day the calendar does not give. Each lemma states the exact shift over the anchor's whole
         month, so a query refined this way converges in a few rounds; `names` limits the check to the
-        shifts of those facts (the ones a query is about)."""
+        shifts of those facts (the ones a query is about); `copies=False` to the facts, not their copies."""
         lemmas: list[Term] = []
         for shift in self.shifts.values():
             if names is not None and shift.fact not in names:
                 continue
             fact = self.facts[shift.fact]
-            for value, present, var in ((fact.value, fact.present, shift.var),
-                                        (fact.copy_value, fact.copy_present, shift.copy_var)):
+            pairs = [(fact.value, fact.present, shift.var)]
+            if copies:
+                pairs.append((fact.copy_value, fact.copy_present, shift.copy_var))
+            for value, present, var in pairs:
                 if present is not None and not z3.is_true(model.eval(present, model_completion=True)):
                     continue
                 anchor = model.eval(value, model_completion=True).as_long()

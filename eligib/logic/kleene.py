@@ -76,6 +76,10 @@ class KleeneProgram:
         """Every criterion's (applies, passes), True/False/None (unknown), in protocol order."""
         return {cid: outcome(facts) for cid, outcome in self.criteria}
 
+    def outcome(self, cid: str) -> Callable[[Facts], Outcome]:
+        """One criterion's (applies, passes) over a patient's values."""
+        return self._by_id[cid]
+
     def passes(self, cid: str) -> Callable[[Facts], Truth]:
         """Does the criterion let this patient through (True/False/None)?"""
         outcome = self._by_id[cid]
