@@ -1,5 +1,5 @@
 """`python -m eligib`: the same command as `eligib`."""
 
-from eligib.cli import main
+from eligib.launcher import launch
 
-main()
+launch()

@@ -1,7 +1,7 @@
 """The `eligib` command: a thin shell over eligib.api. Exit codes: 0 eligible, 1 ineligible,
 3 undetermined, 2 usage or input error, 4 internal error, 5 the solver gave up (time limit).
 
-Each command computes its exit code and its output first; `_guarded` then writes the output. So
+Each command computes its exit code and its output first; `_guarded` (shell.py) then writes the output. So
 the exit code always reports the result: a reader that stops early (`| head`, `| true`) does not
 turn an ineligible patient into exit 0, and output that cannot be written (a full disk) is an error.
 Every error is a diagnostic, rendered one way; `--debug` (or ELIGIB_DEBUG=1) adds the traceback of
@@ -19,12 +19,11 @@ from typing import Any
 import click
 
 from eligib.api import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
+from eligib.shell import EXIT, EXIT_INPUT_ERROR, EXIT_INTERNAL, Outcome, check_outcome, guarded, say
 
-EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3, "pending": 6}
-EXIT_INPUT_ERROR = 2
-EXIT_INTERNAL = 4
+_guarded, _say = guarded, say
 
-Outcome = tuple[int, str]  # (exit code, text for standard output)
+__all__ = ["EXIT", "EXIT_INPUT_ERROR", "EXIT_INTERNAL", "main"]
 
 
 def _timeout_option(default: float | None, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -54,15 +53,7 @@ def main(debug: bool) -> None:
 @_timeout_option(CHECK_SECONDS, "the check")
 def check(protocol: str, patient: str, output: str, verbose: bool, point: str | None, timeout: float) -> None:
     """Check PATIENT (a JSON or YAML facts file, `-` for stdin) against PROTOCOL."""
-    def run() -> Outcome:
-        from eligib import api
-
-        engine = api.Engine.from_file(protocol, cache=True)
-        explanation = engine.check(patient, timeout=timeout, at=engine.timepoint(point))
-        text = api.to_json(explanation) if output == "json" else api.to_text(explanation, verbose)
-        return EXIT[explanation.verdict], text
-
-    sys.exit(_guarded(run))
+    sys.exit(_guarded(lambda: check_outcome(protocol, patient, output, verbose, point, timeout)))
 
 
 @main.command()
@@ -236,66 +227,6 @@ def test_cases(protocol: str, cases: tuple[str, ...], timeout: float, root: str 
         return (0 if all(r.passed for r in results) else 1), api.test_report(results)
 
     sys.exit(_guarded(run))
-
-
-def _guarded(run: Callable[[], Outcome]) -> int:
-    """Run a command, turning every error into rendered diagnostics and an exit code; then write its
-    output (see the module docstring)."""
-    from eligib import api
-
-    try:
-        code, text = run()
-    except api.EligibError as exc:
-        _say(api.diagnostics_text(exc.diagnostics, exc.omitted))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # a bug of ours: say so plainly; the traceback only when asked for
-        _say(_internal_error(exc))
-        return EXIT_INTERNAL
-    return _write(text, code)
-
-
-def _internal_error(exc: Exception) -> str:
-    from eligib import api
-
-    detail = api.error("internal-error", f"internal error in eligib: {type(exc).__name__}: {exc}",
-                   help="please report this with the input files; --debug shows the traceback")
-    text = api.diagnostics_text([detail])
-    if api.debugging():
-        import traceback
-
-        text = "".join(traceback.format_exception(exc)) + "\n" + text
-    return text
-
-
-def _write(text: str, code: int) -> int:
-    try:
-        click.echo(text, nl=False)
-        sys.stdout.flush()
-    except BrokenPipeError:  # the reader stopped early (`| head`): the result stands, and so does its code
-        _discard_stdout()
-        return code
-    except OSError as exc:
-        _discard_stdout()
-        _say(f"error[io]: cannot write the output: {exc.strerror or exc}\n")
-        return EXIT_INPUT_ERROR
-    return code
-
-
-def _discard_stdout() -> None:
-    """Point standard output at /dev/null, so that Python's final flush cannot fail (and change the code)."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):
-        return
-
-
-def _say(text: str) -> None:
-    try:
-        click.echo(text, err=True, nl=False)
-    except OSError:
-        return
 
 
 if __name__ == "__main__":

@@ -111,3 +111,38 @@ def test_validate_and_facts(run):
     listing = run("facts", CD7).output
     assert "lvef: decimal %, from 0 % to 100 %" in listing
     assert "pregnant: boolean, only if sex is female" in listing
+
+
+def _eligib(*args: str, stdin: str = "") -> tuple[int, str, str]:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "eligib", *args], input=stdin, capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("patient", ["protocols/examples/eligible-aml-relapsed.json",
+                                     "protocols/examples/ineligible-alt.json",
+                                     "protocols/examples/undetermined-missing-lvef.json",
+                                     "protocols/examples/no-such-patient.json", "protocols", "-"])
+def test_plain_check_without_click_answers_as_the_click_command(patient):
+    """`eligib check P Q` (no option) skips click; `--format text` (the default, spelled out) goes through
+    click: exit code, output and errors are the same."""
+    stdin = (ROOT / "protocols/examples/ineligible-age.json").read_text(encoding="utf-8") if patient == "-" else ""
+    plain = _eligib("check", CD7, patient, stdin=stdin)
+    through_click = _eligib("check", CD7, patient, "--format", "text", stdin=stdin)
+    assert plain == through_click
+    assert plain[0] in (0, 1, 2, 3) and "Traceback" not in plain[2]
+
+
+def test_plain_check_does_not_import_click():
+    probe = ("import sys\nfrom eligib.launcher import launch\n"
+             f"sys.argv = ['eligib', 'check', '{CD7}', 'protocols/examples/ineligible-alt.json']\n"
+             "try:\n    launch()\nexcept SystemExit as done:\n"
+             "    print('click' in sys.modules, done.code, file=sys.stderr)\n")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.stderr.split() == ["False", "1"]

@@ -1,0 +1,93 @@
+"""What every `eligib` command shares, without click: exit codes, writing the output, rendering errors,
+and `eligib check` itself (so that launcher.py can run it without click)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from eligib.api import CHECK_SECONDS
+
+EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3, "pending": 6}
+EXIT_INPUT_ERROR = 2
+EXIT_INTERNAL = 4
+
+Outcome = tuple[int, str]  # (exit code, text for standard output)
+
+
+def check_outcome(protocol: str, patient: str, output: str = "text", verbose: bool = False,
+                  point: str | None = None, timeout: float | None = CHECK_SECONDS) -> Outcome:
+    """`eligib check`: its exit code and text."""
+    from eligib import api
+
+    engine = api.Engine.from_file(protocol, cache=True)
+    explanation = engine.check(patient, timeout=timeout, at=engine.timepoint(point))
+    text = api.to_json(explanation) if output == "json" else api.to_text(explanation, verbose)
+    return EXIT[explanation.verdict], text
+
+
+def guarded(run: Callable[[], Outcome]) -> int:
+    """Run a command, turning every error into rendered diagnostics and an exit code; then write its
+    output (see cli.py's docstring)."""
+    from eligib import api
+
+    try:
+        code, text = run()
+    except api.EligibError as exc:
+        say(api.diagnostics_text(exc.diagnostics, exc.omitted))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug of ours: say so plainly; the traceback only when asked for
+        say(_internal_error(exc))
+        return EXIT_INTERNAL
+    return _write(text, code)
+
+
+def _internal_error(exc: Exception) -> str:
+    from eligib import api
+
+    detail = api.error("internal-error", f"internal error in eligib: {type(exc).__name__}: {exc}",
+                       help="please report this with the input files; --debug shows the traceback")
+    text = api.diagnostics_text([detail])
+    if api.debugging():
+        import traceback
+
+        text = "".join(traceback.format_exception(exc)) + "\n" + text
+    return text
+
+
+def _write(text: str, code: int) -> int:
+    if sys.stdout is None:  # started with standard output closed: nothing to write to
+        return code
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early (`| head`): the result stands, and so does its code
+        _discard_stdout()
+        return code
+    except OSError as exc:
+        _discard_stdout()
+        say(f"error[io]: cannot write the output: {exc.strerror or exc}\n")
+        return EXIT_INPUT_ERROR
+    return code
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's final flush cannot fail (and change the code)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        return
+
+
+def say(text: str) -> None:
+    """Write to standard error (diagnostics, warnings); a stream that cannot take it is let be."""
+    if sys.stderr is None:
+        return
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except OSError:
+        return
