@@ -52,6 +52,8 @@ def _parse(text: str) -> dict[str, str]:
     """`(define-fun NAME () SORT VALUE)` entries -> {NAME: VALUE}, the value's text (read when asked for)."""
     found: dict[str, str] = {}
     matches = list(_DEFINITION.finditer(text))
+    if not matches:  # an empty model: a question that touches no variable (verify's parts.py)
+        return found
     for match, following in zip(matches, [*matches[1:], None], strict=True):
         end = following.start() if following is not None else len(text)
         body = text[match.end():end].strip()
