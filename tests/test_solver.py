@@ -228,3 +228,36 @@ inclusion c "C":
     assert result.verdict == "undetermined"
     assert [(m.name, m.criteria) for m in result.missing_facts] == [("age", ["c"]), ("consent", ["c"])]
     assert engine.check({"age": 18, "consent": False}).verdict == "ineligible"
+
+
+SCALED = '''protocol scaled:
+    title: "Scaled comparisons"
+    version: "1"
+facts:
+    a: decimal mg/dL, from 0 mg/dL to 100 mg/dL, or none
+    b: decimal mg/dL, from 0 mg/dL to 100 mg/dL, or none
+inclusion at_most "At most 3 b":
+    record: "r"
+    a <= 3 * b
+inclusion above "Above b x 1.5":
+    record: "r"
+    a > b * 1.5
+inclusion other "Not twice b":
+    record: "r"
+    a != 2.5 * b
+'''
+
+
+@pytest.mark.parametrize("a", [None, "none", "0 mg/dL", "4.5 mg/dL", "7.5 mg/dL", "10.25 mg/dL"])
+@pytest.mark.parametrize("b", [None, "none", "0 mg/dL", "1.5 mg/dL", "3 mg/dL", "4.1 mg/dL"])
+def test_a_comparison_with_a_scaled_value_gives_what_the_reference_evaluator_gives(a, b):
+    """`a <= 3 * b` is cross-multiplied without making the product (closures.compare_scaled): for known,
+    none and unknown values it agrees with the reference evaluator, criterion by criterion."""
+    from eligib.logic.evaluate import evaluate
+    from eligib.logic.kleene import KleeneProgram
+
+    engine = Engine.from_text(SCALED, "scaled.elig")
+    facts = engine.patient({name: value for name, value in (("a", a), ("b", b)) if value is not None}).values
+    _, reference = evaluate(engine.checked, facts)
+    compiled = {cid: passes for cid, (_, passes) in KleeneProgram.of(engine.checked).outcomes(facts).items()}
+    assert compiled == reference

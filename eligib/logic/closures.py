@@ -58,24 +58,51 @@ def unguarded_exclusion(body: Closure) -> Callable[[Facts], Outcome]:
     return outcome
 
 
-def fact_to_constant(name: str, test: Callable[[Any, Any], bool], constant: Any) -> Closure:
+def against_constant(comparator: Any, constant: Any, numeric: bool) -> Callable[[Any], bool]:
+    """`value OP constant` as a test of the value alone; for numbers by cross-multiplication with the
+    constant's numerator and denominator read once (the commonest test of a check)."""
+    test = COMPARATORS[comparator]
+    if not numeric:
+        return lambda value: test(value, constant)
+    numerator, denominator = constant.numerator, constant.denominator
+    return lambda value: test(value.numerator * denominator, numerator * value.denominator)
+
+
+def compare_scaled(left_of: Closure, test: Callable[[Any, Any], bool], factor: Any, right_of: Closure) -> Closure:
+    """`left OP factor * right`, the factor a written number (`alt <= 3 * alt_uln`): cross-multiplied
+    without making the product, a Fraction whose normalisation (a gcd) costs more than the test.
+    A none or unknown operand gives what the product and the comparison would give."""
+    numerator, denominator = factor.numerator, factor.denominator
+
+    def compare(facts: Facts, item: Item) -> Truth:
+        left, right = left_of(facts, item), right_of(facts, item)
+        if left is NONE or right is NONE:
+            return False
+        if left is None or right is None:
+            return None
+        return test(left.numerator * denominator * right.denominator, numerator * right.numerator * left.denominator)
+
+    return compare
+
+
+def fact_to_constant(name: str, test: Callable[[Any], bool]) -> Closure:
     """`fact OP constant`, the commonest condition of all, reading the fact itself."""
     def compare(facts: Facts, item: Item) -> Truth:
         left = facts.get(name)
         if left is NONE:
             return False
-        return None if left is None else test(left, constant)
+        return None if left is None else test(left)
 
     return compare
 
 
-def compare_to_constant(left_of: Closure, test: Callable[[Any, Any], bool], constant: Any) -> Closure:
+def compare_to_constant(left_of: Closure, test: Callable[[Any], bool]) -> Closure:
     """The most common comparison, a value against a written constant, with one call fewer."""
     def compare(facts: Facts, item: Item) -> Truth:
         left = left_of(facts, item)
         if left is NONE:
             return False
-        return None if left is None else test(left, constant)
+        return None if left is None else test(left)
 
     return compare
 

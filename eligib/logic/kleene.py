@@ -24,10 +24,12 @@ from eligib.logic.closures import (
     Facts,
     Item,
     Outcome,
+    against_constant,
     all_of,
     any_of,
     arithmetic_steps,
     at_least,
+    compare_scaled,
     compare_to_constant,
     conditional,
     constant,
@@ -39,7 +41,7 @@ from eligib.logic.closures import (
     unguarded_exclusion,
     unguarded_inclusion,
 )
-from eligib.logic.evaluate import COMPARATORS, Truth, aggregate, table_value, window
+from eligib.logic.evaluate import COMPARATORS, Truth, aggregate, literal_value, table_value, window
 from eligib.values.types import NONE, DateTimeType, DateType, EnumType, History, ListType, NumType, Value
 
 _CACHE_KEY = "kleene"
@@ -227,13 +229,16 @@ class KleeneProgram:
         operands = [self.expr(op) for op in node.operands]
         numeric = all(isinstance(self.checked.type_of(op), NumType | DateType | DateTimeType) for op in node.operands)
         tests = [CROSS_MULTIPLIED[op] if numeric else COMPARATORS[op] for op in node.operators]
+        scaled = self._scaled(node.operands[1]) if len(tests) == 1 and numeric else None
+        if scaled is not None:
+            return compare_scaled(operands[0], COMPARATORS[node.operators[0]], *scaled)
         if len(tests) == 1 and isinstance(node.operands[1], ast.QuantityLiteral | ast.DateLiteral):
-            written = operands[1](_NO_FACTS, None)
+            against = against_constant(node.operators[0], operands[1](_NO_FACTS, None), numeric)
             left = node.operands[0]
             if isinstance(left, ast.NameRef) and left.nid not in self.checked.field_refs \
                     and left.name in self.checked.facts:
-                return fact_to_constant(left.name, tests[0], written)
-            return compare_to_constant(operands[0], tests[0], written)
+                return fact_to_constant(left.name, against)
+            return compare_to_constant(operands[0], against)
         if len(tests) == 1:
             left_of, right_of, test = operands[0], operands[1], tests[0]
 
@@ -263,6 +268,16 @@ class KleeneProgram:
 
         return compare_chain
 
+    def _scaled(self, node: ast.Expr) -> tuple[Any, Closure] | None:
+        """(factor, closure of the other operand) for `number * value` or `value * number`, else None."""
+        if not (isinstance(node, ast.Arithmetic) and node.operators == (ast.Operator.MULTIPLY,)):
+            return None
+        first, second = node.operands
+        for written, other in ((first, second), (second, first)):
+            if isinstance(written, ast.QuantityLiteral) and isinstance(self.checked.type_of(other), NumType):
+                return literal_value(written), self.expr(other)
+        return None
+
     def _arithmetic(self, node: ast.Arithmetic) -> Closure:
         operands = [self.expr(op) for op in node.operands]
         steps = arithmetic_steps(self.checked, node)
@@ -283,6 +298,17 @@ class KleeneProgram:
 
     def _membership(self, subject_node: ast.Expr, values: tuple[str, ...], negated: bool) -> Closure:
         subject_of, members = self.expr(subject_node), frozenset(values)
+        if isinstance(subject_node, ast.NameRef) and subject_node.nid not in self.checked.field_refs \
+                and subject_node.name in self.checked.facts:
+            name = subject_node.name
+
+            def fact_membership(facts: Facts, item: Item) -> Truth:  # the fact read here: one call fewer
+                subject = facts.get(name)
+                if subject is None:
+                    return None
+                return (subject is not NONE and subject in members) != negated
+
+            return fact_membership
 
         def membership(facts: Facts, item: Item) -> Truth:
             subject = subject_of(facts, item)
