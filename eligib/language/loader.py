@@ -19,9 +19,7 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import stat
-import tempfile
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
@@ -110,6 +108,8 @@ def _secret(directory: Path) -> bytes | None:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError:
         return None
+    import secrets  # only when the cache is first created: not on every start
+
     key = secrets.token_bytes(KEY_BYTES)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(key)
@@ -164,6 +164,8 @@ def store(text: str, path: str, protocol: ast.Protocol) -> None:
     if len(payload) > MAX_CACHE_ENTRY_BYTES:
         return
     try:
+        import tempfile  # only when a parse is stored: not on every start
+
         handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
         with os.fdopen(handle, "wb") as stream:
             stream.write(_seal(key, name, payload).encode() + b"\n" + payload)
