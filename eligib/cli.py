@@ -1,7 +1,7 @@
 """The `eligib` command: a thin shell over eligib.api. Exit codes: 0 eligible, 1 ineligible,
 3 undetermined, 2 usage or input error, 4 internal error, 5 the solver gave up (time limit).
 
-Each command computes its exit code and its output first; `_guarded` (shell.py) then writes the output. So
+Each command computes its exit code and its output first; `guarded` (shell.py) then writes the output. So
 the exit code always reports the result: a reader that stops early (`| head`, `| true`) does not
 turn an ineligible patient into exit 0, and output that cannot be written (a full disk) is an error.
 Every error is a diagnostic, rendered one way; `--debug` (or ELIGIB_DEBUG=1) adds the traceback of
@@ -20,8 +20,6 @@ import click
 
 from eligib.api import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 from eligib.shell import EXIT, EXIT_INPUT_ERROR, EXIT_INTERNAL, Outcome, check_outcome, guarded, say
-
-_guarded, _say = guarded, say
 
 __all__ = ["EXIT", "EXIT_INPUT_ERROR", "EXIT_INTERNAL", "main"]
 
@@ -53,7 +51,7 @@ def main(debug: bool) -> None:
 @_timeout_option(CHECK_SECONDS, "the check")
 def check(protocol: str, patient: str, output: str, verbose: bool, point: str | None, timeout: float) -> None:
     """Check PATIENT (a JSON or YAML facts file, `-` for stdin) against PROTOCOL."""
-    sys.exit(_guarded(lambda: check_outcome(protocol, patient, output, verbose, point, timeout)))
+    sys.exit(guarded(lambda: check_outcome(protocol, patient, output, verbose, point, timeout)))
 
 
 @main.command()
@@ -65,11 +63,11 @@ def validate(protocol: str) -> None:
 
         checked = api.load(protocol, cache=True)
         if checked.warnings:
-            _say(api.diagnostics_text(list(checked.warnings)))
+            say(api.diagnostics_text(list(checked.warnings)))
         return 0, (f"{protocol}: ok ({len(checked.facts)} facts, {len(checked.criteria)} criteria, "
                    f"{len(checked.assertions)} assertions, {len(checked.bindings)} FHIR bindings)\n")
 
-    sys.exit(_guarded(run))
+    sys.exit(guarded(run))
 
 
 @main.command()
@@ -86,7 +84,7 @@ def facts(protocol: str) -> None:
             lines += [_declaration_line(checked, field, "    ") for field in info.decl.fields]
         return 0, "".join(lines)
 
-    sys.exit(_guarded(run))
+    sys.exit(guarded(run))
 
 
 def _declaration_line(checked: Any, declared: Any, indent: str) -> str:
@@ -132,7 +130,7 @@ def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, ti
         failing = {"error", "warning"} if strict else {"error"}
         return (1 if any(f.severity in failing for f in findings) else 0), text
 
-    sys.exit(_guarded(run))
+    sys.exit(guarded(run))
 
 
 def _write_witnesses(directory: str, findings: list[Any]) -> None:
@@ -178,7 +176,7 @@ def example(protocol: str, path: str | None, failing: tuple[str, ...], timeout: 
         facts = api.example(engine, path, failing, api.Budget(timeout, VERIFY_QUERY_SECONDS))
         return 0, json.dumps(facts, indent=2) + "\n"
 
-    sys.exit(_guarded(run))
+    sys.exit(guarded(run))
 
 
 @main.command()
@@ -197,7 +195,7 @@ def diff(old: str, new: str, output: str, timeout: float) -> None:
             else api.diff_text(old, new, difference)
         return (0 if difference.equivalent else 1), text
 
-    sys.exit(_guarded(run))
+    sys.exit(guarded(run))
 
 
 @main.command()
@@ -209,7 +207,7 @@ def schema(protocol: str) -> None:
 
         return 0, json.dumps(api.patient_schema(api.load(protocol, cache=True)), indent=2) + "\n"
 
-    sys.exit(_guarded(run))
+    sys.exit(guarded(run))
 
 
 @main.command("test")
@@ -226,7 +224,7 @@ def test_cases(protocol: str, cases: tuple[str, ...], timeout: float, root: str 
         results = api.run_case_files(api.Engine.from_file(protocol, cache=True), list(cases), timeout, root)
         return (0 if all(r.passed for r in results) else 1), api.test_report(results)
 
-    sys.exit(_guarded(run))
+    sys.exit(guarded(run))
 
 
 if __name__ == "__main__":

@@ -68,21 +68,26 @@ def against_constant(comparator: Any, constant: Any, numeric: bool) -> Callable[
     return lambda value: test(value.numerator * denominator, numerator * value.denominator)
 
 
-def compare_scaled(left_of: Closure, test: Callable[[Any, Any], bool], factor: Any, right_of: Closure) -> Closure:
-    """`left OP factor * right`, the factor a written number (`alt <= 3 * alt_uln`): cross-multiplied
-    without making the product, a Fraction whose normalisation (a gcd) costs more than the test.
-    A none or unknown operand gives what the product and the comparison would give."""
-    numerator, denominator = factor.numerator, factor.denominator
-
+def compare_pair(left_of: Closure, right_of: Closure, test: Callable[[Any, Any], bool]) -> Closure:
+    """`left OP right`: false when either side is none, unknown when either is unknown."""
     def compare(facts: Facts, item: Item) -> Truth:
         left, right = left_of(facts, item), right_of(facts, item)
         if left is NONE or right is NONE:
             return False
         if left is None or right is None:
             return None
-        return test(left.numerator * denominator * right.denominator, numerator * right.numerator * left.denominator)
+        return test(left, right)
 
     return compare
+
+
+def compare_scaled(left_of: Closure, test: Callable[[Any, Any], bool], factor: Any, right_of: Closure) -> Closure:
+    """`left OP factor * right`, the factor a written number (`alt <= 3 * alt_uln`): cross-multiplied
+    without making the product, a Fraction whose normalisation (a gcd) costs more than the test.
+    A none or unknown operand gives what the product and the comparison would give."""
+    numerator, denominator = factor.numerator, factor.denominator
+    return compare_pair(left_of, right_of, lambda left, right: test(
+        left.numerator * denominator * right.denominator, numerator * right.numerator * left.denominator))
 
 
 def fact_to_constant(name: str, test: Callable[[Any], bool]) -> Closure:

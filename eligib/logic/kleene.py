@@ -29,6 +29,7 @@ from eligib.logic.closures import (
     any_of,
     arithmetic_steps,
     at_least,
+    compare_pair,
     compare_scaled,
     compare_to_constant,
     conditional,
@@ -240,17 +241,7 @@ class KleeneProgram:
                 return fact_to_constant(left.name, against)
             return compare_to_constant(operands[0], against)
         if len(tests) == 1:
-            left_of, right_of, test = operands[0], operands[1], tests[0]
-
-            def compare_two(facts: Facts, item: Item) -> Truth:
-                left, right = left_of(facts, item), right_of(facts, item)
-                if left is NONE or right is NONE:
-                    return False
-                if left is None or right is None:
-                    return None
-                return test(left, right)
-
-            return compare_two
+            return compare_pair(operands[0], operands[1], tests[0])
 
         def compare_chain(facts: Facts, item: Item) -> Truth:
             result: Truth = True
@@ -322,16 +313,11 @@ class KleeneProgram:
         date_of, anchor_of = self.expr(node.subject), self.expr(node.anchor)
         instants = isinstance(self.checked.type_of(node.anchor), DateTimeType)
 
-        def within(facts: Facts, item: Item) -> Truth:
-            date, anchor = date_of(facts, item), anchor_of(facts, item)
-            if date is NONE or anchor is NONE:
-                return False
-            if date is None or anchor is None:
-                return None
+        def within(date: Any, anchor: Any) -> bool:
             low, high = window(anchor, node, instants)
             return bool(low <= date <= high)
 
-        return within
+        return compare_pair(date_of, anchor_of, within)
 
     def _block(self, node: ast.Block) -> Closure:
         items = [self.condition(item.body) for item in node.items]
