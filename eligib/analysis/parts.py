@@ -27,13 +27,15 @@ class Parts:
         self._constants: dict[int, tuple[Term, frozenset[str]]] = {}
         self._parent: dict[str, str] = {}
         self._solvers: dict[frozenset[str], Any] = {}
-        for variables in _fact_variables(compiled).values():
+        self._facts: dict[frozenset[str], frozenset[str]] = {}
+        variables_of = _fact_variables(compiled)
+        for variables in variables_of.values():
             self._join(variables)  # a fact's variables stay together: a witness reads them from one model
         self.domains = [(term, self._join(self.constants(term))) for term in compiled._base]
         self.assumptions = [(term, self._join(self.constants(term))) for _, term in compiled.assumptions]
         self.criteria = {cid: self._join(self.constants(term)) for cid, term in compiled.passes.items()}
         self.fact_roots = {name: self._root(next(iter(variables))) if variables else None
-                           for name, variables in _fact_variables(compiled).items()}
+                           for name, variables in variables_of.items()}
 
     def scope(self, formulas: Iterable[Term]) -> frozenset[str]:
         """The parts the formulas touch (each named by a representative variable)."""
@@ -44,9 +46,13 @@ class Parts:
         return [cid for cid in among if self._root_of(self.criteria[cid]) in scope]
 
     def facts_in(self, scope: frozenset[str]) -> frozenset[str]:
-        """The facts whose variables lie in the scope's parts (the others keep the base patient's values)."""
-        return frozenset(name for name, root in self.fact_roots.items()
-                         if root is not None and self._root(root) in scope)
+        """The facts whose variables lie in the scope's parts (the others keep the base patient's values);
+        kept per scope, like its solver: most questions about one criterion share one."""
+        found = self._facts.get(scope)
+        if found is None:
+            found = self._facts[scope] = frozenset(name for name, root in self.fact_roots.items()
+                                                   if root is not None and self._root(root) in scope)
+        return found
 
     def solver(self, scope: frozenset[str]) -> Any:
         """A solver holding the constraints of the scope's parts only: domains, assumptions, and each of
