@@ -53,11 +53,16 @@ class CriterionResult:
 
     @property
     def status(self) -> Status:
-        if self.applies is False:
-            return Status.NOT_APPLICABLE
-        if self.passes is None:
-            return Status.UNKNOWN
-        return Status.MET if self.passes == (self.kind == ast.CriterionKind.INCLUSION) else Status.NOT_MET
+        return criterion_status(self.kind, self.applies, self.passes)
+
+
+def criterion_status(kind: ast.CriterionKind, applies: Truth, passes: Truth) -> Status:
+    """A criterion's status from whether it applies and whether it lets the patient through."""
+    if applies is False:
+        return Status.NOT_APPLICABLE
+    if passes is None:
+        return Status.UNKNOWN
+    return Status.MET if passes == (kind == ast.CriterionKind.INCLUSION) else Status.NOT_MET
 
 
 @dataclass

@@ -12,7 +12,7 @@ from eligib.language import ast
 from eligib.language.checked import CheckedProtocol, NamedPath
 from eligib.language.diagnostics import Diagnostic
 from eligib.logic.evaluate import Truth, window
-from eligib.logic.solver import CriterionResult, DecidedBy, Decision, Status, settled
+from eligib.logic.solver import CriterionResult, DecidedBy, Decision, Status, criterion_status, settled
 from eligib.report.explanation import CriterionFinding, Explanation, MissingFact, PathFinding, PathStatus
 from eligib.values.calendar import format_date
 from eligib.values.types import NONE, DateTimeType, EnumType, History, ListType, NumType, shown
@@ -54,7 +54,7 @@ def _described(description: str, value: Any) -> str:
 class _Reasons:
     def __init__(self, checked: CheckedProtocol, decision: Decision) -> None:
         self.checked = checked
-        self.results = decision.criteria
+        self.outcomes, self.refined = decision.outcomes, decision.refined  # not the decision: it holds the solver
         self.analysis = decision.analysis  # released once the open paths are settled (settle_paths)
         self.evaluator = decision.evaluator
         self.facts = decision.facts
@@ -78,13 +78,17 @@ class _Reasons:
 
     # ------------------------------------------------------------ criteria
     def criterion(self, criterion: ast.Criterion) -> CriterionFinding:
-        result = self.results[criterion.id]
-        status = result.status
-        blocks = None if result.passes is None else not result.passes
-        missing = sorted(n for n in self.checked.criterion_facts[criterion.id] if not settled(self.facts.get(n))) \
+        cid = criterion.id
+        refined = self.refined.get(cid)
+        applies, passes = self.outcomes[cid] if refined is None else (refined.applies, refined.passes)
+        status = criterion_status(criterion.kind, applies, passes)
+        missing = sorted(n for n in self.checked.criterion_facts[cid] if not settled(self.facts.get(n))) \
             if status == Status.UNKNOWN else []
-        return CriterionFinding(criterion.id, criterion.kind, criterion.label, criterion.record, status, blocks,
-                                result.decided_by, missing, lambda: self.details(criterion, result))
+        return CriterionFinding(cid, criterion.kind, criterion.label, criterion.record, status,
+                                None if passes is None else not passes,
+                                DecidedBy.FACTS if refined is None else refined.decided_by, missing,
+                                lambda: self.details(criterion, refined or CriterionResult(
+                                    cid, criterion.kind, applies, passes, DecidedBy.FACTS)))
 
     def details(self, criterion: ast.Criterion, result: CriterionResult) -> tuple[list[str], list[PathFinding]]:
         """A criterion's reasons and named paths."""
