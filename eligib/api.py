@@ -11,6 +11,7 @@ needs, from one place. Names load on first use, so importing this module costs n
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from eligib.limits import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
         verify_data,
         verify_text,
     )
+    from eligib.screen.attrition import attrition_text
+    from eligib.screen.screening import Screening
     from eligib.tools.cases import CaseResult
 
 _HOMES = {
@@ -51,19 +54,19 @@ _HOMES = {
     **dict.fromkeys(["Diagnostic", "DiagnosticError", "EligibError", "Finding", "Severity", "debugging", "error"],
                     "eligib.language.diagnostics"),
     "Budget": "eligib.logic.budget", "SolverTimeout": "eligib.logic.budget", "Verdict": "eligib.logic.evaluate",
-    "Status": "eligib.logic.solver",
+    "Status": "eligib.logic.solver", "attrition_text": "eligib.screen.attrition",
     **dict.fromkeys(["CriterionFinding", "Explanation", "MissingFact", "PathFinding", "PathStatus"],
                     "eligib.report.explanation"),
     **dict.fromkeys(["diagnostics_text", "diff_data", "diff_text", "test_report", "to_data", "to_json", "to_text",
                      "verify_data", "verify_text"], "eligib.report.render"),
 }
 
-__all__ = ["CHECK_SECONDS", "VERIFY_QUERY_SECONDS", "VERIFY_SECONDS", "Budget", "CheckedProtocol", "CriterionFinding",
-           "Diagnostic", "DiagnosticError", "EligibError", "Engine", "Explanation", "Finding", "MissingFact",
-           "PathFinding", "PathStatus", "Severity", "SolverTimeout", "Status", "Verdict", "debugging",
-           "diagnostics_text", "diff", "diff_data", "diff_text", "error", "example", "load", "output_schema",
-           "patient_schema",
-           "run_case_files", "test_report", "to_data", "to_json", "to_text", "verify", "verify_data", "verify_text"]
+__all__ = ["CHECK_SECONDS", "VERIFY_QUERY_SECONDS", "VERIFY_SECONDS", "Budget", "CheckedProtocol",
+           "CriterionFinding", "Diagnostic", "DiagnosticError", "EligibError", "Engine", "Explanation", "Finding",
+           "MissingFact", "PathFinding", "PathStatus", "Severity", "SolverTimeout", "Status", "Verdict",
+           "attrition_text", "debugging", "diagnostics_text", "diff", "diff_data", "diff_text", "error", "example",
+           "load", "output_schema", "patient_schema", "run_case_files", "screen", "test_report", "to_data",
+           "to_json", "to_text", "verify", "verify_data", "verify_text"]
 
 
 def __getattr__(name: str) -> Any:
@@ -103,6 +106,18 @@ def run_case_files(engine: Engine, paths: list[str], timeout: float | None = CHE
     from eligib.tools.cases import run_files
 
     return run_files(engine, paths, timeout, root)
+
+
+def screen(engine: Engine, data: str, histories: dict[str, str] | None = None, table: str | None = None,
+           workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> Screening:
+    """Screen every patient of a table (CSV, Parquet, JSON Lines, or `table` of a DuckDB file) with DuckDB;
+    `histories` names each history's child table (by default `<table>.<history>.<suffix>` beside it).
+    Use it as a context manager; `.results()`, `.relation()` (Arrow, pandas), `.write(path)`,
+    `.attrition()` (docs/screening.md)."""
+    from eligib.screen.screening import screen as run
+    from eligib.screen.tables import DataSource
+
+    return run(engine, DataSource(data, dict(histories or {}), table), workers, progress)
 
 
 def output_schema(command: str) -> dict[str, Any]:

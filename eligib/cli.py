@@ -133,6 +133,58 @@ def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, ti
     sys.exit(guarded(run))
 
 
+@main.command()
+@click.argument("protocol", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--out", "results", type=click.Path(dir_okay=False),
+              help="Write every patient's result there: .parquet, .csv or .jsonl.")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="The attrition report as readable text, or JSON.")
+@click.option("--history", "histories", multiple=True, metavar="NAME=FILE", callback=lambda _c, _p, given: dict(
+                  _name_and_file(one) for one in given),
+              help="The child table of history NAME (default: DATA's name with .NAME before the suffix).")
+@click.option("--table", metavar="NAME", help="The table to read from a DuckDB database file.")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Processes checking the rows SQL leaves open (default: one per core when there are many).")
+def screen(protocol: str, data: str, results: str | None, output: str, histories: dict[str, str],
+           table: str | None, workers: int | None) -> None:
+    """Screen every patient of DATA (CSV, Parquet, JSON Lines, DuckDB) against PROTOCOL, with DuckDB."""
+    def run() -> Outcome:
+        from eligib import api
+
+        engine = api.Engine.from_file(protocol, cache=True)
+        with api.screen(engine, data, histories, table, workers, _progress()) as screening:
+            if results:
+                screening.write(results)
+            report = screening.attrition()
+        text = json.dumps(report.data(), indent=2) + "\n" if output == "json" else api.attrition_text(report) + "\n"
+        return 0, text
+
+    sys.exit(guarded(run))
+
+
+def _name_and_file(given: str) -> tuple[str, str]:
+    name, equals, path = given.partition("=")
+    if not equals or not name or not path:
+        raise click.BadParameter(f"`{given}`: write NAME=FILE, e.g. prior_regimens=regimens.csv",
+                                 param_hint="--history")
+    return name, path
+
+
+def _progress() -> Callable[[int, int], None] | None:
+    """A progress line on standard error when it is a terminal (quiet otherwise)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        sys.stderr.write(f"\rchecking the rows SQL left open: {done:,}/{total:,}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
 def _write_witnesses(directory: str, findings: list[Any]) -> None:
     """Write each witness into `directory` without following links planted there: a file is written
     under a fresh name (never an existing path) and then renamed over its final name."""

@@ -14,6 +14,8 @@ MAX_PROTOCOL_BYTES = 1_000_000
 MAX_PATIENT_BYTES = 1_000_000
 MAX_CASE_FILE_BYTES = 1_000_000
 MAX_CACHE_ENTRY_BYTES = 20_000_000  # a parsed protocol in the cache (JSON of its AST)
+MAX_TABLE_BYTES = 2_000_000_000  # a JSON Lines table `eligib screen` reads line by line (CSV, Parquet: any size)
+MAX_SCREEN_ROWS = 50_000_000  # patients in one `eligib screen` run
 
 MAX_VALUE_TEXT = 200  # characters of one value written as text in a patient file ("6.5 g/dL", a date, a name)
 

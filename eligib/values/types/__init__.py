@@ -22,6 +22,7 @@ from eligib.values.types.base import (
     ItemValue,
     NoneValue,
     ParsedSpec,
+    SqlCell,
     Value,
     ValueProblem,
     ValueType,
@@ -37,5 +38,5 @@ from eligib.values.types.number import NumType
 from eligib.values.types.timestamp import DATETIME, DateTimeType
 
 __all__ = ["BOOL", "DATE", "DATETIME", "NONE", "BoolType", "DateTimeType", "DateType", "EnumType", "FactSpec",
-           "History", "ItemValue", "ListType", "NoneValue", "NumType", "ParsedSpec", "TimePointType", "Value",
-           "ValueProblem", "ValueType", "check_range", "parse_value", "shown"]
+           "History", "ItemValue", "ListType", "NoneValue", "NumType", "ParsedSpec", "SqlCell", "TimePointType",
+           "Value", "ValueProblem", "ValueType", "check_range", "parse_value", "shown"]

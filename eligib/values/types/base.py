@@ -75,6 +75,37 @@ class FactSpec(Protocol):
     def conversion_texts(self) -> Sequence[str]: ...
 
 
+@dataclass(frozen=True)
+class SqlCell:
+    """A table cell read in SQL (eligib/screen): `value` is the number, date, name or truth; `plain` is
+    true when the cell is written in the plain form SQL reads exactly and holds a valid value (other
+    cells go through `parse`); a number's canonical value is `value` x `factor`."""
+
+    value: str
+    plain: str
+    factor: Fraction = Fraction(1)
+
+
+def sql_number(fraction: Fraction) -> str:
+    """An exact rational as SQL: an integer, or a quotient of integers only where the caller
+    cross-multiplies (eligib/screen never divides in SQL)."""
+    assert fraction.denominator == 1, "SQL numbers here are whole; scale first"
+    return f"{fraction.numerator}::HUGEINT" if abs(fraction.numerator) >= 2**62 else str(fraction.numerator)
+
+
+def sql_text(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_scaled_compare(value: str, op: str, bound: Fraction) -> str:
+    """`value OP bound` for an exact DECIMAL `value` and a rational bound, by cross-multiplication (the
+    denominator is positive); TRY: an overflow is unknown (NULL), never an error."""
+    if bound.denominator == 1:
+        return f"({value} {op} {sql_number(bound)})"
+    return f"TRY({value} * {bound.denominator} {op} {sql_number(Fraction(bound.numerator))})"
+
+
 class ValueType(ABC):
     """A kind of value. Subclasses answer every question about their values; see the module docstring."""
 
@@ -128,6 +159,15 @@ class ValueType(ABC):
     def z3_domain(self, var: Any, spec: FactSpec) -> list[Any]:
         """Constraints every value of the variable meets (declared range, enumeration size)."""
         return []
+
+    def sql_cell(self, cell: str, spec: FactSpec) -> SqlCell | None:
+        """How SQL reads a table cell (`cell`: a VARCHAR expression, not NULL) written in this type's plainest
+        form, exactly as `parse` would. None: SQL reads no cell of this type; `from_text` and `parse` do."""
+        return None
+
+    def from_text(self, text: str) -> object:
+        """A table cell's text as a patient file would write the value (what `parse` reads)."""
+        return text
 
     def from_z3(self, term: Any) -> Value:
         """A model's value of the variable (a Z3 value term) -> the canonical value."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from eligib.values.types.base import FactSpec, Value, ValueProblem, ValueType
+from eligib.values.types.base import FactSpec, SqlCell, Value, ValueProblem, ValueType
 from eligib.values.words import describe
 
 
@@ -42,6 +42,14 @@ class BoolType(ValueType):
 
     def from_model(self, raw: Fraction | bool) -> Value:
         return bool(raw)
+
+    def sql_cell(self, cell: str, spec: FactSpec) -> SqlCell | None:
+        return SqlCell(f"({cell} = 'true')", f"({cell} IN ('true', 'false'))")
+
+    def from_text(self, text: str) -> object:
+        """`true` or `false` in any case, around spaces; any other text is refused by `parse`."""
+        word = text.strip().lower()
+        return True if word == "true" else False if word == "false" else text
 
     def candidates(self, spec: FactSpec, constants: Sequence[Fraction], anchors: Sequence[int]) -> Sequence[Value]:
         return [False, True]

@@ -12,7 +12,7 @@ from typing import Any
 
 from eligib.limits import EARLIEST_DATE, LATEST_DATE
 from eligib.values.calendar import format_date
-from eligib.values.types.base import FactSpec, Value, ValueProblem, ValueType, check_range
+from eligib.values.types.base import FactSpec, SqlCell, Value, ValueProblem, ValueType, check_range
 from eligib.values.words import describe
 
 # Generated dates fall in these years unless the fact declares its own range (they read well).
@@ -113,6 +113,14 @@ class DateType(TimePointType):
     def json_schema(self, spec: FactSpec) -> dict[str, Any]:
         return {"type": "string", "format": "date", "pattern": ISO_DATE}
 
+    def sql_cell(self, cell: str, spec: FactSpec) -> SqlCell | None:
+        """YYYY-MM-DD, nothing around it, a real calendar date within the accepted or declared years."""
+        value = f"TRY_CAST({cell} AS DATE)"
+        low, high = self.bounds(spec)
+        plain = f"coalesce(regexp_full_match({cell}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') AND {value} " \
+                f"BETWEEN {sql_date(low)} AND {sql_date(high)}, FALSE)"
+        return SqlCell(value, plain)
+
     def strategy(self, spec: FactSpec, constants: Sequence[Fraction] = ()) -> Any:
         from hypothesis import strategies as st
 
@@ -122,6 +130,11 @@ class DateType(TimePointType):
 
 
 DATE = DateType()
+
+
+def sql_date(day: int) -> str:
+    """A day number as a SQL DATE literal (years 1 to 9999)."""
+    return f"DATE '{dt.date.fromordinal(day).isoformat()}'"
 
 
 def _point(value: Value) -> int:

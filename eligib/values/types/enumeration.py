@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from eligib.values.types.base import FactSpec, Value, ValueProblem, ValueType
+from eligib.values.types.base import FactSpec, SqlCell, Value, ValueProblem, ValueType
 from eligib.values.words import describe, suggest
 
 
@@ -52,6 +52,11 @@ class EnumType(ValueType):
 
     def from_model(self, raw: Fraction | bool) -> Value:
         return self.values[int(raw)]
+
+    def sql_cell(self, cell: str, spec: FactSpec) -> SqlCell | None:
+        from eligib.values.types.base import sql_text
+
+        return SqlCell(cell, f"({cell} IN ({', '.join(sql_text(v) for v in self.values)}))")
 
     def candidates(self, spec: FactSpec, constants: Sequence[Fraction], anchors: Sequence[int]) -> Sequence[Value]:
         return list(self.values)

@@ -11,11 +11,21 @@ from typing import Any
 
 from eligib.limits import MAX_VALUE_TEXT
 from eligib.values.numbers import BadNumber, decimal_or_bad, format_decimal, within_limits
-from eligib.values.types.base import FactSpec, Value, ValueProblem, ValueType, check_range, exact_or_problem
+from eligib.values.types.base import (
+    FactSpec,
+    SqlCell,
+    Value,
+    ValueProblem,
+    ValueType,
+    check_range,
+    exact_or_problem,
+    sql_scaled_compare,
+)
 from eligib.values.units import DURATION, PLAIN, Kind, UnitError, dimension_name, parse_unit
 from eligib.values.words import clip, describe
 
 PLAIN_NUMBER = r"^\s*[+-]?\d+(\.\d+)?\s*$"
+SQL_PLAIN_NUMBER = r"[+-]?[0-9]{1,18}(\.[0-9]{1,18})?"  # what SQL reads exactly as DECIMAL(38, 18)
 NUMBER_WITH_UNIT = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)(?:\s*(\S(?:.*\S)?))?\s*")
 
 
@@ -220,6 +230,18 @@ class NumType(ValueType):
 
     def from_model(self, raw: Fraction | bool) -> Value:
         return Fraction(raw) * self.factor
+
+    def sql_cell(self, cell: str, spec: FactSpec) -> SqlCell | None:
+        """A bare decimal in the declared unit (at most 18 digits each side of the point), read as an exact
+        DECIMAL; the declared range (and wholeness) checked by cross-multiplication. Units go to `parse`."""
+        value = f"TRY_CAST({cell} AS DECIMAL(38, 18))"
+        checks = [f"regexp_full_match({cell}, '{SQL_PLAIN_NUMBER}')"]
+        for op, bound in ((">=", spec.low), ("<=", spec.high)):
+            if bound is not None:
+                checks.append(sql_scaled_compare(value, op, Fraction(bound) / self.factor))
+        if self.integer:
+            checks.append(f"floor({value}) = {value}")
+        return SqlCell(value, f"coalesce({' AND '.join(checks)}, FALSE)", self.factor)
 
     def candidates(self, spec: FactSpec, constants: Sequence[Fraction], anchors: Sequence[int]) -> Sequence[Value]:
         """The declared bounds, and each threshold of the same kind with a value just below and above it
