@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         verify_text,
     )
     from eligib.screen.attrition import attrition_text
+    from eligib.screen.funnel import plot_funnel
     from eligib.screen.screening import Screening
     from eligib.tools.cases import CaseResult
 
@@ -55,6 +56,7 @@ _HOMES = {
                     "eligib.language.diagnostics"),
     "Budget": "eligib.logic.budget", "SolverTimeout": "eligib.logic.budget", "Verdict": "eligib.logic.evaluate",
     "Status": "eligib.logic.solver", "attrition_text": "eligib.screen.attrition",
+    "plot_funnel": "eligib.screen.funnel",
     **dict.fromkeys(["CriterionFinding", "Explanation", "MissingFact", "PathFinding", "PathStatus"],
                     "eligib.report.explanation"),
     **dict.fromkeys(["diagnostics_text", "diff_data", "diff_text", "test_report", "to_data", "to_json", "to_text",
@@ -65,8 +67,8 @@ __all__ = ["CHECK_SECONDS", "VERIFY_QUERY_SECONDS", "VERIFY_SECONDS", "Budget", 
            "CriterionFinding", "Diagnostic", "DiagnosticError", "EligibError", "Engine", "Explanation", "Finding",
            "MissingFact", "PathFinding", "PathStatus", "Severity", "SolverTimeout", "Status", "Verdict",
            "attrition_text", "debugging", "diagnostics_text", "diff", "diff_data", "diff_text", "error", "example",
-           "load", "output_schema", "patient_schema", "run_case_files", "screen", "test_report", "to_data",
-           "to_json", "to_text", "verify", "verify_data", "verify_text"]
+           "load", "output_schema", "patient_schema", "plot_funnel", "run_case_files", "screen", "test_report",
+           "to_data", "to_json", "to_text", "verify", "verify_data", "verify_text"]
 
 
 def __getattr__(name: str) -> Any:

@@ -144,10 +144,12 @@ def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, ti
                   _name_and_file(one) for one in given),
               help="The child table of history NAME (default: DATA's name with .NAME before the suffix).")
 @click.option("--table", metavar="NAME", help="The table to read from a DuckDB database file.")
+@click.option("--plot", metavar="FILE", callback=lambda _c, _p, path: _chart(path),
+              help="Draw the attrition funnel there: .png, .svg or .pdf (needs eligib[plot]).")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Processes checking the rows SQL leaves open (default: one per core when there are many).")
 def screen(protocol: str, data: str, results: str | None, output: str, histories: dict[str, str],
-           table: str | None, workers: int | None) -> None:
+           table: str | None, plot: str | None, workers: int | None) -> None:
     """Screen every patient of DATA (CSV, Parquet, JSON Lines, DuckDB) against PROTOCOL, with DuckDB."""
     def run() -> Outcome:
         from eligib import api
@@ -157,10 +159,18 @@ def screen(protocol: str, data: str, results: str | None, output: str, histories
             if results:
                 screening.write(results)
             report = screening.attrition()
+        if plot:
+            api.plot_funnel(report, plot)
         text = json.dumps(report.data(), indent=2) + "\n" if output == "json" else api.attrition_text(report) + "\n"
         return 0, text
 
     sys.exit(guarded(run))
+
+
+def _chart(path: str | None) -> str | None:
+    if path is not None and not path.lower().endswith((".png", ".svg", ".pdf")):
+        raise click.BadParameter(f"`{path}`: name the chart .png, .svg or .pdf", param_hint="--plot")
+    return path
 
 
 def _name_and_file(given: str) -> tuple[str, str]:

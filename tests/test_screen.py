@@ -184,3 +184,25 @@ def test_unknown_formats_and_bad_cells(run, tmp_path):
     assert [r[1] for r in rows] == ["error"] * 4
     assert "unit `parsecs`" in rows[0][2][0] and "expected one of" in rows[1][2][0]
     assert "`maybe` is not `complete` or `incomplete`" in rows[2][2][0] and "the `id` is empty" in rows[3][2][0]
+
+
+def test_funnel_chart_as_png_and_svg(run, tmp_path):
+    png, svg = tmp_path / "funnel.png", tmp_path / "funnel.svg"
+    assert run("screen", CD7, str(COHORT), "--plot", str(png)).exit_code == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run("screen", CD7, str(COHORT), "--plot", str(svg)).exit_code == 0
+    text = svg.read_text()
+    for label in ("recent_hsct (exclusion): -1", "eligible 5, undetermined 3", "Attrition: cd7_car_t, 14 patients"):
+        assert label in text
+    result = run("screen", CD7, str(COHORT), "--plot", str(tmp_path / "funnel.gif"))
+    assert result.exit_code == 2 and "name the chart .png, .svg or .pdf" in result.output
+
+
+def test_funnel_without_matplotlib_is_a_clean_error(monkeypatch, tmp_path):
+    engine = Engine.from_file(CD7)
+    with api.screen(engine, str(COHORT)) as screening:
+        report = screening.attrition()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(DiagnosticError) as raised:
+        api.plot_funnel(report, str(tmp_path / "funnel.png"))
+    assert raised.value.found[0].code == "missing-extra" and "eligib[plot]" in raised.value.found[0].help
