@@ -206,3 +206,18 @@ def test_funnel_without_matplotlib_is_a_clean_error(monkeypatch, tmp_path):
     with pytest.raises(DiagnosticError) as raised:
         api.plot_funnel(report, str(tmp_path / "funnel.png"))
     assert raised.value.found[0].code == "missing-extra" and "eligib[plot]" in raised.value.found[0].help
+
+
+def test_worker_processes_do_not_run_the_callers_script_again(tmp_path):
+    """Workers are `python -m eligib.screen.residue` processes fed JSON lines: a script without a
+    `__main__` guard runs once (multiprocessing's spawn would run it again in every worker)."""
+    import subprocess
+
+    script = tmp_path / "screen_it.py"
+    script.write_text("from eligib import Engine, api\n"
+                      "print('script ran')\n"
+                      f"with api.screen(Engine.from_file({CD7!r}), {str(COHORT)!r}, workers=2) as screening:\n"
+                      "    print(screening.attrition().verdicts)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "script ran\n{'eligible': 5, 'ineligible': 6, 'undetermined': 3, 'error': 0}\n"

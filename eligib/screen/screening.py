@@ -11,44 +11,17 @@ column, its verdict comes with the decisive missing facts.
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from eligib.engine import Engine
-from eligib.language.diagnostics import DiagnosticError
-from eligib.logic.budget import SolverTimeout
 from eligib.screen.attrition import Attrition, attrition
+from eligib.screen.residue import BATCH, RESULT_COLUMNS, PatientResult, Progress, check_residue
 from eligib.screen.sql import CompiledSql, compile_protocol
-from eligib.screen.tables import DataSource, check_columns, discover, load_cells, raw_facts, scratch_folder, table_error
+from eligib.screen.tables import DataSource, check_columns, discover, load_cells, scratch_folder, table_error
 from eligib.screen.typed import typed_tables
 from eligib.values.types import ListType
-
-RESULT_COLUMNS = "row BIGINT, id VARCHAR, verdict VARCHAR, blocking VARCHAR[], missing_facts VARCHAR[], " \
-                 "paths VARCHAR[], errors VARCHAR[]"
-BATCH = 2_000  # residue rows fetched and checked at a time
-POOL_FROM = 400  # residue rows from which checks run in worker processes
-Progress = Callable[[int, int], None]  # (rows done, rows in all)
-
-
-@dataclass
-class PatientResult:
-    """One patient's result: as `eligib check` reports it, or the errors in its row (verdict `error`)."""
-
-    row: int
-    id: str
-    verdict: str
-    blocking: list[str]
-    missing_facts: list[str]
-    paths: list[str]
-    errors: list[str]
-
-    def record(self) -> dict[str, Any]:
-        return {"row": self.row, "id": self.id, "verdict": self.verdict, "blocking": self.blocking,
-                "missing_facts": self.missing_facts, "paths": self.paths, "errors": self.errors}
 
 
 class Screening:
@@ -131,23 +104,20 @@ def _screen(engine: Engine, source: DataSource, connection: Any, scratch: Path, 
     source = discover(checked, source)
     columns = load_cells(connection, source, "cells", scratch)
     check_columns(checked, columns, source.path)
-    items, views = _load_histories(engine, source, connection, scratch)
+    views = _load_histories(engine, source, connection, scratch)
     fact_columns, histories = typed_tables(checked, connection, columns, views)
     compiled = compile_protocol(checked, fact_columns, histories)
-    connection.execute(f"CREATE TEMP TABLE results ({RESULT_COLUMNS})")
+    connection.execute(f"CREATE TABLE results ({RESULT_COLUMNS})")
     _evaluate(connection, compiled)
     connection.execute(f"INSERT INTO results {_settled_query(compiled)}")
     in_sql = connection.execute("SELECT count(*) FROM results").fetchall()[0][0]
     rows = connection.execute("SELECT count(*) FROM evaluated").fetchall()[0][0]
-    _check_residue(engine, connection, columns, items, set(source.histories), scratch, workers, progress,
-                   rows - in_sql)
+    check_residue(engine, connection, columns, views, scratch, workers, progress, rows - in_sql)
     return rows, in_sql
 
 
-def _load_histories(engine: Engine, source: DataSource, connection: Any,
-                    scratch: Path) -> tuple[dict[str, dict[str, list[dict[str, str | None]]]], dict[str, str]]:
-    """Each history's child table: its items as cells by patient id, and the view holding it."""
-    found: dict[str, dict[str, list[dict[str, str | None]]]] = {}
+def _load_histories(engine: Engine, source: DataSource, connection: Any, scratch: Path) -> dict[str, str]:
+    """Each history's child table, as a view of cells (by history), its columns checked."""
     views: dict[str, str] = {}
     for index, (name, path) in enumerate(sorted(source.histories.items())):
         history = engine.checked.facts.get(name)
@@ -162,15 +132,8 @@ def _load_histories(engine: Engine, source: DataSource, connection: Any,
             if column != "id" and column not in fields:
                 raise table_error(path, f"`{column[:60]}` is not a field of `{name}`",
                                   f"fields: {', '.join(sorted(fields))}", column)
-        by_id: dict[str, list[dict[str, str | None]]] = {}
-        cursor = connection.execute(f'SELECT * FROM "{view}"')
-        while chunk := cursor.fetchmany(BATCH):
-            for row in chunk:
-                cells = dict(zip(columns, row, strict=True))
-                by_id.setdefault(str(cells.pop("id")), []).append(cells)
-        found[name] = by_id
         views[name] = view
-    return found, views
+    return views
 
 
 def _evaluate(connection: Any, compiled: CompiledSql) -> None:
@@ -181,9 +144,9 @@ def _evaluate(connection: Any, compiled: CompiledSql) -> None:
     columns += [f"{c.sql} AS q{k}" for k, c in enumerate(compiled.paths.values())]
     joins = ""
     for name, table in compiled.side_tables.items():
-        connection.execute(f"CREATE TEMP TABLE {name} AS {table}")
+        connection.execute(f"CREATE TABLE {name} AS {table}")
         joins += f" LEFT JOIN {name} USING (row)"
-    connection.execute(f"CREATE TEMP TABLE evaluated AS SELECT row, typed.id AS id, typed.plain AS plain"
+    connection.execute(f"CREATE TABLE evaluated AS SELECT row, typed.id AS id, typed.plain AS plain"
                        f"{''.join(', ' + c for c in columns)} FROM typed{joins}")
 
 
@@ -216,93 +179,3 @@ def _deepest(paths: dict[str, str], dotted: str) -> str:
 def _prefixes(dotted: str) -> list[str]:
     parts = dotted.split(".")
     return [".".join(parts[:i]) for i in range(2, len(parts))]
-
-
-def _check_residue(engine: Engine, connection: Any, columns: list[str],
-                   items: dict[str, dict[str, list[dict[str, str | None]]]], child_tables: set[str], scratch: Path,
-                   workers: int | None, progress: Progress | None, count: int) -> None:
-    """Check with the engine every row SQL left open; their results join the table."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    cursor = connection.execute(f"SELECT row, {names} FROM numbered WHERE row NOT IN (SELECT row FROM results) "
-                                "ORDER BY row")
-    pool = _pool(engine, workers, count)
-    done = 0
-    target = scratch / "residue.jsonl"
-    try:
-        with target.open("w", encoding="utf-8") as out:
-            while chunk := cursor.fetchmany(BATCH):
-                jobs = [_job(row, columns, items) for row in chunk]
-                parts = [jobs[i:i + 100] for i in range(0, len(jobs), 100)]
-                results = pool.map(_check_rows, parts) if pool is not None else \
-                    [_check_rows(part, engine) for part in parts]
-                for part in results:
-                    for result in part:
-                        out.write(json.dumps(result.record()) + "\n")
-                done += len(jobs)
-                if progress is not None:
-                    progress(done, count)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    if done:
-        connection.execute(f"INSERT INTO results SELECT * FROM read_json('{target}', format='newline_delimited', "
-                           "columns={row: 'BIGINT', id: 'VARCHAR', verdict: 'VARCHAR', blocking: 'VARCHAR[]', "
-                           "missing_facts: 'VARCHAR[]', paths: 'VARCHAR[]', errors: 'VARCHAR[]'})")
-    del child_tables
-
-
-Job = tuple[int, dict[str, str | None], dict[str, list[dict[str, str | None]]], set[str]]
-
-
-def _job(row: tuple[Any, ...], columns: list[str],
-         items: dict[str, dict[str, list[dict[str, str | None]]]]) -> Job:
-    cells = dict(zip(columns, row[1:], strict=True))
-    patient_id = str(cells.get("id"))
-    return row[0], cells, {name: by_id.get(patient_id, []) for name, by_id in items.items()}, set(items)
-
-
-_WORKER_ENGINE: list[Engine] = []
-
-
-def _pool(engine: Engine, workers: int | None, count: int) -> Any:
-    """Worker processes for many open rows, each with the protocol loaded from its file; None: check here."""
-    wanted = workers if workers is not None else (os.cpu_count() or 1) if count >= POOL_FROM else 1
-    path = engine.checked.source.path
-    if wanted <= 1 or not Path(path).is_file():
-        return None
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(wanted, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                               initargs=(path,))
-
-
-def _start_worker(path: str) -> None:
-    _WORKER_ENGINE.append(Engine.from_file(path))
-
-
-def _check_rows(jobs: list[Job], engine: Engine | None = None) -> list[PatientResult]:
-    engine = engine if engine is not None else _WORKER_ENGINE[0]
-    return [check_row(engine, *job) for job in jobs]
-
-
-def check_row(engine: Engine, row: int, cells: dict[str, str | None], items: dict[str, list[dict[str, str | None]]],
-              child_tables: set[str]) -> PatientResult:
-    """One row, checked by the engine as a patient file with these values would be."""
-    from eligib.inputs.facts import patient_from_mapping
-
-    patient_id = str(cells.get("id") or "")
-    if not patient_id:
-        return PatientResult(row, "", "error", [], [], [], [f"row {row}: the `id` is empty"])
-    raw, problems = raw_facts(engine.checked, cells, items, child_tables)
-    if problems:
-        return PatientResult(row, patient_id, "error", [], [], [], problems)
-    try:
-        explanation = engine.check(patient_from_mapping(engine.checked, raw, path=f"patient {patient_id}"))
-    except DiagnosticError as exc:
-        messages = [f"{d.message}" + (f" ({d.help})" if d.help else "") for d in exc.found]
-        return PatientResult(row, patient_id, "error", [], [], [], messages)
-    except SolverTimeout as exc:
-        return PatientResult(row, patient_id, "error", [], [], [], [f"the solver ran out of time: {exc}"])
-    return PatientResult(row, patient_id, str(explanation.verdict), list(explanation.blocking),
-                         [m.name for m in explanation.missing_facts], list(explanation.holding_paths), [])

@@ -65,7 +65,7 @@ def load_cells(connection: Any, source: DataSource, view: str, scratch: Path) ->
     columns = list(relation.columns)
     cells = ", ".join(f'CAST("{_identifier(c, source.path)}" AS VARCHAR) AS "{c}"' for c in columns)
     connection.register(f"{view}_source", relation)
-    connection.execute(f'CREATE TEMP VIEW "{view}" AS SELECT {cells} FROM "{view}_source"')
+    connection.execute(f'CREATE VIEW "{view}" AS SELECT {cells} FROM "{view}_source"')
     count = connection.execute(f'SELECT count(*) FROM "{view}"').fetchall()[0][0]
     if count > MAX_SCREEN_ROWS:
         raise table_error(source.path, f"{count:,} rows, more than the {MAX_SCREEN_ROWS:,} one run screens",

@@ -56,8 +56,8 @@ def typed_tables(checked: CheckedProtocol, connection: Any, columns: list[str],
         plain.append(f"NOT EXISTS (SELECT 1 FROM {history.table} AS items WHERE items.id = numbered.id "
                      "AND NOT items.plain)")
     selected.append(f"({' AND '.join(f'({p})' for p in plain)}) AS plain")
-    connection.execute("CREATE TEMP TABLE numbered AS SELECT row_number() OVER () AS row, * FROM cells")
-    connection.execute(f"CREATE TEMP TABLE typed AS SELECT {', '.join(selected)} FROM numbered")
+    connection.execute("CREATE TABLE numbered AS SELECT row_number() OVER () AS row, * FROM cells")
+    connection.execute(f"CREATE TABLE typed AS SELECT {', '.join(selected)} FROM numbered")
     duplicate = connection.execute("SELECT id FROM typed WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1 "
                                    "LIMIT 1").fetchall()
     if duplicate:
@@ -93,7 +93,7 @@ def _items_table(checked: CheckedProtocol, connection: Any, name: str, index: in
         if column is not None:
             columns[spec.name] = column
     table = f"items_{index}"
-    connection.execute(f"CREATE TEMP TABLE {table} AS SELECT {', '.join(selected)}, "
+    connection.execute(f"CREATE TABLE {table} AS SELECT {', '.join(selected)}, "
                        f"({' AND '.join(f'({p})' for p in plain)}) AS plain FROM {source}")
     return HistoryTable(table, f"s{index}", columns)
 
