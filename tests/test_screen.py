@@ -221,3 +221,12 @@ def test_worker_processes_do_not_run_the_callers_script_again(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "script ran\n{'eligible': 5, 'ineligible': 6, 'undetermined': 3, 'error': 0}\n"
+
+
+def test_items_naming_no_patient_are_counted_not_lost_silently(run, tmp_path):
+    (tmp_path / "o.csv").write_text("id,age,diagnosis\np1,40,t_all\n")
+    (tmp_path / "o.prior_regimens.csv").write_text("id,line\np1,1\np9,2\n,3\n")
+    result = run("screen", CD7, str(tmp_path / "o.csv"), "--format", "json")
+    assert json.loads(result.output)["orphan_items"] == {"prior_regimens": 2}
+    text = run("screen", CD7, str(tmp_path / "o.csv")).output
+    assert "2 items of `prior_regimens` name no patient of the table" in text

@@ -35,17 +35,20 @@ class Attrition:
     steps: list[Step] = field(default_factory=list)
     missing_facts: list[tuple[str, int]] = field(default_factory=list)  # among the undetermined, most frequent first
     errors: list[tuple[str, list[str]]] = field(default_factory=list)  # the first rows with errors: (id, messages)
+    orphans: dict[str, int] = field(default_factory=dict)  # history -> child rows naming no patient of the table
 
     def data(self) -> dict[str, Any]:
         return {"format": "eligib.screen/1", "protocol": self.protocol, "patients": self.patients,
                 "verdicts": self.verdicts, "decided_in_sql": self.decided_in_sql,
                 "attrition": [vars(step) for step in self.steps],
                 "missing_facts": [{"fact": name, "patients": count} for name, count in self.missing_facts],
-                "errors": [{"id": pid, "errors": messages} for pid, messages in self.errors]}
+                "errors": [{"id": pid, "errors": messages} for pid, messages in self.errors],
+                "orphan_items": self.orphans}
 
 
-def attrition(connection: Any, checked: CheckedProtocol, decided_in_sql: int, shown_errors: int = 10) -> Attrition:
-    """The report over the `results` table of a finished screen."""
+def attrition(connection: Any, checked: CheckedProtocol, decided_in_sql: int, views: dict[str, str],
+              shown_errors: int = 10) -> Attrition:
+    """The report over the `results` table of a finished screen (`views`: each history's child table)."""
     verdicts = dict.fromkeys(("eligible", "ineligible", "undetermined", "error"), 0)
     verdicts.update(dict(connection.execute("SELECT verdict, count(*) FROM results GROUP BY verdict").fetchall()))
     patients = sum(verdicts.values())
@@ -64,6 +67,11 @@ def attrition(connection: Any, checked: CheckedProtocol, decided_in_sql: int, sh
     found.missing_facts = [(name, count) for name, count in connection.execute(
         "SELECT fact, count(*) AS n FROM (SELECT unnest(missing_facts) AS fact FROM results "
         f"WHERE verdict = 'undetermined') GROUP BY fact ORDER BY n DESC, fact LIMIT {TOP_MISSING}").fetchall()]
+    for name, view in views.items():
+        orphans = connection.execute(f'SELECT count(*) FROM "{view}" WHERE id IS NULL OR id NOT IN '
+                                     "(SELECT id FROM typed WHERE id IS NOT NULL)").fetchall()[0][0]
+        if orphans:
+            found.orphans[name] = orphans
     found.errors = [(pid, list(messages)) for pid, messages in connection.execute(
         f"SELECT id, errors FROM results WHERE verdict = 'error' ORDER BY row LIMIT {shown_errors}").fetchall()]
     return found
@@ -89,6 +97,9 @@ def attrition_text(report: Attrition) -> str:
     if report.missing_facts:
         lines += ["", "Missing facts most often deciding an undetermined verdict:"]
         lines += [f"  {name}: {count:,} patient{'' if count == 1 else 's'}" for name, count in report.missing_facts]
+    for name, count in report.orphans.items():
+        lines += ["", f"{count:,} item{'' if count == 1 else 's'} of `{name}` name no patient of the table "
+                      "(an empty or unknown id): not read"]
     if report.errors:
         lines += ["", f"Rows with errors (first {len(report.errors)}; every one is in the results):"]
         lines += [f"  {pid or '(no id)'}: {'; '.join(messages)}" for pid, messages in report.errors]

@@ -28,9 +28,10 @@ class Screening:
     """A finished screen: the results table in DuckDB (closed with the object), and how many rows each
     part decided."""
 
-    def __init__(self, engine: Engine, connection: Any, scratch: Any, rows: int, in_sql: int) -> None:
+    def __init__(self, engine: Engine, connection: Any, scratch: Any, rows: int, in_sql: int,
+                 views: dict[str, str]) -> None:
         self.engine, self.connection, self._scratch = engine, connection, scratch
-        self.rows, self.decided_in_sql = rows, in_sql
+        self.rows, self.decided_in_sql, self._views = rows, in_sql, views
 
     def __enter__(self) -> Screening:
         return self
@@ -44,7 +45,7 @@ class Screening:
 
     def attrition(self) -> Attrition:
         """Patients remaining after each criterion, verdict counts, the most frequent missing facts."""
-        return attrition(self.connection, self.engine.checked, self.decided_in_sql)
+        return attrition(self.connection, self.engine.checked, self.decided_in_sql, self._views)
 
     def results(self) -> Iterator[PatientResult]:
         """Every patient's result, in table order."""
@@ -90,16 +91,16 @@ def screen(engine: Engine, source: DataSource, workers: int | None = None,
     connection = duckdb.connect()
     scratch = scratch_folder()
     try:
-        rows, in_sql = _screen(engine, source, connection, Path(scratch.name), workers, progress)
+        rows, in_sql, views = _screen(engine, source, connection, Path(scratch.name), workers, progress)
     except BaseException:
         connection.close()
         scratch.cleanup()
         raise
-    return Screening(engine, connection, scratch, rows, in_sql)
+    return Screening(engine, connection, scratch, rows, in_sql, views)
 
 
 def _screen(engine: Engine, source: DataSource, connection: Any, scratch: Path, workers: int | None,
-            progress: Progress | None) -> tuple[int, int]:
+            progress: Progress | None) -> tuple[int, int, dict[str, str]]:
     checked = engine.checked
     source = discover(checked, source)
     columns = load_cells(connection, source, "cells", scratch)
@@ -113,7 +114,7 @@ def _screen(engine: Engine, source: DataSource, connection: Any, scratch: Path, 
     in_sql = connection.execute("SELECT count(*) FROM results").fetchall()[0][0]
     rows = connection.execute("SELECT count(*) FROM evaluated").fetchall()[0][0]
     check_residue(engine, connection, columns, views, scratch, workers, progress, rows - in_sql)
-    return rows, in_sql
+    return rows, in_sql, views
 
 
 def _load_histories(engine: Engine, source: DataSource, connection: Any, scratch: Path) -> dict[str, str]:
