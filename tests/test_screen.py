@@ -230,3 +230,11 @@ def test_items_naming_no_patient_are_counted_not_lost_silently(run, tmp_path):
     assert json.loads(result.output)["orphan_items"] == {"prior_regimens": 2}
     text = run("screen", CD7, str(tmp_path / "o.csv")).output
     assert "2 items of `prior_regimens` name no patient of the table" in text
+
+
+def test_json_lines_empty_text_is_an_error_not_unknown(run, tmp_path):
+    data = tmp_path / "e.jsonl"
+    data.write_text('{"id": "a", "age": "", "diagnosis": "t_all"}\n{"id": "b", "age": null, "diagnosis": "t_all"}\n')
+    report = json.loads(run("screen", CD7, str(data), "--format", "json").output)
+    assert report["verdicts"]["error"] == 1 and report["errors"][0]["id"] == "a"
+    assert "`` is not a number" in report["errors"][0]["errors"][0]

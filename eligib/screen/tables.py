@@ -157,8 +157,8 @@ def _cell_text(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
+    if isinstance(value, dict | list) or (isinstance(value, str) and value[:1] in ('', '"', "[", "{")):
+        return json.dumps(value, default=str)  # JSON text, read back as such: "" stays an empty text
     if isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) <= 60:
         return format(value, "f")  # 1E+2 as 100: the plain form a cell states (no exponent)
     return str(value)
@@ -188,7 +188,7 @@ def raw_facts(checked: CheckedProtocol, cells: Mapping[str, str | None],
         text = cells.get(name)
         if not isinstance(info.type, ListType):
             if text is not None:
-                raw[name] = _json_value(text) if text[:1] in "[{" else info.type.from_text(text)
+                raw[name] = _json_value(text) if text[:1] in '[{"' else info.type.from_text(text)
             continue
         if text is not None and text[:1] in "[{":  # a history written inline (JSON Lines)
             raw[name] = _json_value(text)
