@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 import test_generated
 import test_histories_generated
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -112,17 +113,10 @@ def _agree(sql: Any, kleene: Any, exact: bool, what: str, patient: Any) -> None:
         assert sql is None or sql == kleene, f"{what} (inexact): SQL {sql}, Kleene {kleene}, patient {patient}"
 
 
+@pytest.mark.parametrize("generator", [test_generated, test_histories_generated], ids=["flat", "histories"])
 @SETTINGS
 @given(st.data())
-def test_sql_equals_the_kleene_program_on_generated_protocols(tmp_path_factory, data):
-    engine = test_generated.engine_for(data.draw(test_generated.protocols()))
-    patients = [values(engine.checked, data.draw(partial_patients(engine.checked))) for _ in range(PATIENTS)]
-    assert_sql_matches_program(engine, patients, tmp_path_factory.mktemp("sql"))
-
-
-@SETTINGS
-@given(st.data())
-def test_sql_equals_the_kleene_program_on_generated_histories(tmp_path_factory, data):
-    engine = test_histories_generated.engine_for(data.draw(test_histories_generated.protocols()))
+def test_sql_equals_the_kleene_program_on_generated_protocols(tmp_path_factory, generator, data):
+    engine = generator.engine_for(data.draw(generator.protocols()))
     patients = [values(engine.checked, data.draw(partial_patients(engine.checked))) for _ in range(PATIENTS)]
     assert_sql_matches_program(engine, patients, tmp_path_factory.mktemp("sql"))
