@@ -111,15 +111,17 @@ def run_case_files(engine: Engine, paths: list[str], timeout: float | None = CHE
 
 
 def screen(engine: Engine, data: str, histories: dict[str, str] | None = None, table: str | None = None,
-           workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> Screening:
+           workers: int | None = None, progress: Callable[[int, int], None] | None = None,
+           at: str | None = None) -> Screening:
     """Screen every patient of a table (CSV, Parquet, JSON Lines, or `table` of a DuckDB file) with DuckDB;
     `histories` names each history's child table (by default `<table>.<history>.<suffix>` beside it).
     Use it as a context manager; `.results()`, `.relation()` (Arrow, pandas), `.write(path)`,
-    `.attrition()` (docs/screening.md)."""
+    `.attrition()` (docs/screening.md). A protocol with time points is judged at `at`, by default
+    the first, as `eligib check` judges."""
     from eligib.screen.screening import screen as run
     from eligib.screen.tables import DataSource
 
-    return run(engine, DataSource(data, dict(histories or {}), table), workers, progress)
+    return run(engine, DataSource(data, dict(histories or {}), table), workers, progress, at)
 
 
 def output_schema(command: str) -> dict[str, Any]:

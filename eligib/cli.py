@@ -148,14 +148,16 @@ def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, ti
               help="Draw the attrition funnel there: .png, .svg or .pdf (needs eligib[plot]).")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Processes checking the rows SQL leaves open (default: one per core when there are many).")
+@click.option("--at", "point", metavar="TIMEPOINT",
+              help="For a protocol with time points: judge as `eligib check --at` (default: the first).")
 def screen(protocol: str, data: str, results: str | None, output: str, histories: dict[str, str],
-           table: str | None, plot: str | None, workers: int | None) -> None:
+           table: str | None, plot: str | None, workers: int | None, point: str | None) -> None:
     """Screen every patient of DATA (CSV, Parquet, JSON Lines, DuckDB) against PROTOCOL, with DuckDB."""
     def run() -> Outcome:
         from eligib import api
 
         engine = api.Engine.from_file(protocol, cache=True)
-        with api.screen(engine, data, histories, table, workers, _progress()) as screening:
+        with api.screen(engine, data, histories, table, workers, _progress(), point) as screening:
             if results:
                 screening.write(results)
             report = screening.attrition()

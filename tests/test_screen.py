@@ -39,7 +39,7 @@ IN_SUITE = sum(population[2] for population in POPULATIONS)  # 730; ELIGIB_SCREE
 
 def expected_result(engine: Engine, facts: dict[str, Any]) -> tuple[Any, ...]:
     try:
-        found = engine.check(patient_from_mapping(engine.checked, facts))
+        found = engine.check(patient_from_mapping(engine.checked, facts), at=engine.timepoint(None))
     except DiagnosticError:
         return ("error",)
     return str(found.verdict), list(found.blocking), [m.name for m in found.missing_facts], list(found.holding_paths)
@@ -239,3 +239,83 @@ def test_json_lines_empty_text_is_an_error_not_unknown(run, tmp_path):
     report = json.loads(run("screen", CD7, str(data), "--format", "json").output)
     assert report["verdicts"]["error"] == 1 and report["errors"][0]["id"] == "a"
     assert "`` is not a number" in report["errors"][0]["errors"][0]
+
+
+SMALL = '''protocol small:
+    title: "Small"
+    version: "1"
+facts:
+    row: integer, from 0 to 10
+    flag: boolean
+    sev: one of (none, mild, severe)
+    x: decimal mg/dL, from 0 mg/dL to 10 mg/dL
+    h: list, at most 3 items:
+        a: integer, from 0 to 10
+inclusion c0 "C0":
+    record: "r"
+    row >= 5 and flag and sev is mild and x >= 0.00005 mg/dL
+inclusion c1 "C1":
+    record: "r"
+    no(h where a >= 5)
+'''
+
+
+def screened(protocol: Path, data: Path, *options: str) -> dict[str, tuple[str, list[str]]]:
+    """id -> (verdict, errors), from `eligib screen ... --out results.jsonl`."""
+    out = data.with_name(data.stem + "-results.jsonl")
+    result = CliRunner().invoke(main, ["screen", str(protocol), str(data), "--out", str(out), *options])
+    assert result.exit_code == 0, result.output
+    return {r["id"]: (r["verdict"], r["errors"]) for r in map(json.loads, out.read_text().splitlines())}
+
+
+def test_hostile_tables_found_in_review(tmp_path):
+    """Each case once gave a wrong result or an internal error (a review of the first version)."""
+    protocol = tmp_path / "small.elig"
+    protocol.write_text(SMALL)
+    # two JSON Lines tables in one run: each read on its own (they once shared one scratch file)
+    (tmp_path / "p.jsonl").write_text('{"id": "p1", "row": 1, "flag": true, "sev": "mild", "x": 1}\n'
+                                      '{"id": "p2", "row": 6, "flag": true, "sev": "mild", "x": 1}\n')
+    (tmp_path / "p.h.jsonl").write_text('{"id": "p1", "a": 9}\n{"id": "p2", "a": 1}\n')
+    assert screened(protocol, tmp_path / "p.jsonl") == {"p1": ("ineligible", []), "p2": ("eligible", [])}
+    # `none` for a fact not declared `or none` is an error, even when an enumeration has a value `none`;
+    # a JSON text "true" is no boolean; a JSON text holding JSON is a text; a fact may be named `row`
+    (tmp_path / "q.jsonl").write_text(
+        '{"id": "n", "row": 6, "flag": true, "sev": "none", "x": 1, "h": []}\n'
+        '{"id": "t", "row": 6, "flag": "true", "sev": "mild", "x": 1, "h": []}\n'
+        '{"id": "j", "row": 6, "flag": true, "sev": "mild", "x": "{\\"value\\": 1, \\"unit\\": \\"mg/dL\\"}", '
+        '"h": []}\n'
+        '{"id": "big", "row": 6' + "1" * 5000 + ', "flag": true, "sev": "mild", "x": 1, "h": []}\n'
+        '{"id": "ok", "row": 6, "flag": true, "sev": "mild", "x": 0.00005, "h": []}\n')
+    results = screened(protocol, tmp_path / "q.jsonl")
+    assert {pid: verdict for pid, (verdict, _) in results.items()} == {
+        "n": "error", "t": "error", "j": "error", "big": "error", "ok": "eligible"}
+    assert "`none` is not allowed" in results["n"][1][0] and "expected true or false" in results["t"][1][0]
+    # deeply nested JSON in a CSV cell: a bad value, not a crash; child rows with an empty id attach to no one
+    (tmp_path / "c.csv").write_text('id,row,flag,sev,x,h\nNone,6,true,mild,' + "[" * 5000 + ',complete\n'
+                                    'p2,6,true,mild,1,complete\n')
+    (tmp_path / "c.h.csv").write_text("id,a\n,9\n,8\n")
+    results = screened(protocol, tmp_path / "c.csv")
+    assert results["None"][0] == "error" and results["p2"] == ("eligible", [])
+    # a Parquet DOUBLE is read as the decimal it names (5e-05 is 0.00005), as a JSON number would be
+    parquet = tmp_path / "d.parquet"
+    duckdb.sql(f"COPY (SELECT 'd' AS id, 6 AS row, true AS flag, 'mild' AS sev, 0.00005::DOUBLE AS x) TO '{parquet}' "
+               "(FORMAT parquet)")
+    assert screened(protocol, parquet)["d"][0] == "undetermined"  # h unknown: no child table, no column
+    # a JSON Lines file that is not UTF-8: a table error, exit 2
+    (tmp_path / "bad.jsonl").write_bytes(b'{"id": "\xff"}\n')
+    result = CliRunner().invoke(main, ["screen", str(protocol), str(tmp_path / "bad.jsonl")])
+    assert result.exit_code == 2 and "not UTF-8 text" in result.output
+
+
+def test_protocols_with_time_points_are_judged_as_check_judges(run, tmp_path):
+    cd33 = ROOT / "protocols" / "nct03971799_cd33_car_t.elig"
+    engine = Engine.from_file(str(cd33))
+    examples = sorted((ROOT / "protocols" / "examples" / "nct03971799").glob("*.json"))
+    rows = [(path.stem, *row_of(engine.checked, json.loads(path.read_text()))[1:]) for path in examples]
+    main_table, children = write_table(tmp_path, rows, engine.checked)
+    for point in (None, "final"):
+        with api.screen(engine, str(main_table), children, at=point) as screening:
+            got = {r.id: r.verdict for r in screening.results()}
+        want = {path.stem: str(engine.check(str(path), at=engine.timepoint(point)).verdict) for path in examples}
+        assert got == want
+    assert "pending" in {str(engine.check(str(path), at=engine.timepoint(None)).verdict) for path in examples}

@@ -62,7 +62,7 @@ def sql_columns(engine: Any, rows: list[dict[str, Any]], folder: Path) -> list[d
         fact_columns, histories = typed_tables(checked, connection, columns, views)
         compiled = compile_protocol(checked, fact_columns, histories)
         _evaluate(connection, compiled)
-        cursor = connection.execute("SELECT * FROM evaluated ORDER BY row")
+        cursor = connection.execute('SELECT * FROM evaluated ORDER BY "#row"')
         header = [d[0] for d in cursor.description]
         found = [dict(zip(header, row, strict=True)) for row in cursor.fetchall()]
     finally:

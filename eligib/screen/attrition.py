@@ -83,7 +83,9 @@ def attrition_text(report: Attrition) -> str:
     plural = "" if report.patients == 1 else "s"
     lines = [f"Screened {report.patients:,} patient{plural} against `{report.protocol}`: "
              f"{counts['eligible']:,} eligible, {counts['ineligible']:,} ineligible, "
-             f"{counts['undetermined']:,} undetermined, {counts['error']:,} with errors",
+             f"{counts['undetermined']:,} undetermined, "
+             + (f"{counts['pending']:,} pending (eligible so far), " if counts.get("pending") else "")
+             + f"{counts['error']:,} with errors",
              f"({report.decided_in_sql:,} decided in SQL, {report.patients - report.decided_in_sql:,} by the engine)",
              "", "Attrition, in protocol order (a patient leaves at the first criterion that blocks it):"]
     width = max((len(step.criterion) for step in report.steps), default=9)

@@ -51,9 +51,11 @@ class Job:
     cells: dict[str, str | None]
     items: Items
     child_tables: list[str]
+    at: str | None = None  # the time point judged at, as `eligib check --at`
 
     def record(self) -> dict[str, Any]:
-        return {"row": self.row, "cells": self.cells, "items": self.items, "child_tables": self.child_tables}
+        return {"row": self.row, "cells": self.cells, "items": self.items, "child_tables": self.child_tables,
+                "at": self.at}
 
 
 def check_row(engine: Engine, job: Job) -> PatientResult:
@@ -67,7 +69,7 @@ def check_row(engine: Engine, job: Job) -> PatientResult:
     if problems:
         return PatientResult(row, patient_id, "error", [], [], [], problems)
     try:
-        explanation = engine.check(patient_from_mapping(engine.checked, raw, path=f"patient {patient_id}"))
+        explanation = engine.check(patient_from_mapping(engine.checked, raw, path=f"patient {patient_id}"), at=job.at)
     except DiagnosticError as exc:
         messages = [d.message + (f" ({d.help})" if d.help else "") for d in exc.found]
         return PatientResult(row, patient_id, "error", [], [], [], messages)
@@ -124,18 +126,19 @@ def _feed(stream: IO[str] | None, jobs: list[Job]) -> None:
 
 
 def check_residue(engine: Engine, connection: Any, columns: list[str], views: dict[str, str], scratch: Path,
-                  workers: int | None, progress: Progress | None, count: int) -> None:
+                  workers: int | None, progress: Progress | None, count: int, at: str | None) -> None:
     """Check every row SQL left open; their results join the `results` table."""
     names = ", ".join(f'"{c}"' for c in columns)
     cursor = connection.cursor()  # a cursor of its own: the items of each batch are read meanwhile
-    cursor.execute(f"SELECT row, {names} FROM numbered WHERE row NOT IN (SELECT row FROM results) ORDER BY row")
+    cursor.execute(f'SELECT "#row", {names} FROM numbered WHERE "#row" NOT IN (SELECT row FROM results) '
+                   'ORDER BY "#row"')
     pool = _workers(engine, workers, count)
     done = 0
     target = scratch / "residue.jsonl"
     try:
         with target.open("w", encoding="utf-8") as out:
             while chunk := cursor.fetchmany(BATCH):
-                jobs = _jobs(connection, chunk, columns, views)
+                jobs = _jobs(connection, chunk, columns, views, at)
                 records = pool.check(jobs) if pool is not None else [check_row(engine, job).record() for job in jobs]
                 out.write("".join(json.dumps(record) + "\n" for record in records))
                 done += len(jobs)
@@ -151,7 +154,8 @@ def check_residue(engine: Engine, connection: Any, columns: list[str], views: di
                            "missing_facts: 'VARCHAR[]', paths: 'VARCHAR[]', errors: 'VARCHAR[]'})")
 
 
-def _jobs(connection: Any, chunk: list[tuple[Any, ...]], columns: list[str], views: dict[str, str]) -> list[Job]:
+def _jobs(connection: Any, chunk: list[tuple[Any, ...]], columns: list[str], views: dict[str, str],
+          at: str | None) -> list[Job]:
     """The batch's rows with their items, read from the child tables for these patients only."""
     cells = [dict(zip(columns, row[1:], strict=True)) for row in chunk]
     ids = [str(c.get("id")) for c in cells if c.get("id") is not None]
@@ -162,8 +166,10 @@ def _jobs(connection: Any, chunk: list[tuple[Any, ...]], columns: list[str], vie
         by_id = items[name] = {}
         for row in found.fetchall():
             item = dict(zip(header, row, strict=True))
-            by_id.setdefault(str(item.pop("id")), []).append(item)
-    return [Job(row[0], c, {name: items[name].get(str(c.get("id")), []) for name in views}, sorted(views))
+            owner = item.pop("id")
+            if owner is not None:  # an item naming no patient is counted in the report, never read
+                by_id.setdefault(str(owner), []).append(item)
+    return [Job(row[0], c, {name: items[name].get(str(c.get("id")), []) for name in views}, sorted(views), at)
             for row, c in zip(chunk, cells, strict=True)]
 
 
@@ -181,7 +187,7 @@ def main() -> None:
     engine = Engine.from_file(sys.argv[1], cache=True)
     for line in sys.stdin:
         job = json.loads(line)
-        result = check_row(engine, Job(job["row"], job["cells"], job["items"], job["child_tables"]))
+        result = check_row(engine, Job(job["row"], job["cells"], job["items"], job["child_tables"], job["at"]))
         sys.stdout.write(json.dumps(result.record()) + "\n")
         sys.stdout.flush()
 

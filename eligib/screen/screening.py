@@ -82,16 +82,20 @@ class Screening:
         self.connection.execute(f"COPY ({query}) TO '{target}' ({options})")
 
 
-def screen(engine: Engine, source: DataSource, workers: int | None = None,
-           progress: Progress | None = None) -> Screening:
+def screen(engine: Engine, source: DataSource, workers: int | None = None, progress: Progress | None = None,
+           at: str | None = None) -> Screening:
     """Screen every patient of `source`; `workers` processes check the rows SQL leaves open (default:
-    one per core when there are many)."""
+    one per core when there are many). A protocol with time points is judged as `eligib check` judges:
+    at `at`, by default the first time point (`final`: every criterion)."""
+    point = engine.timepoint(at)
+    if point is not None:
+        engine.at(point)  # an unknown time point: a clean error now, not one per row
     import duckdb
 
     connection = duckdb.connect()
     scratch = scratch_folder()
     try:
-        rows, in_sql, views = _screen(engine, source, connection, Path(scratch.name), workers, progress)
+        rows, in_sql, views = _screen(engine, source, connection, Path(scratch.name), workers, progress, point)
     except BaseException:
         connection.close()
         scratch.cleanup()
@@ -100,7 +104,7 @@ def screen(engine: Engine, source: DataSource, workers: int | None = None,
 
 
 def _screen(engine: Engine, source: DataSource, connection: Any, scratch: Path, workers: int | None,
-            progress: Progress | None) -> tuple[int, int, dict[str, str]]:
+            progress: Progress | None, point: str | None) -> tuple[int, int, dict[str, str]]:
     checked = engine.checked
     source = discover(checked, source)
     columns = load_cells(connection, source, "cells", scratch)
@@ -110,10 +114,11 @@ def _screen(engine: Engine, source: DataSource, connection: Any, scratch: Path, 
     compiled = compile_protocol(checked, fact_columns, histories)
     connection.execute(f"CREATE TABLE results ({RESULT_COLUMNS})")
     _evaluate(connection, compiled)
-    connection.execute(f"INSERT INTO results {_settled_query(compiled)}")
+    if point is None:  # judged at a time point, a row may be pending: the engine judges every row (for now)
+        connection.execute(f"INSERT INTO results {_settled_query(compiled)}")
     in_sql = connection.execute("SELECT count(*) FROM results").fetchall()[0][0]
     rows = connection.execute("SELECT count(*) FROM evaluated").fetchall()[0][0]
-    check_residue(engine, connection, columns, views, scratch, workers, progress, rows - in_sql)
+    check_residue(engine, connection, columns, views, scratch, workers, progress, rows - in_sql, point)
     return rows, in_sql, views
 
 
@@ -146,8 +151,8 @@ def _evaluate(connection: Any, compiled: CompiledSql) -> None:
     joins = ""
     for name, table in compiled.side_tables.items():
         connection.execute(f"CREATE TABLE {name} AS {table}")
-        joins += f" LEFT JOIN {name} USING (row)"
-    connection.execute(f"CREATE TABLE evaluated AS SELECT row, typed.id AS id, typed.plain AS plain"
+        joins += f' LEFT JOIN {name} USING ("#row")'
+    connection.execute(f'CREATE TABLE evaluated AS SELECT "#row", typed.id AS id, typed.plain AS plain'
                        f"{''.join(', ' + c for c in columns)} FROM typed{joins}")
 
 
@@ -161,7 +166,7 @@ def _settled_query(compiled: CompiledSql) -> str:
     blocking = ", ".join(f"CASE WHEN {p} IS FALSE THEN '{cid}' END" for cid, p in passes.items()) or "NULL"
     holding = ", ".join(f"CASE WHEN {_deepest(paths, dotted)} THEN '{dotted}' END" for dotted in paths) or "NULL"
     settled = " AND ".join(["plain", *known]) + f" AND (NOT ({eligible}) OR ({paths_known}))"
-    return (f"SELECT row, id, CASE WHEN {eligible} THEN 'eligible' ELSE 'ineligible' END, "
+    return (f"SELECT \"#row\", id, CASE WHEN {eligible} THEN 'eligible' ELSE 'ineligible' END, "
             f"CAST([x for x in [{blocking}] if x IS NOT NULL] AS VARCHAR[]), CAST([] AS VARCHAR[]), "
             f"CASE WHEN {eligible} THEN CAST([x for x in [{holding}] if x IS NOT NULL] AS VARCHAR[]) "
             f"ELSE CAST([] AS VARCHAR[]) END, CAST([] AS VARCHAR[]) FROM evaluated WHERE {settled}")

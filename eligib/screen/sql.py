@@ -418,8 +418,8 @@ class _Items:
 
     def table(self) -> str:
         columns = ", ".join(f"{aggregate} AS a{index}" for index, aggregate in enumerate(self.aggregates))
-        return (f"SELECT typed.row AS row, {columns} FROM typed JOIN {self.history.table} AS items "
-                "ON items.id = typed.id GROUP BY typed.row")
+        return (f'SELECT typed."#row" AS "#row", {columns} FROM typed JOIN {self.history.table} AS items '
+                'ON items.id = typed.id GROUP BY typed."#row"')
 
 
 def _constant(value: Fraction) -> Sql:

@@ -61,9 +61,13 @@ def table_error(path: str, message: str, help: str, column: str | None = None) -
 
 def load_cells(connection: Any, source: DataSource, view: str, scratch: Path) -> list[str]:
     """Make `view` the main table as VARCHAR cells; return its column names."""
-    relation = _relation(connection, source.path, source.format, source.table, scratch)
+    relation = _relation(connection, source.path, source.format, source.table, scratch / f"{view}.csv")
     columns = list(relation.columns)
-    cells = ", ".join(f'CAST("{_identifier(c, source.path)}" AS VARCHAR) AS "{c}"' for c in columns)
+    floats = {c for c, kind in zip(columns, relation.types, strict=True) if str(kind) in ("DOUBLE", "FLOAT")}
+    if floats:
+        _register_decimal_text(connection)
+    cells = ", ".join(f'{"eligib_decimal" if c in floats else ""}(CAST("{_identifier(c, source.path)}" AS '
+                      f'{"DOUBLE" if c in floats else "VARCHAR"})) AS "{c}"' for c in columns)
     connection.register(f"{view}_source", relation)
     connection.execute(f'CREATE VIEW "{view}" AS SELECT {cells} FROM "{view}_source"')
     count = connection.execute(f'SELECT count(*) FROM "{view}"').fetchall()[0][0]
@@ -73,7 +77,25 @@ def load_cells(connection: Any, source: DataSource, view: str, scratch: Path) ->
     return columns
 
 
-def _relation(connection: Any, path: str, kind: str, table: str | None, scratch: Path) -> Any:
+def _register_decimal_text(connection: Any) -> None:
+    """`eligib_decimal(x)`: a DOUBLE as the shortest decimal naming it, without an exponent (`5e-05` is
+    read as 0.00005, as a patient file's JSON number would be), for Parquet and DuckDB float columns."""
+    try:
+        connection.create_function("eligib_decimal", _decimal_text, ["DOUBLE"], "VARCHAR")
+    except Exception as exc:  # registered already on this connection (a second table)
+        if "already" not in str(exc).lower():
+            raise
+
+
+def _decimal_text(value: float) -> str:
+    text = repr(value)  # the shortest text that reads back as the same double
+    if value != value or value in (float("inf"), float("-inf")):
+        return text
+    number = Decimal(text)
+    return format(number, "f") if abs(number.adjusted()) <= 60 else text
+
+
+def _relation(connection: Any, path: str, kind: str, table: str | None, converted: Path) -> Any:
     """The table as a DuckDB relation, every error a clean DiagnosticError."""
     import duckdb
 
@@ -86,7 +108,7 @@ def _relation(connection: Any, path: str, kind: str, table: str | None, scratch:
             case "parquet":
                 return connection.read_parquet(path)
             case "jsonl":
-                return connection.read_csv(str(_jsonl_as_csv(path, scratch)), all_varchar=True, header=True)
+                return connection.read_csv(str(_jsonl_as_csv(path, converted)), all_varchar=True, header=True)
             case "duckdb":
                 if table is None:
                     raise table_error(path, "a DuckDB database holds many tables", "name one with --table")
@@ -108,14 +130,13 @@ def _identifier(name: str, path: str) -> str:
     return name
 
 
-def _jsonl_as_csv(path: str, scratch: Path) -> Path:
+def _jsonl_as_csv(path: str, target: Path) -> Path:
     """JSON Lines -> a CSV of text cells (numbers keep their decimal digits); a value that is a list or
     an object (a history, a quantity object) is kept as its JSON text for the row's own reading."""
     rows = list(read_jsonl(path))
     names: dict[str, None] = {}
     for _, row in rows:
         names.update(dict.fromkeys(row))
-    target = scratch / "jsonl.csv"
     with target.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(names)
@@ -128,13 +149,17 @@ def read_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) per non-blank line; a line that is not a JSON object is a clean error."""
     if Path(path).stat().st_size > MAX_TABLE_BYTES:
         raise table_error(path, f"larger than {MAX_TABLE_BYTES:,} bytes", "split the file or use Parquet")
-    with open(path, encoding="utf-8", errors="strict") as handle:
-        for number, line in enumerate(handle, 1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise table_error(f"{path}:{number}", "not UTF-8 text", "save the file as UTF-8") from None
             if not line.strip():
                 continue
             try:
-                value = json.loads(line, parse_float=Decimal)
-            except (json.JSONDecodeError, RecursionError) as exc:
+                value = json.loads(line, parse_float=Decimal, parse_int=Decimal)
+            except (json.JSONDecodeError, RecursionError, ValueError) as exc:
                 raise table_error(f"{path}:{number}", f"not JSON: {getattr(exc, 'msg', 'too deeply nested')}",
                                   "write one JSON object per line") from None
             if not isinstance(value, dict):
@@ -157,8 +182,9 @@ def _cell_text(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict | list) or (isinstance(value, str) and value[:1] in ('', '"', "[", "{")):
-        return json.dumps(value, default=str)  # JSON text, read back as such: "" stays an empty text
+    if isinstance(value, dict | list) or (isinstance(value, str) and (
+            value[:1] in ("", '"', "[", "{") or value.strip().lower() in ("true", "false"))):
+        return json.dumps(value, default=str)  # JSON text, read back as such: "" and "true" stay texts
     if isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) <= 60:
         return format(value, "f")  # 1E+2 as 100: the plain form a cell states (no exponent)
     return str(value)
@@ -214,10 +240,13 @@ def _item_value(history: ListType, key: str, text: str) -> Any:
 
 
 def _json_value(text: str) -> Any:
+    """A cell holding JSON (an inline history, a quantity object, a JSON Lines text); the text itself when
+    it is no JSON within the limits (the value's own reading then refuses it)."""
     try:
-        return json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError:
+        value = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    except (json.JSONDecodeError, RecursionError, ValueError):
         return text
+    return value if _depth(value) <= MAX_INPUT_NESTING else text
 
 
 def scratch_folder() -> tempfile.TemporaryDirectory[str]:

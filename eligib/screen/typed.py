@@ -23,12 +23,15 @@ def read_cell(spec: ParsedSpec, cell: str, value_name: str, none_name: str) -> t
     if reader is None:  # read by the engine only: plain when empty
         return [], f"{cell} IS NULL", None
     is_none = f"(lower({cell}) = 'none')" if spec.optional else "FALSE"
+    # `none` (any case) is read first, as parse_value does: for a fact not declared `or none` it is an error,
+    # even when an enumeration has a value of that name, so SQL leaves it to the engine
+    plain_value = reader.plain if spec.optional else f"(lower({cell}) <> 'none' AND {reader.plain})"
     selected = [f"(CASE WHEN {cell} IS NULL OR {is_none} THEN NULL ELSE {reader.value} END) AS {value_name}"]
     none = None
     if spec.optional:
         selected.append(f"(CASE WHEN {cell} IS NULL THEN NULL ELSE {is_none} END) AS {none_name}")
         none = none_name
-    return selected, f"({cell} IS NULL OR {is_none} OR {reader.plain})", FactColumn(value_name, none, reader.factor)
+    return selected, f"({cell} IS NULL OR {is_none} OR {plain_value})", FactColumn(value_name, none, reader.factor)
 
 
 def typed_tables(checked: CheckedProtocol, connection: Any, columns: list[str],
@@ -37,7 +40,7 @@ def typed_tables(checked: CheckedProtocol, connection: Any, columns: list[str],
     names = [name for name, info in checked.facts.items() if isinstance(info.type, ListType)]
     histories = {name: _items_table(checked, connection, name, index, views.get(name))
                  for index, name in enumerate(names)}
-    selected = ["row", '"id" AS id']
+    selected = ['"#row"', '"id" AS id']  # `#row`: no fact can be named so
     plain = ['"id" IS NOT NULL']
     fact_columns: dict[str, FactColumn] = {}
     for index, name in enumerate(c for c in columns if c != "id"):
@@ -56,7 +59,7 @@ def typed_tables(checked: CheckedProtocol, connection: Any, columns: list[str],
         plain.append(f"NOT EXISTS (SELECT 1 FROM {history.table} AS items WHERE items.id = numbered.id "
                      "AND NOT items.plain)")
     selected.append(f"({' AND '.join(f'({p})' for p in plain)}) AS plain")
-    connection.execute("CREATE TABLE numbered AS SELECT row_number() OVER () AS row, * FROM cells")
+    connection.execute('CREATE TABLE numbered AS SELECT row_number() OVER () AS "#row", * FROM cells')
     connection.execute(f"CREATE TABLE typed AS SELECT {', '.join(selected)} FROM numbered")
     duplicate = connection.execute("SELECT id FROM typed WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1 "
                                    "LIMIT 1").fetchall()
