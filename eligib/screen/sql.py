@@ -145,7 +145,7 @@ class SqlCompiler:
                 return Sql("TRUE" if node.value else "FALSE")
             case ast.QuantityLiteral():
                 value = literal_value(node)
-                return Sql(sql_number(Fraction(value.numerator)), None, Fraction(1, value.denominator))
+                return _constant(value)
             case ast.DateLiteral():
                 return Sql(sql_date(node.value.toordinal()))
             case ast.NameRef() if node.nid in self.checked.field_refs:
@@ -230,7 +230,7 @@ class SqlCompiler:
         factor = Fraction(1, lcm(*(v.denominator for v in values)))
         cases = []
         for row, value in zip(table.rows, values, strict=True):
-            result = sql_number(value / factor)
+            result = _whole(value / factor)
             if not row.band:
                 cases.append(f"WHEN {key.text} = {sql_text(str(row.key))} THEN {result}")
             elif row.high is None:
@@ -423,7 +423,14 @@ class _Items:
 
 
 def _constant(value: Fraction) -> Sql:
-    return Sql(sql_number(Fraction(value.numerator)), None, Fraction(1, value.denominator))
+    return Sql(_whole(Fraction(value.numerator)), None, Fraction(1, value.denominator))
+
+
+def _whole(number: Fraction) -> str:
+    """A whole number SQL holds exactly (HUGEINT); a larger one is left to the engine."""
+    if abs(number) >= 10**36:
+        raise Unsupported("a number beyond SQL's whole numbers")
+    return sql_number(number)
 
 
 def _is_constant(value: Sql) -> bool:
@@ -437,7 +444,7 @@ def _any_none(values: list[Sql]) -> str | None:
 
 def _scale(text: str, multiplier: Fraction) -> str:
     assert multiplier.denominator == 1 and multiplier > 0
-    return text if multiplier == 1 else _try(f"{text} * {sql_number(multiplier)}")
+    return text if multiplier == 1 else _try(f"{text} * {_whole(multiplier)}")
 
 
 def _try(arithmetic: str) -> str:

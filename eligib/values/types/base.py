@@ -87,10 +87,14 @@ class SqlCell:
 
 
 def sql_number(fraction: Fraction) -> str:
-    """An exact rational as SQL: an integer, or a quotient of integers only where the caller
-    cross-multiplies (eligib/screen never divides in SQL)."""
+    """A whole number as SQL (HUGEINT past 2**62); NULL past 10**37, beyond HUGEINT, so that what
+    compares with it is unknown (eligib/screen then leaves the row to the engine). Never a quotient:
+    callers cross-multiply."""
     assert fraction.denominator == 1, "SQL numbers here are whole; scale first"
-    return f"{fraction.numerator}::HUGEINT" if abs(fraction.numerator) >= 2**62 else str(fraction.numerator)
+    number = fraction.numerator
+    if abs(number) >= 10**37:
+        return "CAST(NULL AS HUGEINT)"
+    return f"{number}::HUGEINT" if abs(number) >= 2**62 else str(number)
 
 
 def sql_text(text: str) -> str:
