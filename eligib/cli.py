@@ -136,7 +136,7 @@ def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, ti
 @main.command()
 @click.argument("protocol", type=click.Path(dir_okay=False))
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--out", "results", type=click.Path(dir_okay=False),
+@click.option("--out", "results", type=click.Path(dir_okay=False), callback=lambda _c, _p, path: _results_file(path),
               help="Write every patient's result there: .parquet, .csv or .jsonl.")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="The attrition report as readable text, or JSON.")
@@ -167,6 +167,12 @@ def screen(protocol: str, data: str, results: str | None, output: str, histories
         return 0, text
 
     sys.exit(guarded(run))
+
+
+def _results_file(path: str | None) -> str | None:
+    if path is not None and not path.lower().endswith((".parquet", ".csv", ".jsonl", ".ndjson", ".json")):
+        raise click.BadParameter(f"`{path}`: name the results file .parquet, .csv or .jsonl", param_hint="--out")
+    return path
 
 
 def _chart(path: str | None) -> str | None:

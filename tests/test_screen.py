@@ -319,3 +319,13 @@ def test_protocols_with_time_points_are_judged_as_check_judges(run, tmp_path):
         want = {path.stem: str(engine.check(str(path), at=engine.timepoint(point)).verdict) for path in examples}
         assert got == want
     assert "pending" in {str(engine.check(str(path), at=engine.timepoint(None)).verdict) for path in examples}
+
+
+def test_output_files_that_cannot_be_written_are_clean_errors(run, tmp_path):
+    missing = tmp_path / "no-such-folder"
+    for option, name, message in (("--out", "r.csv", "cannot write the results to"),
+                                  ("--plot", "f.png", "cannot write the chart to")):
+        result = run("screen", CD7, str(COHORT), option, str(missing / name))
+        assert result.exit_code == 2 and f"error[io]: {message}" in result.output, result.output
+    result = run("screen", CD7, str(COHORT), "--out", str(tmp_path / "r.xlsx"))
+    assert result.exit_code == 2 and "name the results file .parquet, .csv or .jsonl" in result.output

@@ -43,5 +43,10 @@ def plot_funnel(report: Attrition, path: str) -> None:
         axes.set_title(f"Attrition: {report.protocol}, {report.patients:,} patients")
         axes.set_xlim(0, max([*counts, 1]) * 1.15)
         figure.tight_layout()
-        figure.savefig(path)
-        plt.close(figure)
+        try:
+            figure.savefig(path)
+        except OSError as exc:
+            raise DiagnosticError([error("io", f"cannot write the chart to `{path}`: {exc.strerror or exc}", None,
+                                         help="give a file path in a folder you can write to")]) from None
+        finally:
+            plt.close(figure)

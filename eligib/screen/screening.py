@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eligib.engine import Engine
+from eligib.language.diagnostics import DiagnosticError, error
 from eligib.screen.attrition import Attrition, attrition
 from eligib.screen.residue import BATCH, RESULT_COLUMNS, PatientResult, Progress, check_residue
 from eligib.screen.sql import CompiledSql, compile_protocol
@@ -79,7 +80,14 @@ class Screening:
             options = "FORMAT csv, HEADER true"
         else:
             raise table_error(path, "unknown results format", "name the results file .parquet, .csv or .jsonl")
-        self.connection.execute(f"COPY ({query}) TO '{target}' ({options})")
+        import duckdb
+
+        try:
+            self.connection.execute(f"COPY ({query}) TO '{target}' ({options})")
+        except duckdb.Error as exc:  # a folder, a missing folder, no permission
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise DiagnosticError([error("io", f"cannot write the results to `{path}`: {reason}", None,
+                                         help="give a file path in a folder you can write to")]) from None
 
 
 def screen(engine: Engine, source: DataSource, workers: int | None = None, progress: Progress | None = None,
