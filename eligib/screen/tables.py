@@ -68,9 +68,14 @@ def load_cells(connection: Any, source: DataSource, view: str, scratch: Path) ->
         _register_decimal_text(connection)
     cells = ", ".join(f'{"eligib_decimal" if c in floats else ""}(CAST("{_identifier(c, source.path)}" AS '
                       f'{"DOUBLE" if c in floats else "VARCHAR"})) AS "{c}"' for c in columns)
+    import duckdb
+
     connection.register(f"{view}_source", relation)
-    connection.execute(f'CREATE VIEW "{view}" AS SELECT {cells} FROM "{view}_source"')
-    count = connection.execute(f'SELECT count(*) FROM "{view}"').fetchall()[0][0]
+    try:  # reading is lazy: a malformed row shows here, counting every row once
+        connection.execute(f'CREATE VIEW "{view}" AS SELECT {cells} FROM "{view}_source"')
+        count = connection.execute(f'SELECT count(*) FROM "{view}"').fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise table_error(source.path, f"cannot be read: {_first_line(exc)}", "check the file's format") from None
     if count > MAX_SCREEN_ROWS:
         raise table_error(source.path, f"{count:,} rows, more than the {MAX_SCREEN_ROWS:,} one run screens",
                           "split the table and screen each part")
