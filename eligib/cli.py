@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -170,13 +171,13 @@ def screen(protocol: str, data: str, results: str | None, output: str, histories
 
 
 def _results_file(path: str | None) -> str | None:
-    if path is not None and not path.lower().endswith((".parquet", ".csv", ".jsonl", ".ndjson", ".json")):
+    if path is not None and Path(path).suffix.lower() not in (".parquet", ".csv", ".jsonl", ".ndjson", ".json"):
         raise click.BadParameter(f"`{path}`: name the results file .parquet, .csv or .jsonl", param_hint="--out")
     return path
 
 
 def _chart(path: str | None) -> str | None:
-    if path is not None and not path.lower().endswith((".png", ".svg", ".pdf")):
+    if path is not None and Path(path).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise click.BadParameter(f"`{path}`: name the chart .png, .svg or .pdf", param_hint="--plot")
     return path
 

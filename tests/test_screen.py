@@ -329,3 +329,26 @@ def test_output_files_that_cannot_be_written_are_clean_errors(run, tmp_path):
         assert result.exit_code == 2 and f"error[io]: {message}" in result.output, result.output
     result = run("screen", CD7, str(COHORT), "--out", str(tmp_path / "r.xlsx"))
     assert result.exit_code == 2 and "name the results file .parquet, .csv or .jsonl" in result.output
+
+
+def test_second_review_cases(run, tmp_path):
+    """A history longer than its declared bound is refused as check refuses it (SQL once decided such a row
+    eligible); a fact or field named `id` cannot be screened; a chart or results name that is only a suffix
+    is refused before screening."""
+    protocol = tmp_path / "p.elig"
+    protocol.write_text('protocol p:\n    title: "P"\n    version: "1"\nfacts:\n'
+                        '    regs: list, at most 2 items, "Prior regimens":\n        resp: one of (pd, sd, pr, cr)\n'
+                        'inclusion refractory "x":\n    record: "x"\n    any(regs where resp is pd)\n')
+    (tmp_path / "patients.csv").write_text("id,regs\np1,complete\np2,incomplete\np3,complete\n")
+    (tmp_path / "patients.regs.csv").write_text("id,resp\np1,pd\np1,sd\np1,sd\np2,pd\np2,pd\np2,cr\np3,pd\n")
+    results = screened(protocol, tmp_path / "patients.csv")
+    assert [results[p][0] for p in ("p1", "p2", "p3")] == ["error", "error", "eligible"]
+    assert "3 items, but the protocol allows at most 2" in results["p1"][1][0]
+    named_id = tmp_path / "i.elig"
+    named_id.write_text('protocol i:\n    title: "I"\n    version: "1"\nfacts:\n    regs: list, "Prior":\n'
+                        '        id: one of (a, b)\ninclusion c "c":\n    record: "x"\n    any(regs where id is a)\n')
+    result = run("screen", str(named_id), str(tmp_path / "patients.csv"))
+    assert result.exit_code == 2 and "a fact or history field named `id` cannot be screened" in result.output
+    for option, name in (("--plot", ".png"), ("--out", ".csv")):
+        result = run("screen", CD7, str(COHORT), option, str(tmp_path / name))
+        assert result.exit_code == 2 and "Invalid value" in result.output

@@ -67,7 +67,7 @@ class Screening:
     def write(self, path: str) -> None:
         """Write the results as Parquet, CSV or JSON Lines, chosen by the file's suffix."""
         suffix = Path(path).suffix.lower()
-        target = path.replace("'", "''")
+        target = str(Path(path).absolute()).replace("'", "''")  # absolute: DuckDB would expand a leading `~`
         columns = "id, verdict, blocking, missing_facts, paths, errors"
         if suffix == ".parquet":
             query, options = f"SELECT {columns} FROM results ORDER BY row", "FORMAT parquet"
@@ -114,6 +114,7 @@ def screen(engine: Engine, source: DataSource, workers: int | None = None, progr
 def _screen(engine: Engine, source: DataSource, connection: Any, scratch: Path, workers: int | None,
             progress: Progress | None, point: str | None) -> tuple[int, int, dict[str, str]]:
     checked = engine.checked
+    _refuse_id_facts(checked)
     source = discover(checked, source)
     columns = load_cells(connection, source, "cells", scratch)
     check_columns(checked, columns, source.path)
@@ -128,6 +129,16 @@ def _screen(engine: Engine, source: DataSource, connection: Any, scratch: Path, 
     rows = connection.execute("SELECT count(*) FROM evaluated").fetchall()[0][0]
     check_residue(engine, connection, columns, views, scratch, workers, progress, rows - in_sql, point)
     return rows, in_sql, views
+
+
+def _refuse_id_facts(checked: Any) -> None:
+    """A fact or history field named `id` cannot be told from the column that names the patient."""
+    for name, info in checked.facts.items():
+        fields = [f.name for f in getattr(info.type, "fields", ())]
+        if name == "id" or "id" in fields:
+            where = f"`{name}`" if name == "id" else f"the field `id` of `{name}`"
+            raise table_error(checked.source.path, f"{where}: a fact or history field named `id` cannot be "
+                              "screened", "the `id` column names the patient; rename the fact in the protocol")
 
 
 def _load_histories(engine: Engine, source: DataSource, connection: Any, scratch: Path) -> dict[str, str]:

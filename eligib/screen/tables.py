@@ -106,18 +106,19 @@ def _relation(connection: Any, path: str, kind: str, table: str | None, converte
 
     if not Path(path).is_file():
         raise table_error(path, "no such file", "give a CSV, Parquet, JSON Lines or DuckDB file")
+    absolute = str(Path(path).absolute())  # what DuckDB opens: it would expand a leading `~`
     try:
         match kind:
             case "csv":
-                return connection.read_csv(path, all_varchar=True, header=True)
+                return connection.read_csv(absolute, all_varchar=True, header=True)
             case "parquet":
-                return connection.read_parquet(path)
+                return connection.read_parquet(absolute)
             case "jsonl":
                 return connection.read_csv(str(_jsonl_as_csv(path, converted)), all_varchar=True, header=True)
             case "duckdb":
                 if table is None:
                     raise table_error(path, "a DuckDB database holds many tables", "name one with --table")
-                connection.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS data (READ_ONLY)")
+                connection.execute(f"ATTACH '{absolute.replace(chr(39), chr(39) * 2)}' AS data (READ_ONLY)")
                 return connection.table(f'data."{_identifier(table, path)}"')
             case _:
                 raise table_error(path, "unknown table format", "name it .csv, .parquet, .jsonl or .duckdb")
