@@ -1,8 +1,9 @@
 """Screen a table of patients against a protocol: SQL (DuckDB) decides the rows Kleene logic settles,
 the engine checks the rest, and every patient's result equals `eligib check` on that patient.
 
-A row is settled in SQL only when SQL holds everything the row says (every cell in the plain form
-SQL reads exactly, no history), every criterion is TRUE or FALSE, every assumption TRUE, and, for an
+A row is settled in SQL only when SQL holds everything the row says (every cell, and every cell of its
+history items, in the plain form SQL reads exactly; no history longer than its bound), every criterion
+is TRUE or FALSE, every assumption TRUE, and, for an
 eligible patient, every path the explanation reports is known. Such a row's verdict and blocking
 criteria are those of the engine's own fast path, which reports no missing fact. Every other row,
 bad cells included, is read by the engine as a patient file would be: its errors are reported per
@@ -56,7 +57,7 @@ class Screening:
                 yield PatientResult(row[0], row[1], row[2], list(row[3]), list(row[4]), list(row[5]), list(row[6]))
 
     def relation(self) -> Any:
-        """The results as a DuckDB relation (`.arrow()`, `.df()`, `.pl()` for notebooks)."""
+        """The results as a DuckDB relation (`.to_arrow_table()`, `.df()`, `.pl()` for notebooks)."""
         return self.connection.sql("SELECT id, verdict, blocking, missing_facts, paths, errors FROM results "
                                    "ORDER BY row")
 

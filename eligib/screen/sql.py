@@ -6,8 +6,9 @@ criteria are all TRUE or FALSE here is decided exactly as `eligib check` decides
 mirrors one case of kleene.py. Exactness: numbers are exact DECIMALs with a static rational factor
 (canonical value = SQL value x factor), compared by cross-multiplication with whole numbers, never
 divided; dates are DATEs shifted by SQL's calendar months, which clamp to the month's end as the
-language does. What SQL cannot state exactly (a quotient, a history, a date-time) is compiled as
-unknown (NULL) and the column is marked inexact: a NULL there means "ask the engine", so the row goes
+language does; a history's questions are aggregates over its items' table. What SQL cannot state
+exactly (a quotient, a date-time, min/max/sum of a field) is compiled as unknown (NULL) and the
+column is marked inexact: a NULL there means "ask the engine", so the row goes
 to the solver. Replacing a part by unknown never turns a Kleene answer wrong, only less definite.
 """
 
