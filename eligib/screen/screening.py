@@ -21,7 +21,15 @@ from eligib.language.diagnostics import DiagnosticError, error
 from eligib.screen.attrition import Attrition, attrition
 from eligib.screen.residue import BATCH, RESULT_COLUMNS, PatientResult, Progress, check_residue
 from eligib.screen.sql import CompiledSql, compile_protocol
-from eligib.screen.tables import DataSource, check_columns, discover, load_cells, scratch_folder, table_error
+from eligib.screen.tables import (
+    DataSource,
+    check_columns,
+    discover,
+    first_line,
+    load_cells,
+    scratch_folder,
+    table_error,
+)
 from eligib.screen.typed import typed_tables
 from eligib.values.types import ListType
 
@@ -86,8 +94,7 @@ class Screening:
         try:
             self.connection.execute(f"COPY ({query}) TO '{target}' ({options})")
         except duckdb.Error as exc:  # a folder, a missing folder, no permission
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise DiagnosticError([error("io", f"cannot write the results to `{path}`: {reason}", None,
+            raise DiagnosticError([error("io", f"cannot write the results to `{path}`: {first_line(exc)}", None,
                                          help="give a file path in a folder you can write to")]) from None
 
 

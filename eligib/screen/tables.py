@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from eligib.inputs.documents import nesting
 from eligib.language.checked import CheckedProtocol
 from eligib.language.diagnostics import DiagnosticError, error, suggest
 from eligib.limits import MAX_INPUT_NESTING, MAX_SCREEN_ROWS, MAX_TABLE_BYTES
@@ -75,7 +76,7 @@ def load_cells(connection: Any, source: DataSource, view: str, scratch: Path) ->
         connection.execute(f'CREATE VIEW "{view}" AS SELECT {cells} FROM "{view}_source"')
         count = connection.execute(f'SELECT count(*) FROM "{view}"').fetchall()[0][0]
     except duckdb.Error as exc:
-        raise table_error(source.path, f"cannot be read: {_first_line(exc)}", "check the file's format") from None
+        raise table_error(source.path, f"cannot be read: {first_line(exc)}", "check the file's format") from None
     if count > MAX_SCREEN_ROWS:
         raise table_error(source.path, f"{count:,} rows, more than the {MAX_SCREEN_ROWS:,} one run screens",
                           "split the table and screen each part")
@@ -123,10 +124,11 @@ def _relation(connection: Any, path: str, kind: str, table: str | None, converte
             case _:
                 raise table_error(path, "unknown table format", "name it .csv, .parquet, .jsonl or .duckdb")
     except duckdb.Error as exc:
-        raise table_error(path, f"cannot be read: {_first_line(exc)}", "check the file's format") from None
+        raise table_error(path, f"cannot be read: {first_line(exc)}", "check the file's format") from None
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """A DuckDB error's first line, for a message."""
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
 
@@ -170,17 +172,9 @@ def read_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
                                   "write one JSON object per line") from None
             if not isinstance(value, dict):
                 raise table_error(f"{path}:{number}", "not a JSON object", "write one object per patient per line")
-            if _depth(value) > MAX_INPUT_NESTING:
+            if nesting(value) > MAX_INPUT_NESTING:
                 raise table_error(f"{path}:{number}", "nested too deeply", "see docs/limits.md")
             yield number, value
-
-
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
 
 
 def _cell_text(value: Any) -> str | None:
@@ -252,7 +246,7 @@ def _json_value(text: str) -> Any:
         value = json.loads(text, parse_float=Decimal, parse_int=Decimal)
     except (json.JSONDecodeError, RecursionError, ValueError):
         return text
-    return value if _depth(value) <= MAX_INPUT_NESTING else text
+    return value if nesting(value) <= MAX_INPUT_NESTING else text
 
 
 def scratch_folder() -> tempfile.TemporaryDirectory[str]:

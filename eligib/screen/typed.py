@@ -91,8 +91,9 @@ def _items_table(checked: CheckedProtocol, connection: Any, name: str, index: in
         f'CAST(NULL AS VARCHAR) AS "{f}"' for f in fields) + " WHERE FALSE)"
     selected, plain = ["row_number() OVER () AS item", "id"], ["id IS NOT NULL"]
     columns: dict[str, FactColumn] = {}
+    given = fields if view is None else _view_columns(connection, view)
     for number, spec in enumerate(history.fields):
-        cell = f'"{spec.name}"' if view is None or spec.name in _view_columns(connection, view) else "NULL"
+        cell = f'"{spec.name}"' if spec.name in given else "NULL"
         expressions, plain_cell, column = read_cell(spec, cell, f"f{number}", f"g{number}")
         selected += expressions
         plain.append(plain_cell)
