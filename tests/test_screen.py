@@ -29,12 +29,12 @@ SCALE = int(os.environ.get("ELIGIB_SCREEN_PATIENTS", "0"))
 CD7 = str(ROOT / "protocols" / "cd7_car_t.elig")
 COHORT = ROOT / "protocols" / "examples" / "screen" / "patients.csv"
 POPULATIONS = [  # protocol, base patient (None: the CD7 complete patient), patients, share missing, seed, workers
-    ("cd7_car_t.elig", None, 400, 0.0, 1, 1),
-    ("cd7_car_t.elig", None, 100, 0.03, 2, 2),
-    ("nct05483491_kklc1_tcr_t.elig", "nct05483491/eligible-gastric-male-45.json", 150, 0.02, 3, 1),
-    ("nct03971799_cd33_car_t.elig", "nct03971799/eligible-second-relapse.json", 80, 0.02, 4, 1),
+    ("cd7_car_t.elig", None, 300, 0.0, 1, 1),
+    ("cd7_car_t.elig", None, 80, 0.03, 2, 2),
+    ("nct05483491_kklc1_tcr_t.elig", "nct05483491/eligible-gastric-male-45.json", 120, 0.02, 3, 1),
+    ("nct03971799_cd33_car_t.elig", "nct03971799/eligible-second-relapse.json", 60, 0.02, 4, 1),
 ]
-IN_SUITE = sum(population[2] for population in POPULATIONS)  # 730; ELIGIB_SCREEN_PATIENTS spreads its number alike
+IN_SUITE = sum(population[2] for population in POPULATIONS)  # 560; ELIGIB_SCREEN_PATIENTS spreads its number alike
 
 
 def expected_result(engine: Engine, facts: dict[str, Any]) -> tuple[Any, ...]:
