@@ -58,7 +58,9 @@ def typed_tables(checked: CheckedProtocol, connection: Any, columns: list[str],
             plain.append(f"\"{name}\" IS NULL OR \"{name}\" IN ('complete', 'incomplete')")
         plain.append(f"NOT EXISTS (SELECT 1 FROM {history.table} AS items WHERE items.id = numbered.id "
                      "AND NOT items.plain)")
-        limit = checked.facts[name].type.max_items  # type: ignore[attr-defined]
+        history_type = checked.facts[name].type
+        assert isinstance(history_type, ListType)
+        limit = history_type.max_items
         plain.append(f'"id" NOT IN (SELECT id FROM {history.table} WHERE id IS NOT NULL GROUP BY id '
                      f"HAVING count(*) > {int(limit)})")  # too many items: the engine refuses the row
     selected.append(f"({' AND '.join(f'({p})' for p in plain)}) AS plain")
