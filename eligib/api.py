@@ -112,16 +112,26 @@ def run_case_files(engine: Engine, paths: list[str], timeout: float | None = CHE
 
 def screen(engine: Engine, data: str, histories: dict[str, str] | None = None, table: str | None = None,
            workers: int | None = None, progress: Callable[[int, int], None] | None = None,
-           at: str | None = None) -> Screening:
-    """Screen every patient of a table (CSV, Parquet, JSON Lines, or `table` of a DuckDB file) with DuckDB;
+           at: str | None = None, backend: str = "duckdb", master: str | None = None, spark: Any = None) -> Screening:
+    """Screen every patient of a table (CSV, Parquet, JSON Lines, or `table` of a DuckDB file);
     `histories` names each history's child table (by default `<table>.<history>.<suffix>` beside it).
+    `backend="spark"` runs it on Spark: on `spark` (a SparkSession) or a session of its own on `master`
+    (default `local[*]`; needs eligib[spark]); `workers` and `progress` are DuckDB's.
     Use it as a context manager; `.results()`, `.relation()` (Arrow, pandas), `.write(path)`,
     `.attrition()` (docs/screening.md). A protocol with time points is judged at `at`, by default
     the first, as `eligib check` judges."""
-    from eligib.screen.screening import screen as run
     from eligib.screen.tables import DataSource
 
-    return run(engine, DataSource(data, dict(histories or {}), table), workers, progress, at)
+    source = DataSource(data, dict(histories or {}), table)
+    if backend == "spark":
+        from eligib.screen.spark import screen_spark
+
+        return screen_spark(engine, source, master, at, spark)
+    if backend != "duckdb":
+        raise ValueError(f"backend {backend!r}: use 'duckdb' or 'spark'")
+    from eligib.screen.screening import screen as run
+
+    return run(engine, source, workers, progress, at)
 
 
 def output_schema(command: str) -> dict[str, Any]:

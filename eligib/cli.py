@@ -151,14 +151,25 @@ def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, ti
               help="Processes checking the rows SQL leaves open (default: one per core when there are many).")
 @click.option("--at", "point", metavar="TIMEPOINT",
               help="For a protocol with time points: judge as `eligib check --at` (default: the first).")
+@click.option("--engine", "backend", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="DuckDB on this machine, or Spark (needs eligib[spark] and Java 17).")
+@click.option("--master", metavar="URL", help="With --engine spark: the Spark master (default: local[*]).")
 def screen(protocol: str, data: str, results: str | None, output: str, histories: dict[str, str],
-           table: str | None, plot: str | None, workers: int | None, point: str | None) -> None:
-    """Screen every patient of DATA (CSV, Parquet, JSON Lines, DuckDB) against PROTOCOL, with DuckDB."""
+           table: str | None, plot: str | None, workers: int | None, point: str | None, backend: str,
+           master: str | None) -> None:
+    """Screen every patient of DATA (CSV, Parquet, JSON Lines, DuckDB) against PROTOCOL, with DuckDB or Spark."""
+    if master is not None and backend != "spark":
+        raise click.BadParameter("a Spark master is for --engine spark", param_hint="--master")
+    if workers is not None and backend == "spark":
+        raise click.BadParameter("Spark runs a task per core of its executors; set them with --master, "
+                                 "e.g. local[4]", param_hint="--workers")
+
     def run() -> Outcome:
         from eligib import api
 
         engine = api.Engine.from_file(protocol, cache=True)
-        with api.screen(engine, data, histories, table, workers, _progress(), point) as screening:
+        progress = _progress() if backend == "duckdb" else None
+        with api.screen(engine, data, histories, table, workers, progress, point, backend, master) as screening:
             if results:
                 screening.write(results)
             report = screening.attrition()

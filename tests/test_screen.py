@@ -352,3 +352,8 @@ def test_second_review_cases(run, tmp_path):
     for option, name in (("--plot", ".png"), ("--out", ".csv")):
         result = run("screen", CD7, str(COHORT), option, str(tmp_path / name))
         assert result.exit_code == 2 and "Invalid value" in result.output
+
+
+def test_spark_options_need_the_spark_engine(run):
+    result = run("screen", CD7, str(COHORT), "--master", "local[2]")
+    assert result.exit_code == 2 and "--engine spark" in result.output

@@ -46,9 +46,10 @@ class Attrition:
                 "orphan_items": self.orphans}
 
 
-def attrition(connection: Any, checked: CheckedProtocol, decided_in_sql: int, views: dict[str, str],
+def attrition(connection: Any, checked: CheckedProtocol, decided_in_sql: int, orphans: dict[str, int],
               shown_errors: int = 10) -> Attrition:
-    """The report over the `results` table of a finished screen (`views`: each history's child table)."""
+    """The report over the `results` table of a finished screen (`orphans`: per history, the child rows
+    naming no patient)."""
     verdicts = dict.fromkeys(("eligible", "ineligible", "undetermined", "error"), 0)
     verdicts.update(dict(connection.execute("SELECT verdict, count(*) FROM results GROUP BY verdict").fetchall()))
     patients = sum(verdicts.values())
@@ -67,11 +68,7 @@ def attrition(connection: Any, checked: CheckedProtocol, decided_in_sql: int, vi
     found.missing_facts = [(name, count) for name, count in connection.execute(
         "SELECT fact, count(*) AS n FROM (SELECT unnest(missing_facts) AS fact FROM results "
         f"WHERE verdict = 'undetermined') GROUP BY fact ORDER BY n DESC, fact LIMIT {TOP_MISSING}").fetchall()]
-    for name, view in views.items():
-        orphans = connection.execute(f'SELECT count(*) FROM "{view}" WHERE id IS NULL OR id NOT IN '
-                                     "(SELECT id FROM typed WHERE id IS NOT NULL)").fetchall()[0][0]
-        if orphans:
-            found.orphans[name] = orphans
+    found.orphans = dict(orphans)
     found.errors = [(pid, list(messages)) for pid, messages in connection.execute(
         f"SELECT id, errors FROM results WHERE verdict = 'error' ORDER BY row LIMIT {shown_errors}").fetchall()]
     return found

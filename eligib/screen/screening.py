@@ -39,9 +39,9 @@ class Screening:
     part decided."""
 
     def __init__(self, engine: Engine, connection: Any, scratch: Any, rows: int, in_sql: int,
-                 views: dict[str, str]) -> None:
+                 orphans: dict[str, int]) -> None:
         self.engine, self.connection, self._scratch = engine, connection, scratch
-        self.rows, self.decided_in_sql, self._views = rows, in_sql, views
+        self.rows, self.decided_in_sql, self.orphans = rows, in_sql, orphans
 
     def __enter__(self) -> Screening:
         return self
@@ -55,7 +55,7 @@ class Screening:
 
     def attrition(self) -> Attrition:
         """Patients remaining after each criterion, verdict counts, the most frequent missing facts."""
-        return attrition(self.connection, self.engine.checked, self.decided_in_sql, self._views)
+        return attrition(self.connection, self.engine.checked, self.decided_in_sql, self.orphans)
 
     def results(self) -> Iterator[PatientResult]:
         """Every patient's result, in table order."""
@@ -111,24 +111,33 @@ def screen(engine: Engine, source: DataSource, workers: int | None = None, progr
     connection = duckdb.connect()
     scratch = scratch_folder()
     try:
-        rows, in_sql, views = _screen(engine, source, connection, Path(scratch.name), workers, progress, point)
+        rows, in_sql, orphans = _screen(engine, source, connection, Path(scratch.name), workers, progress, point)
     except BaseException:
         connection.close()
         scratch.cleanup()
         raise
-    return Screening(engine, connection, scratch, rows, in_sql, views)
+    return Screening(engine, connection, scratch, rows, in_sql, orphans)
 
 
 def _screen(engine: Engine, source: DataSource, connection: Any, scratch: Path, workers: int | None,
-            progress: Progress | None, point: str | None) -> tuple[int, int, dict[str, str]]:
+            progress: Progress | None, point: str | None) -> tuple[int, int, dict[str, int]]:
     checked = engine.checked
-    _refuse_id_facts(checked)
+    refuse_id_facts(checked)
     source = discover(checked, source)
     columns = load_cells(connection, source, "cells", scratch)
     check_columns(checked, columns, source.path)
     views = _load_histories(engine, source, connection, scratch)
-    fact_columns, histories = typed_tables(checked, connection, columns, views)
-    compiled = compile_protocol(checked, fact_columns, histories)
+    connection.execute('CREATE TABLE numbered AS SELECT row_number() OVER () AS "#row", * FROM cells')
+    rows, in_sql = decide(engine, connection, columns, views, scratch, workers, progress, point)
+    return rows, in_sql, _orphans(connection, views)
+
+
+def decide(engine: Engine, connection: Any, columns: list[str], views: dict[str, str], scratch: Path,
+           workers: int | None, progress: Progress | None, point: str | None) -> tuple[int, int]:
+    """Fill `results` from `numbered` (the cells with row numbers) and each history's child table in
+    `views`: SQL settles what it can, the engine checks the rest. (rows, rows decided in SQL)."""
+    fact_columns, histories = typed_tables(engine.checked, connection, columns, views)
+    compiled = compile_protocol(engine.checked, fact_columns, histories)
     connection.execute(f"CREATE TABLE results ({RESULT_COLUMNS})")
     _evaluate(connection, compiled)
     if point is None:  # judged at a time point, a row may be pending: the engine judges every row (for now)
@@ -136,10 +145,21 @@ def _screen(engine: Engine, source: DataSource, connection: Any, scratch: Path, 
     in_sql = connection.execute("SELECT count(*) FROM results").fetchall()[0][0]
     rows = connection.execute("SELECT count(*) FROM evaluated").fetchall()[0][0]
     check_residue(engine, connection, columns, views, scratch, workers, progress, rows - in_sql, point)
-    return rows, in_sql, views
+    return rows, in_sql
 
 
-def _refuse_id_facts(checked: Any) -> None:
+def _orphans(connection: Any, views: dict[str, str]) -> dict[str, int]:
+    """History -> how many of its child rows name no patient of the table."""
+    found: dict[str, int] = {}
+    for name, view in views.items():
+        orphans = connection.execute(f'SELECT count(*) FROM "{view}" WHERE id IS NULL OR id NOT IN '
+                                     "(SELECT id FROM typed WHERE id IS NOT NULL)").fetchall()[0][0]
+        if orphans:
+            found[name] = orphans
+    return found
+
+
+def refuse_id_facts(checked: Any) -> None:
     """A fact or history field named `id` cannot be told from the column that names the patient."""
     for name, info in checked.facts.items():
         fields = [f.name for f in getattr(info.type, "fields", ())]
@@ -153,18 +173,10 @@ def _load_histories(engine: Engine, source: DataSource, connection: Any, scratch
     """Each history's child table, as a view of cells (by history), its columns checked."""
     views: dict[str, str] = {}
     for index, (name, path) in enumerate(sorted(source.histories.items())):
-        history = engine.checked.facts.get(name)
-        if history is None or not isinstance(history.type, ListType):
-            raise table_error(path, f"`{name}` is not a history of the protocol", "name a declared history fact")
+        history_type = history_of(engine, name, path)
         view = f"child_{index}"
         columns = load_cells(connection, DataSource(path), view, scratch)
-        fields = {f.name for f in history.type.fields}
-        if "id" not in columns:
-            raise table_error(path, "no `id` column", "each item row names its patient: id,field,...")
-        for column in columns:
-            if column != "id" and column not in fields:
-                raise table_error(path, f"`{column[:60]}` is not a field of `{name}`",
-                                  f"fields: {', '.join(sorted(fields))}", column)
+        check_child_columns(history_type, name, columns, path)
         views[name] = view
     return views
 
@@ -212,3 +224,21 @@ def _deepest(paths: dict[str, str], dotted: str) -> str:
 def _prefixes(dotted: str) -> list[str]:
     parts = dotted.split(".")
     return [".".join(parts[:i]) for i in range(2, len(parts))]
+
+
+def history_of(engine: Engine, name: str, path: str) -> ListType:
+    history = engine.checked.facts.get(name)
+    if history is None or not isinstance(history.type, ListType):
+        raise table_error(path, f"`{name}` is not a history of the protocol", "name a declared history fact")
+    return history.type
+
+
+def check_child_columns(history: ListType, name: str, columns: list[str], path: str) -> None:
+    """A child table has `id` and only the history's fields."""
+    fields = {f.name for f in history.fields}
+    if "id" not in columns:
+        raise table_error(path, "no `id` column", "each item row names its patient: id,field,...")
+    for column in columns:
+        if column != "id" and column not in fields:
+            raise table_error(path, f"`{column[:60]}` is not a field of `{name}`",
+                              f"fields: {', '.join(sorted(fields))}", column)

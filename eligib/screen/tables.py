@@ -64,11 +64,7 @@ def load_cells(connection: Any, source: DataSource, view: str, scratch: Path) ->
     """Make `view` the main table as VARCHAR cells; return its column names."""
     relation = _relation(connection, source.path, source.format, source.table, scratch / f"{view}.csv")
     columns = list(relation.columns)
-    floats = {c for c, kind in zip(columns, relation.types, strict=True) if str(kind) in ("DOUBLE", "FLOAT")}
-    if floats:
-        _register_decimal_text(connection)
-    cells = ", ".join(f'{"eligib_decimal" if c in floats else ""}(CAST("{_identifier(c, source.path)}" AS '
-                      f'{"DOUBLE" if c in floats else "VARCHAR"})) AS "{c}"' for c in columns)
+    cells = cell_expressions(connection, columns, [str(kind) for kind in relation.types], source.path)
     import duckdb
 
     connection.register(f"{view}_source", relation)
@@ -81,6 +77,15 @@ def load_cells(connection: Any, source: DataSource, view: str, scratch: Path) ->
         raise table_error(source.path, f"{count:,} rows, more than the {MAX_SCREEN_ROWS:,} one run screens",
                           "split the table and screen each part")
     return columns
+
+
+def cell_expressions(connection: Any, columns: list[str], types: list[str], path: str) -> str:
+    """The select list reading each column as text cells: a float by the shortest decimal naming it."""
+    floats = {c for c, kind in zip(columns, types, strict=True) if kind in ("DOUBLE", "FLOAT")}
+    if floats:
+        _register_decimal_text(connection)
+    return ", ".join(f'{"eligib_decimal" if c in floats else ""}(CAST("{_identifier(c, path)}" AS '
+                     f'{"DOUBLE" if c in floats else "VARCHAR"})) AS "{c}"' for c in columns)
 
 
 def _register_decimal_text(connection: Any) -> None:
@@ -149,7 +154,7 @@ def _jsonl_as_csv(path: str, target: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(names)
         for _, row in rows:
-            writer.writerow([_cell_text(row.get(name)) for name in names])
+            writer.writerow([cell_text(row.get(name)) for name in names])
     return target
 
 
@@ -165,19 +170,26 @@ def read_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise table_error(f"{path}:{number}", "not UTF-8 text", "save the file as UTF-8") from None
             if not line.strip():
                 continue
-            try:
-                value = json.loads(line, parse_float=Decimal, parse_int=Decimal)
-            except (json.JSONDecodeError, RecursionError, ValueError) as exc:
-                raise table_error(f"{path}:{number}", f"not JSON: {getattr(exc, 'msg', 'too deeply nested')}",
-                                  "write one JSON object per line") from None
+            value = jsonl_object(line)
             if not isinstance(value, dict):
-                raise table_error(f"{path}:{number}", "not a JSON object", "write one object per patient per line")
-            if nesting(value) > MAX_INPUT_NESTING:
-                raise table_error(f"{path}:{number}", "nested too deeply", "see docs/limits.md")
+                raise table_error(f"{path}:{number}", *value)
             yield number, value
 
 
-def _cell_text(value: Any) -> str | None:
+def jsonl_object(line: str) -> dict[str, Any] | tuple[str, str]:
+    """One line's patient object, or (what is wrong, hint)."""
+    try:
+        value = json.loads(line, parse_float=Decimal, parse_int=Decimal)
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        return f"not JSON: {getattr(exc, 'msg', 'too deeply nested')}", "write one JSON object per line"
+    if not isinstance(value, dict):
+        return "not a JSON object", "write one object per patient per line"
+    if nesting(value) > MAX_INPUT_NESTING:
+        return "nested too deeply", "see docs/limits.md"
+    return value
+
+
+def cell_text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):

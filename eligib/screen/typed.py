@@ -36,7 +36,8 @@ def read_cell(spec: ParsedSpec, cell: str, value_name: str, none_name: str) -> t
 
 def typed_tables(checked: CheckedProtocol, connection: Any, columns: list[str],
                  views: Mapping[str, str]) -> tuple[dict[str, FactColumn], dict[str, HistoryTable]]:
-    """Create `typed` and the items tables; return where each fact and history is."""
+    """Create `typed` (from `numbered`: the cells with their row numbers) and the items tables; return
+    where each fact and history is."""
     names = [name for name, info in checked.facts.items() if isinstance(info.type, ListType)]
     histories = {name: _items_table(checked, connection, name, index, views.get(name))
                  for index, name in enumerate(names)}
@@ -64,7 +65,6 @@ def typed_tables(checked: CheckedProtocol, connection: Any, columns: list[str],
         plain.append(f'"id" NOT IN (SELECT id FROM {history.table} WHERE id IS NOT NULL GROUP BY id '
                      f"HAVING count(*) > {int(limit)})")  # too many items: the engine refuses the row
     selected.append(f"({' AND '.join(f'({p})' for p in plain)}) AS plain")
-    connection.execute('CREATE TABLE numbered AS SELECT row_number() OVER () AS "#row", * FROM cells')
     connection.execute(f"CREATE TABLE typed AS SELECT {', '.join(selected)} FROM numbered")
     duplicate = connection.execute("SELECT id FROM typed WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1 "
                                    "LIMIT 1").fetchall()
