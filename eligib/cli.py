@@ -50,9 +50,14 @@ def main(debug: bool) -> None:
               help="For a protocol with time points: judge what is assessed by TIMEPOINT (default: the first); "
                    "`final` judges every criterion.")
 @_timeout_option(CHECK_SECONDS, "the check")
-def check(protocol: str, patient: str, output: str, verbose: bool, point: str | None, timeout: float) -> None:
-    """Check PATIENT (a JSON or YAML facts file, `-` for stdin) against PROTOCOL."""
-    sys.exit(guarded(lambda: check_outcome(protocol, patient, output, verbose, point, timeout)))
+@click.option("--fact", "facts", multiple=True, metavar="NAME=VALUE",
+              help="A fact the file lacks (a study's anchor for a FHIR record): --fact screening_date=2026-11-20.")
+@click.option("--facts", "facts_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A facts file (JSON, YAML) whose facts are added to PATIENT's; a fact both give is an error.")
+def check(protocol: str, patient: str, output: str, verbose: bool, point: str | None, timeout: float,
+          facts: tuple[str, ...], facts_file: str | None) -> None:
+    """Check PATIENT (a JSON or YAML facts file or a FHIR R4 bundle, `-` for stdin) against PROTOCOL."""
+    sys.exit(guarded(lambda: check_outcome(protocol, patient, output, verbose, point, timeout, facts, facts_file)))
 
 
 @main.command()

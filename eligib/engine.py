@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from eligib.inputs.facts import Patient, load_patient, patient_from_mapping
+from eligib.inputs.facts import Given, Patient, given_facts, load_patient, patient_from_mapping, with_given
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.language.checker import load, load_text
@@ -72,21 +72,27 @@ class Engine:
             compiled = cache[key] = compile_protocol(self.checked, slots=slots)
         return compiled
 
-    def patient(self, source: str | dict[str, Any]) -> Patient:
-        """A validated patient from a file path (`-` for stdin) or a mapping of fact values."""
+    def patient(self, source: str | dict[str, Any], given: Given | None = None) -> Patient:
+        """A validated patient from a file path (`-` for stdin; a facts file or a FHIR bundle) or a mapping
+        of fact values, with the `given` facts added (`given_facts`: `--fact`, `--facts`)."""
         if isinstance(source, dict):
-            return patient_from_mapping(self.checked, source)
-        return load_patient(self.checked, source)
+            return patient_from_mapping(self.checked, with_given(source, given, "the mapping") if given else source)
+        return load_patient(self.checked, source, given)
+
+    def given(self, options: list[str], path: str | None = None) -> Given:
+        """Facts given beside a patient file: `NAME=VALUE` options and a facts file (docs/cli.md)."""
+        return given_facts(self.checked, options, path)
 
     def decide(self, patient: Patient, timeout: float | None = CHECK_SECONDS) -> Decision:
         """The verdict; `timeout` seconds bound the solver in all (SolverTimeout: no verdict)."""
         return decide(self.checked, patient.values, lambda: self.compiled(patient.values), Budget(timeout))
 
     def check(self, source: str | dict[str, Any] | Patient, timeout: float | None = CHECK_SECONDS,
-              at: str | None = None) -> Explanation:
+              at: str | None = None, given: Given | None = None) -> Explanation:
         """Verdict and full explanation for one patient, within `timeout` seconds of solver time: at time
-        point `at` (the criteria assessed by then, and the checks still to come), or over every criterion."""
-        patient = source if isinstance(source, Patient) else self.patient(source)
+        point `at` (the criteria assessed by then, and the checks still to come), or over every criterion.
+        `given`: facts added to the patient file's (`Engine.given`)."""
+        patient = source if isinstance(source, Patient) else self.patient(source, given)
         if at is not None:
             return self._check_at(patient, at, timeout)
         decision = self.decide(patient, timeout)

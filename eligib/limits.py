@@ -12,6 +12,7 @@ import datetime as dt
 # files
 MAX_PROTOCOL_BYTES = 1_000_000
 MAX_PATIENT_BYTES = 1_000_000
+MAX_BUNDLE_BYTES = 64_000_000  # a FHIR bundle: a real record (Synthea: 4-13 MB); only what bindings read is kept
 MAX_CASE_FILE_BYTES = 1_000_000
 MAX_CACHE_ENTRY_BYTES = 20_000_000  # a parsed protocol in the cache (JSON of its AST)
 MAX_TABLE_BYTES = 2_000_000_000  # a JSON Lines table `eligib screen` reads line by line (CSV, Parquet: any size)

@@ -17,12 +17,14 @@ Outcome = tuple[int, str]  # (exit code, text for standard output)
 
 
 def check_outcome(protocol: str, patient: str, output: str = "text", verbose: bool = False,
-                  point: str | None = None, timeout: float | None = CHECK_SECONDS) -> Outcome:
+                  point: str | None = None, timeout: float | None = CHECK_SECONDS, facts: tuple[str, ...] = (),
+                  facts_file: str | None = None) -> Outcome:
     """`eligib check`: its exit code and text."""
     from eligib import api
 
     engine = api.Engine.from_file(protocol, cache=True)
-    explanation = engine.check(patient, timeout=timeout, at=engine.timepoint(point))
+    given = engine.given(list(facts), facts_file) if facts or facts_file else None
+    explanation = engine.check(patient, timeout=timeout, at=engine.timepoint(point), given=given)
     text = api.to_json(explanation) if output == "json" else api.to_text(explanation, verbose)
     return EXIT[explanation.verdict], text
 

@@ -19,11 +19,23 @@ from eligib.language.checked import CheckedProtocol, FactInfo
 from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, suggest, warning
 from eligib.language.reading import read_source
 from eligib.language.source import SourceFile, Span
-from eligib.limits import MAX_DIAGNOSTICS, MAX_PATIENT_BYTES
+from eligib.limits import MAX_BUNDLE_BYTES, MAX_DIAGNOSTICS, MAX_PATIENT_BYTES
 from eligib.values.types import NONE, Value, ValueProblem, parse_value
 from eligib.values.words import clip
 
 FILE_HINT = "a patient file is one mapping of fact names to values: {\"fact\": value, ...}"
+
+
+@dataclass(frozen=True)
+class GivenFact:
+    """A fact given beside the patient file (`--fact`, `--facts`): a study's own anchor a record lacks."""
+
+    raw: Any  # as a facts file writes it
+    where: str  # `--fact` or the facts file's path, for messages
+    span: Span | None
+
+
+Given = dict[str, GivenFact]
 
 
 @dataclass
@@ -36,26 +48,47 @@ class Patient:
     warnings: list[Diagnostic] = field(default_factory=list)
 
 
-def load_patient(checked: CheckedProtocol, path: str) -> Patient:
-    """Read a facts file or a FHIR R4 Bundle (`-` for stdin) and validate it."""
-    return patient_from_source(checked, read_source(path, "patient file", MAX_PATIENT_BYTES))
+def load_patient(checked: CheckedProtocol, path: str, given: Given | None = None) -> Patient:
+    """Read a facts file or a FHIR R4 Bundle (`-` for stdin) and validate it, with the `given` facts
+    (`--fact`, `--facts`) added; a fact both give is an error."""
+    return patient_from_source(checked, read_source(path, "patient file", MAX_BUNDLE_BYTES), given)
 
 
-def patient_from_source(checked: CheckedProtocol, source: SourceFile) -> Patient:
-    """A facts file or a FHIR R4 Bundle, already read, validated against the protocol."""
+def patient_from_source(checked: CheckedProtocol, source: SourceFile, given: Given | None = None) -> Patient:
+    """A facts file or a FHIR R4 Bundle, already read, validated against the protocol. A bundle is read
+    for the resources its bindings use only (eligib/inputs/fhir_reading.py), so it may be large."""
+    given = given or {}
+    if _looks_like_json(source) and '"Bundle"' in source.text:
+        from eligib.inputs.fhir_reading import Wanted, read_bundle
+
+        bundle = read_bundle(source, Wanted.of(checked))
+        if bundle is not None:
+            return _from_bundle(checked, bundle, source, given)
+    if len(source.text) > MAX_PATIENT_BYTES or len(source.text.encode("utf-8")) > MAX_PATIENT_BYTES:
+        raise DiagnosticError([error("too-large", f"patient file `{source.path}` is larger than "
+                                     f"{MAX_PATIENT_BYTES:,} bytes", help="a facts file is small; a FHIR bundle "
+                                     f"may be up to {MAX_BUNDLE_BYTES:,} bytes; see docs/limits.md")])
     document = _parse(source)
     if isinstance(document.data, dict) and document.data.get("resourceType") == "Bundle":
-        from eligib.inputs.fhir import facts_from_bundle  # imports the FHIR libraries only for bundles
-
         if not _looks_like_json(source):
             raise DiagnosticError([error("bad-fhir-bundle", "a FHIR bundle must be written in JSON",
                                          source.span_at(1, 1) if source.text else None,
                                          help="FHIR R4 bundles are read in their JSON form")])
-        data, notes = facts_from_bundle(checked, document.data, source)
-        patient = validate(checked, data, source, {})
-        patient.warnings = notes + patient.warnings
-        return patient
-    return validate(checked, document.data, source, document.key_spans)
+        return _from_bundle(checked, document.data, source, given)  # `Bundle` written with escapes
+    data, positions = document.data, dict(document.key_spans)
+    if isinstance(data, dict) and given:
+        data = with_given(data, given, source.path)
+        positions.update({name: fact.span for name, fact in given.items() if fact.span})
+    return validate(checked, data, source, positions)
+
+
+def _from_bundle(checked: CheckedProtocol, bundle: dict[str, Any], source: SourceFile, given: Given) -> Patient:
+    from eligib.inputs.fhir import facts_from_bundle  # imports the FHIR libraries only for bundles
+
+    data, notes = facts_from_bundle(checked, bundle, source, given)
+    patient = validate(checked, data, source, {name: fact.span for name, fact in given.items() if fact.span})
+    patient.warnings = notes + patient.warnings
+    return patient
 
 
 def patient_from_mapping(checked: CheckedProtocol, data: dict[str, Any], path: str = "<patient>") -> Patient:
@@ -157,3 +190,55 @@ def facts_file(checked: CheckedProtocol, values: Mapping[str, Value]) -> dict[st
         except ValueError as exc:
             raise ValueError(f"`{name}` would need {exc}") from None
     return facts
+
+
+def given_facts(checked: CheckedProtocol, options: list[str], path: str | None = None) -> Given:
+    """`--fact NAME=VALUE` options (VALUE written as a table cell is, docs/screening.md) and a facts
+    file, as given facts; a fact both give, an unknown fact or a malformed option is an error."""
+    given: Given = {}
+    if path is not None:
+        source = read_source(path, "facts file", MAX_PATIENT_BYTES)
+        document = _parse(source)
+        if not isinstance(document.data, dict):
+            raise DiagnosticError([error("bad-patient-file", "a facts file must be a mapping of fact names to "
+                                         "values", source.span_at(1, 1) if source.text else None, help=FILE_HINT)])
+        for name, raw in document.data.items():
+            _known(checked, str(name), document.key_spans.get(str(name)))
+            given[str(name)] = GivenFact(raw, source.path, document.key_spans.get(str(name)))
+    for option in options:
+        source = SourceFile("--fact", option)
+        name, equals, text = option.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise DiagnosticError([error("bad-option", f"`--fact {clip(option)}`: write NAME=VALUE", source.span_at(
+                1, 1, len(option)), "here", help="e.g. --fact screening_date=2026-11-20")])
+        span = source.span_at(1, len(option) - len(text) + 1, len(text))
+        info = _known(checked, name, source.span_at(1, 1, len(name)))
+        if name in given:
+            raise DiagnosticError([error("fact-given-twice", f"fact `{name}` is given by `{given[name].where}` and "
+                                         "by --fact", span, "given again here", help="give it once")])
+        if not text.strip():
+            raise DiagnosticError([error("bad-option", f"`--fact {clip(option)}`: no value", span, "here",
+                                         help=f"give the value, e.g. --fact {name}=..., or leave the option out")])
+        given[name] = GivenFact(info.type.from_text(text.strip()), "--fact", span)
+    return given
+
+
+def _known(checked: CheckedProtocol, name: str, span: Span | None) -> FactInfo:
+    info = checked.facts.get(name)
+    if info is None:
+        raise DiagnosticError([error("unknown-fact", f"unknown fact `{clip(name)}`", span, "not declared",
+                                     help=suggest(name, checked.facts) or f"see `eligib facts {checked.source.path}`")])
+    return info
+
+
+def with_given(data: dict[str, Any], given: Given, path: str) -> dict[str, Any]:
+    """The patient's facts with the given ones added; a fact both state is an error, never overridden."""
+    merged = dict(data)
+    for name, fact in given.items():
+        if data.get(name) is not None:
+            raise DiagnosticError([error("fact-given-twice", f"fact `{name}` is given by `{path}` and by "
+                                         f"`{fact.where}`", fact.span, "given again here",
+                                         help="keep one: the record's value or the one given beside it")])
+        merged[name] = fact.raw
+    return merged

@@ -1,7 +1,9 @@
 """Patient facts from a FHIR R4 Bundle, as the protocol's `bindings:` say.
 
-The bundle is validated with fhir.resources (R4B models, structurally compatible with R4);
-resources are selected with FHIRPath (fhirpathpy). Numbers stay exact decimals end to end.
+Only the resources the bindings can read are kept (eligib/inputs/fhir_reading.py); they are validated
+with fhir.resources (R4B models, structurally compatible with R4) and selected by type and code as the
+FHIRPath `ofType(T).where(code.coding.where(...).exists())` would (FHIRPath itself, fhirpathpy, runs
+only a `fhirpath` binding's own expression). Numbers stay exact decimals end to end.
 A missing resource leaves its fact unknown, never an error; an observation older than the
 binding's window is unknown too, with a note. A fact without a binding may travel in the bundle
 as an Observation coded `urn:eligib:fact|<fact name>` (for attestations FHIR has no code for).
@@ -14,6 +16,8 @@ import datetime as dt
 from typing import Any, assert_never
 
 from eligib.inputs.documents import first_bad_number
+from eligib.inputs.facts import Given, with_given
+from eligib.inputs.fhir_reading import CODE_ELEMENT, LOCAL_FACT_SYSTEM, RESOURCE_TYPES, code_pair, coded
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, warning
@@ -23,14 +27,8 @@ from eligib.values.types import DateTimeType, ListType, ValueProblem
 from eligib.values.types.timestamp import parse_instant
 from eligib.values.units import canonical_code
 
-LOCAL_FACT_SYSTEM = "urn:eligib:fact"
 LOCAL_FIELD_SYSTEM = "urn:eligib:field"  # a history item's field, as a component of its Observation
 IGNORED_STATUSES = ("entered-in-error", "cancelled", "not-done", "not-taken")
-CODE_ELEMENT = {"observation": "code", "procedure": "code", "immunization": "vaccineCode", "condition": "code",
-                "medication": "medicationCodeableConcept"}
-RESOURCE_TYPES = {"observation": ("Observation",), "procedure": ("Procedure",), "immunization": ("Immunization",),
-                  "condition": ("Condition",),
-                  "medication": ("MedicationStatement", "MedicationAdministration", "MedicationRequest")}
 DATE_PATHS = {
     "Observation": ("effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"),
     "Procedure": ("performedDateTime", "performedPeriod.start"),
@@ -58,14 +56,15 @@ POSITIVE_CODES = {"10828004", "260373001", "52101004", "POS", "DET", "Y"}
 NEGATIVE_CODES = {"260385009", "260415000", "2667000", "NEG", "ND", "N"}
 
 
-def facts_from_bundle(checked: CheckedProtocol, data: dict[str, Any],
-                      source: SourceFile) -> tuple[dict[str, Any], list[Diagnostic]]:
-    """The raw fact values a bundle gives (as a facts file would hold them) and notes about them.
-    `data` is the bundle as read by eligib.documents (exact decimals)."""
+def facts_from_bundle(checked: CheckedProtocol, data: dict[str, Any], source: SourceFile,
+                      given: Given | None = None) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """The raw fact values a bundle gives (as a facts file would hold them), with the `given` facts
+    (a study's anchors the record lacks: a fact both give is an error), and notes about them.
+    `data` is the bundle read exactly (eligib/inputs/fhir_reading.py)."""
     _validate(data, source)
     reader = _BundleReader(data, checked)
     try:
-        return _read_facts(checked, reader)
+        return _read_facts(checked, reader, given or {}, source.path)
     except _BadExpression as exc:
         raise DiagnosticError([error("bad-binding", f"the FHIRPath expression for `{exc.binding.fact}` cannot be "
                                      "evaluated", exc.binding.span, "this binding",
@@ -77,9 +76,13 @@ class _BadExpression(Exception):
         self.binding = binding
 
 
-def _read_facts(checked: CheckedProtocol, reader: _BundleReader) -> tuple[dict[str, Any], list[Diagnostic]]:
-    raw: dict[str, Any] = reader.local_facts(set(checked.facts))
+def _read_facts(checked: CheckedProtocol, reader: _BundleReader, given: Given,
+                path: str) -> tuple[dict[str, Any], list[Diagnostic]]:
+    raw = with_given(reader.local_facts(set(checked.facts)), given, path)
     notes: list[Diagnostic] = []
+    for binding in checked.bindings.values():  # a given fact the record also gives: an error, not a choice
+        if binding.fact in given and reader.read(binding, raw)[0] is not None:
+            with_given({binding.fact: True}, {binding.fact: given[binding.fact]}, path)
     pending = [b for b in checked.bindings.values() if b.fact not in raw]
     while pending:  # anchors first: a binding waits until the fact it counts back from is read
         ready = [b for b in pending if b.anchor is None or b.anchor in raw or b.anchor not in
@@ -128,21 +131,30 @@ def _validate(data: dict[str, Any], source: SourceFile) -> None:
 
 
 class _BundleReader:
-    def __init__(self, bundle: dict[str, Any], checked: CheckedProtocol) -> None:
-        import fhirpathpy
+    """Reads a validated bundle's resources by plain navigation (the FHIRPath engine only for `fhirpath`
+    bindings: it took seconds over a real record's thousands of Observations)."""
 
+    def __init__(self, bundle: dict[str, Any], checked: CheckedProtocol) -> None:
         self.bundle = bundle
         self.checked = checked
-        self.evaluate = fhirpathpy.evaluate
+        entries = bundle.get("entry")
+        self.all = [e["resource"] for e in (entries if isinstance(entries, list) else [])
+                    if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+    def evaluate(self, data: Any, expression: str) -> list[Any]:
+        import fhirpathpy
+
+        return list(fhirpathpy.evaluate(data, expression))
+
+    def of_type(self, resource_type: str) -> list[dict[str, Any]]:
+        return [r for r in self.all if r.get("resourceType") == resource_type]
 
     def resources(self, kind: str, codes: tuple[str, ...]) -> list[dict[str, Any]]:
-        element = CODE_ELEMENT[kind]
-        conditions = " or ".join(f"({_code_test(code)})" for code in codes)
-        found = []
-        for resource_type in RESOURCE_TYPES[kind]:
-            query = (f"Bundle.entry.resource.ofType({resource_type})"
-                     f".where({element}.coding.where({conditions}).exists())")
-            found += self.evaluate(self.bundle, query)
+        """The kind's resources coded with one of `codes`, in bundle order per resource type, as the
+        FHIRPath `ofType(T).where(code.coding.where(code = C and system = S).exists())` selects them."""
+        pairs = {code_pair(code) for code in codes}
+        found = [r for resource_type in RESOURCE_TYPES[kind] for r in self.of_type(resource_type)
+                 if coded(r.get(CODE_ELEMENT[kind]), pairs)]
         return [r for r in found if r.get("status") not in IGNORED_STATUSES]
 
     def local_facts(self, names: set[str]) -> dict[str, Any]:
@@ -150,12 +162,12 @@ class _BundleReader:
         a component per field (`urn:eligib:field`), and one valued "complete" when the list is whole."""
         found: dict[str, Any] = {}
         histories: dict[str, dict[str, Any]] = {}
-        query = (f"Bundle.entry.resource.ofType(Observation)"
-                 f".where(code.coding.where(system = '{LOCAL_FACT_SYSTEM}').exists())")
-        for resource in self.evaluate(self.bundle, query):
-            if resource.get("status") in IGNORED_STATUSES:
+        for resource in self.of_type("Observation"):
+            codings = resource.get("code", {}).get("coding", [])
+            if resource.get("status") in IGNORED_STATUSES or not any(
+                    c.get("system") == LOCAL_FACT_SYSTEM for c in codings):
                 continue
-            for coding in resource.get("code", {}).get("coding", []):
+            for coding in codings:
                 name = coding.get("code")
                 if coding.get("system") != LOCAL_FACT_SYSTEM or name not in names:
                     continue
@@ -167,10 +179,13 @@ class _BundleReader:
                     found[name] = value
         return found | histories
 
+    def patient_values(self, element: str) -> list[Any]:
+        return [r[element] for r in self.of_type("Patient") if r.get(element) is not None]
+
     def read(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, Note | None]:
         """(raw value, or None for unknown; a note about it, or None)."""
         if binding.source == "gender":
-            genders = self.evaluate(self.bundle, "Bundle.entry.resource.ofType(Patient).gender")
+            genders = self.patient_values("gender")
             if genders and genders[0] in ("unknown", "other"):  # valid FHIR, but no value of the enumeration
                 return None, ("fhir-note", f"Patient.gender is `{genders[0]}`; taken as unknown")
             return (genders[0] if genders else None), None
@@ -187,7 +202,7 @@ class _BundleReader:
         return self.resource_value(binding, known)
 
     def age(self, binding: ast.Binding, known: dict[str, Any]) -> tuple[Any, Note | None]:
-        births = self.evaluate(self.bundle, "Bundle.entry.resource.ofType(Patient).birthDate")
+        births = self.patient_values("birthDate")
         if not births:
             return None, ("fhir-note", "the bundle has no Patient.birthDate")
         anchor, born = _as_date(known.get(binding.anchor or "")), _as_date(births[0])
@@ -311,14 +326,14 @@ class _BundleReader:
         """A resource's date-time as written (`effectiveDateTime` with its time and offset), for date-time
         facts: a value with no time of day is then refused by the fact's type, naming the fact."""
         for path in DATE_PATHS.get(resource.get("resourceType", ""), ()):
-            values = self.evaluate(resource, path)
+            values = _at_path(resource, path)
             if values:
                 return str(values[0])
         return None
 
     def date_of(self, resource: dict[str, Any]) -> dt.date | None:
         for path in DATE_PATHS.get(resource.get("resourceType", ""), ()):
-            values = self.evaluate(resource, path)
+            values = _at_path(resource, path)
             if values:
                 return _as_date(values[0])
         return None
@@ -339,6 +354,18 @@ def _add_local_item(history: dict[str, Any], resource: dict[str, Any], timed: se
                     (value := _observation_value(component, field in timed)) is not None:
                 item[field] = value
     history["items"].append(item)
+
+
+def _at_path(resource: dict[str, Any], path: str) -> list[Any]:
+    """The values at a dotted path (`effectivePeriod.start`), lists flattened, as FHIRPath navigates."""
+    current: list[Any] = [resource]
+    for part in path.split("."):
+        found: list[Any] = []
+        for item in current:
+            value = item.get(part) if isinstance(item, dict) else None
+            found += value if isinstance(value, list) else [] if value is None else [value]
+        current = found
+    return current
 
 
 def _instant_or_none(written: str | None) -> int | None:
@@ -391,14 +418,3 @@ def _as_date(value: Any) -> dt.date | None:
         except ValueError:
             return None
     return None
-
-
-def _code_test(code: str) -> str:
-    """`system|code` (or a bare code) as a FHIRPath test on a Coding."""
-    system, _, value = code.rpartition("|")
-    return f"code = '{_escape(value)}'" + (f" and system = '{_escape(system)}'" if system else "")
-
-
-def _escape(text: str) -> str:
-    """A code as a FHIRPath string literal body."""
-    return text.replace("\\", "\\\\").replace("'", "\\'")

@@ -1,0 +1,225 @@
+"""A FHIR R4 Bundle's text read for a protocol: every entry is parsed by the C JSON decoder, only the
+entries the protocol's bindings can read are kept, and only those are read again exactly (decimals,
+duplicate keys, number limits, nesting) and validated (eligib/inputs/fhir.py).
+
+A record exported from a real system is large (Synthea bundles: 4-13 MB, thousands of Observations);
+reading and validating every resource took seconds, while a protocol reads a few dozen. Which entries
+are kept: the Patient; the resources of each binding's kind whose code matches one of its codes (the
+test the FHIRPath selection makes: `code` equal, `system` equal when the binding names one);
+Observations coded `urn:eligib:fact`; an entry whose shape the test cannot read (it is validated, and
+reported if malformed); every entry when a binding is a FHIRPath expression (it may read anything).
+Every other entry must still be JSON and name a FHIR R4 resource type.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from eligib.inputs.documents import _json_constant, _json_int, _skip_space, nesting
+from eligib.language.checked import CheckedProtocol
+from eligib.language.diagnostics import DiagnosticError, error
+from eligib.language.source import SourceFile
+from eligib.limits import MAX_INPUT_NESTING
+from eligib.values.numbers import decimal_or_bad
+
+LOCAL_FACT_SYSTEM = "urn:eligib:fact"
+RESOURCE_TYPES = {"observation": ("Observation",), "procedure": ("Procedure",), "immunization": ("Immunization",),
+                  "condition": ("Condition",),
+                  "medication": ("MedicationStatement", "MedicationAdministration", "MedicationRequest")}
+CODE_ELEMENT = {"observation": "code", "procedure": "code", "immunization": "vaccineCode", "condition": "code",
+                "medication": "medicationCodeableConcept"}
+
+
+@dataclass
+class Wanted:
+    """What a protocol's bindings read: per resource type, the code element and the (system, code) pairs."""
+
+    everything: bool = False
+    patient: bool = False
+    codes: dict[str, tuple[str, set[tuple[str, str]]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, checked: CheckedProtocol) -> Wanted:
+        wanted = cls(patient=True)
+        for binding in checked.bindings.values():
+            if binding.source == "fhirpath":
+                wanted.everything = True
+            for resource_type in RESOURCE_TYPES.get(binding.source, ()):
+                _, pairs = wanted.codes.setdefault(resource_type, (CODE_ELEMENT[binding.source], set()))
+                pairs.update(code_pair(code) for code in binding.codes)
+        return wanted
+
+    def keeps(self, resource: Any) -> bool:
+        """Whether a binding may read this resource (True when its shape is not the expected one)."""
+        if self.everything or not isinstance(resource, dict):
+            return True
+        kind = resource.get("resourceType")
+        if kind == "Patient":
+            return self.patient
+        if kind == "Observation" and _has_system(resource.get("code"), LOCAL_FACT_SYSTEM):
+            return True
+        if kind not in self.codes:
+            return False
+        element, pairs = self.codes[kind]
+        concept = resource.get(element)
+        if not isinstance(concept, dict):
+            return concept is not None  # malformed: validated, and reported
+        codings = concept.get("coding")
+        if not isinstance(codings, list):
+            return codings is not None  # no coding (text only): no code of a binding can match
+        for coding in codings:
+            if not isinstance(coding, dict) or not isinstance(coding.get("code"), str):
+                return True
+            code, system = coding["code"], coding.get("system")
+            if ("", code) in pairs or (isinstance(system, str) and (system, code) in pairs):
+                return True
+        return False
+
+
+def code_pair(code: str) -> tuple[str, str]:
+    system, _, value = code.rpartition("|")
+    return system, value
+
+
+def coded(concept: Any, pairs: set[tuple[str, str]]) -> bool:
+    """Whether a CodeableConcept has a coding with one of the (system, code) pairs (system "": any), as
+    the FHIRPath test `coding.where(code = C and system = S).exists()` says."""
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    return isinstance(codings, list) and any(
+        isinstance(c, dict) and (("", c.get("code")) in pairs or (c.get("system"), c.get("code")) in pairs)
+        for c in codings)
+
+
+def _has_system(concept: Any, system: str) -> bool:
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    return isinstance(codings, list) and any(isinstance(c, dict) and c.get("system") == system for c in codings)
+
+
+_SCAN = json.JSONDecoder(parse_int=_json_int)  # floats as floats: a scanned entry's numbers are never used
+
+
+def read_bundle(source: SourceFile, wanted: Wanted) -> dict[str, Any] | None:
+    """The text as a bundle holding only the entries `wanted` keeps, each read exactly; None for
+    anything else (a facts file) and for malformed JSON (the facts-file reader then reports where)."""
+    try:
+        return _scan_top(source, wanted)
+    except (json.JSONDecodeError, RecursionError, ValueError):
+        return None
+
+
+def _scan_top(source: SourceFile, wanted: Wanted) -> dict[str, Any] | None:
+    """The top-level object (duplicate keys refused) with `entry` filtered; None when it is no bundle.
+    The top level's other values (`id`, `type`, `meta`) are read by the scan: no number there is used."""
+    text = source.text
+    offset = _skip_space(text, 0)
+    if not text.startswith("{", offset):
+        return None
+    top: dict[str, Any] = {}
+    problems: list[DiagnosticError] = []  # raised only once the document is known to be a bundle
+    offset = _skip_space(text, offset + 1)
+    while not text.startswith("}", offset):
+        if not text.startswith('"', offset):
+            raise ValueError("no key")
+        key, offset = json.decoder.scanstring(text, offset + 1)  # type: ignore[attr-defined]
+        if key in top:
+            raise ValueError("duplicate key")
+        offset = _skip_space(text, offset)
+        if not text.startswith(":", offset):
+            raise ValueError("no colon")
+        offset = _skip_space(text, offset + 1)
+        if key == "entry" and text.startswith("[", offset):
+            top[key], offset = _entries(source, offset, wanted, problems)
+        else:
+            top[key], offset = _SCAN.raw_decode(text, offset)
+        offset = _skip_space(text, offset)
+        if text.startswith(",", offset):
+            offset = _skip_space(text, offset + 1)
+            if text.startswith("}", offset):
+                raise ValueError("a comma before the end")
+        elif not text.startswith("}", offset):
+            raise ValueError("no comma")
+    if _skip_space(text, offset + 1) != len(text) or top.get("resourceType") != "Bundle":
+        return None
+    if problems:
+        raise problems[0]
+    return top
+
+
+def _entries(source: SourceFile, offset: int, wanted: Wanted,
+             problems: list[DiagnosticError]) -> tuple[list[Any], int]:
+    """The entries `wanted` keeps, each read exactly, and the offset after the list."""
+    text = source.text
+    kept: list[Any] = []
+    offset = _skip_space(text, offset + 1)
+    index = 0
+    while not text.startswith("]", offset):
+        entry, end = _SCAN.raw_decode(text, offset)
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        try:
+            check_resource_type(resource, f"entry {index}")
+        except DiagnosticError as exc:
+            problems.append(exc)
+        if not isinstance(entry, dict) or wanted.keeps(resource):
+            kept.append(exact_json(source, offset, f"entry {index}", depth=2))
+        index += 1
+        offset = _skip_space(text, end)
+        if text.startswith(",", offset):
+            offset = _skip_space(text, offset + 1)
+            if text.startswith("]", offset):
+                raise ValueError("a comma before the end")
+        elif not text.startswith("]", offset):
+            raise ValueError("no comma")
+    return kept, offset + 1
+
+
+def exact_json(source: SourceFile, start: int, where: str, depth: int = 0) -> Any:
+    """The JSON value at `start` read exactly: decimals, bounded numbers, no duplicate keys, bounded
+    nesting (`depth`: how deep the value sits in its file)."""
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in items:
+            if key in found:
+                duplicates.append(key)
+            found[key] = value
+        return found
+
+    decoder = json.JSONDecoder(parse_float=decimal_or_bad, parse_int=_json_int, parse_constant=_json_constant,
+                               object_pairs_hook=pairs)
+    value = decoder.raw_decode(source.text, start)[0]
+    if not duplicates and nesting(value) + depth <= MAX_INPUT_NESTING:
+        return value
+    line = source.text.count("\n", 0, start) + 1  # only for a message: counting is slow on a big record
+    span = source.span_at(line, start - source.text.rfind("\n", 0, start))
+    if duplicates:
+        raise DiagnosticError([error("bad-fhir-bundle", f"{where}: key `{duplicates[0][:60]}` is given twice", span,
+                                     "in this resource", help="keep one of them")])
+    raise DiagnosticError([error("bad-fhir-bundle", f"{where}: objects and lists nest more than "
+                                 f"{MAX_INPUT_NESTING} deep", span, "in this resource", help="see docs/limits.md")])
+
+
+def check_resource_type(resource: Any, where: str) -> None:
+    """Every resource names a FHIR R4 resource type, kept or not."""
+    if not isinstance(resource, dict):
+        return  # validation names the malformed entry
+    kind = resource.get("resourceType")
+    if not (isinstance(kind, str) and _known_type(kind)):
+        raise DiagnosticError([error("bad-fhir-bundle", f"{where}: `{str(kind)[:60]}` is not a FHIR R4 "
+                                     "resource type", help="check the resourceType against the FHIR R4 specification")])
+
+
+_KNOWN: dict[str, bool] = {}
+
+
+def _known_type(kind: str) -> bool:
+    if kind not in _KNOWN:
+        from fhir.resources.R4B import get_fhir_model_class
+
+        try:
+            _KNOWN[kind] = kind.isidentifier() and get_fhir_model_class(kind) is not None
+        except (KeyError, ValueError):
+            _KNOWN[kind] = False
+    return _KNOWN[kind]
