@@ -112,9 +112,12 @@ def run_case_files(engine: Engine, paths: list[str], timeout: float | None = CHE
 
 def screen(engine: Engine, data: str, histories: dict[str, str] | None = None, table: str | None = None,
            workers: int | None = None, progress: Callable[[int, int], None] | None = None,
-           at: str | None = None, backend: str = "duckdb", master: str | None = None, spark: Any = None) -> Screening:
+           at: str | None = None, backend: str = "duckdb", master: str | None = None, spark: Any = None,
+           facts: tuple[str, ...] = (), facts_file: str | None = None) -> Screening:
     """Screen every patient of a table (CSV, Parquet, JSON Lines, or `table` of a DuckDB file);
     `histories` names each history's child table (by default `<table>.<history>.<suffix>` beside it).
+    `data` may be a folder of FHIR records: one bundle per patient, or a Bulk Data export (NDJSON).
+    `facts` (`NAME=VALUE`) and `facts_file` give every patient facts the data lacks (`--fact`, `--facts`).
     `backend="spark"` runs it on Spark: on `spark` (a SparkSession) or a session of its own on `master`
     (default `local[*]`; needs eligib[spark]); `workers` and `progress` are DuckDB's.
     Use it as a context manager; `.results()`, `.relation()` (Arrow, pandas), `.write(path)`,
@@ -122,7 +125,7 @@ def screen(engine: Engine, data: str, histories: dict[str, str] | None = None, t
     the first, as `eligib check` judges."""
     from eligib.screen.tables import DataSource
 
-    source = DataSource(data, dict(histories or {}), table)
+    source = DataSource(data, dict(histories or {}), table, tuple(facts), facts_file)
     if backend == "spark":
         from eligib.screen.spark import screen_spark
 

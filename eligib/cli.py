@@ -141,7 +141,7 @@ def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, ti
 
 @main.command()
 @click.argument("protocol", type=click.Path(dir_okay=False))
-@click.argument("data", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path())
 @click.option("--out", "results", type=click.Path(dir_okay=False), callback=lambda _c, _p, path: _results_file(path),
               help="Write every patient's result there: .parquet, .csv or .jsonl.")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -159,10 +159,15 @@ def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, ti
 @click.option("--engine", "backend", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
               help="DuckDB on this machine, or Spark (needs eligib[spark] and Java 17).")
 @click.option("--master", metavar="URL", help="With --engine spark: the Spark master (default: local[*]).")
+@click.option("--fact", "facts", multiple=True, metavar="NAME=VALUE",
+              help="A fact every patient gets, which DATA lacks: --fact screening_date=2026-11-20.")
+@click.option("--facts", "facts_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A facts file (JSON, YAML) giving every patient its facts; a fact DATA gives too is an error.")
 def screen(protocol: str, data: str, results: str | None, output: str, histories: dict[str, str],
            table: str | None, plot: str | None, workers: int | None, point: str | None, backend: str,
-           master: str | None) -> None:
-    """Screen every patient of DATA (CSV, Parquet, JSON Lines, DuckDB) against PROTOCOL, with DuckDB or Spark."""
+           master: str | None, facts: tuple[str, ...], facts_file: str | None) -> None:
+    """Screen every patient of DATA (a table: CSV, Parquet, JSON Lines, DuckDB; or a folder of FHIR records)
+    against PROTOCOL, with DuckDB or Spark."""
     if master is not None and backend != "spark":
         raise click.BadParameter("a Spark master is for --engine spark", param_hint="--master")
     if workers is not None and backend == "spark":
@@ -174,7 +179,8 @@ def screen(protocol: str, data: str, results: str | None, output: str, histories
 
         engine = api.Engine.from_file(protocol, cache=True)
         progress = _progress() if backend == "duckdb" else None
-        with api.screen(engine, data, histories, table, workers, progress, point, backend, master) as screening:
+        with api.screen(engine, data, histories, table, workers, progress, point, backend, master, None, facts,
+                        facts_file) as screening:
             if results:
                 screening.write(results)
             report = screening.attrition()

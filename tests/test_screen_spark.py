@@ -162,3 +162,17 @@ def test_hostile_csv_cells_read_as_duckdb_reads_them(tmp_path, spark):
                       ',30,male,aml,60\r\n'.encode())
     got, want = both(engine, str(table), spark)
     assert got == want and len(got) == 5
+
+
+def test_given_facts_reach_every_row_on_spark(tmp_path, spark):
+    engine = Engine.from_file(CD7)
+    without = tmp_path / "patients.csv"
+    duckdb.sql(f"SELECT * EXCLUDE (screening_date) FROM read_csv('{COHORT}', all_varchar=true)").write_csv(str(without))
+    histories = {name: str(COHORT.with_name(f"patients.{name}.csv")) for name in ("prior_regimens", "transplants")}
+    with api.screen(engine, str(without), histories, backend="spark", spark=spark,
+                    facts=("screening_date=2026-11-20",)) as on_spark:
+        got = records(on_spark)
+    with api.screen(engine, str(COHORT)) as on_duckdb:
+        assert got == records(on_duckdb)
+    with pytest.raises(DiagnosticError, match="screened with DuckDB"):
+        api.screen(engine, str(tmp_path), backend="spark", spark=spark)

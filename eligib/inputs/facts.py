@@ -63,7 +63,7 @@ def patient_from_source(checked: CheckedProtocol, source: SourceFile, given: Giv
 
         bundle = read_bundle(source, Wanted.of(checked))
         if bundle is not None:
-            return _from_bundle(checked, bundle, source, given)
+            return patient_from_bundle(checked, bundle, source, given)
     if len(source.text) > MAX_PATIENT_BYTES or len(source.text.encode("utf-8")) > MAX_PATIENT_BYTES:
         raise DiagnosticError([error("too-large", f"patient file `{source.path}` is larger than "
                                      f"{MAX_PATIENT_BYTES:,} bytes", help="a facts file is small; a FHIR bundle "
@@ -74,7 +74,7 @@ def patient_from_source(checked: CheckedProtocol, source: SourceFile, given: Giv
             raise DiagnosticError([error("bad-fhir-bundle", "a FHIR bundle must be written in JSON",
                                          source.span_at(1, 1) if source.text else None,
                                          help="FHIR R4 bundles are read in their JSON form")])
-        return _from_bundle(checked, document.data, source, given)  # `Bundle` written with escapes
+        return patient_from_bundle(checked, document.data, source, given)  # `Bundle` written with escapes
     data, positions = document.data, dict(document.key_spans)
     if isinstance(data, dict) and given:
         data = with_given(data, given, source.path)
@@ -82,7 +82,9 @@ def patient_from_source(checked: CheckedProtocol, source: SourceFile, given: Giv
     return validate(checked, data, source, positions)
 
 
-def _from_bundle(checked: CheckedProtocol, bundle: dict[str, Any], source: SourceFile, given: Given) -> Patient:
+def patient_from_bundle(checked: CheckedProtocol, bundle: dict[str, Any], source: SourceFile,
+                        given: Given) -> Patient:
+    """A patient from a bundle read exactly (eligib/inputs/fhir_reading.py), with the given facts."""
     from eligib.inputs.fhir import facts_from_bundle  # imports the FHIR libraries only for bundles
 
     data, notes = facts_from_bundle(checked, bundle, source, given)

@@ -10,10 +10,10 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from eligib.engine import Engine
 from eligib.language.diagnostics import DiagnosticError
@@ -26,6 +26,12 @@ BATCH = 2_000  # open rows fetched and checked at a time
 POOL_FROM = 400  # open rows from which checks run in worker processes
 Progress = Callable[[int, int], None]  # (rows done, rows in all)
 Items = dict[str, list[dict[str, str | None]]]  # history -> the patient's items as cells
+
+
+class Recorded(Protocol):
+    """A job a worker reads as one JSON line."""
+
+    def record(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -87,7 +93,7 @@ class Workers:
         self.processes = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                            encoding="utf-8") for _ in range(count)]
 
-    def check(self, jobs: list[Job]) -> list[dict[str, Any]]:
+    def check(self, jobs: Sequence[Recorded]) -> list[dict[str, Any]]:
         """The jobs' results, in order: a contiguous share to each worker, written by a thread while this
         one reads (so that neither pipe fills up and blocks the other side)."""
         size = -(-len(jobs) // len(self.processes))
@@ -119,7 +125,7 @@ class Workers:
                 process.kill()
 
 
-def _feed(stream: IO[str] | None, jobs: list[Job]) -> None:
+def _feed(stream: IO[str] | None, jobs: Sequence[Recorded]) -> None:
     assert stream is not None
     stream.write("".join(json.dumps(job.record()) + "\n" for job in jobs))
     stream.flush()
@@ -187,7 +193,12 @@ def main() -> None:
     engine = Engine.from_file(sys.argv[1], cache=True)
     for line in sys.stdin:
         job = json.loads(line)
-        result = check_row(engine, Job(job["row"], job["cells"], job["items"], job["child_tables"], job["at"]))
+        if "bundle" in job:  # a FHIR record of a folder (eligib/screen/records.py)
+            from eligib.screen.records import BundleJob, check_bundle
+
+            result = check_bundle(engine, BundleJob(**job))
+        else:
+            result = check_row(engine, Job(job["row"], job["cells"], job["items"], job["child_tables"], job["at"]))
         sys.stdout.write(json.dumps(result.record()) + "\n")
         sys.stdout.flush()
 

@@ -19,10 +19,12 @@ from typing import Any
 from eligib.engine import Engine
 from eligib.language.diagnostics import DiagnosticError, error
 from eligib.screen.attrition import Attrition, attrition
+from eligib.screen.records import is_records_folder, screen_records
 from eligib.screen.residue import BATCH, RESULT_COLUMNS, PatientResult, Progress, check_residue
 from eligib.screen.sql import CompiledSql, compile_protocol
 from eligib.screen.tables import (
     DataSource,
+    cell_text,
     check_columns,
     discover,
     first_line,
@@ -111,12 +113,27 @@ def screen(engine: Engine, source: DataSource, workers: int | None = None, progr
     connection = duckdb.connect()
     scratch = scratch_folder()
     try:
+        if is_records_folder(source.path):
+            if source.histories or source.table:
+                raise table_error(source.path, "a folder of FHIR records has no child tables and no tables",
+                                  "leave out --history and --table")
+            found = screen_records(engine, source.path, list(source.facts), source.facts_file, workers, progress, point)
+            return _from_results(engine, connection, scratch, found)
         rows, in_sql, orphans = _screen(engine, source, connection, Path(scratch.name), workers, progress, point)
     except BaseException:
         connection.close()
         scratch.cleanup()
         raise
     return Screening(engine, connection, scratch, rows, in_sql, orphans)
+
+
+def _from_results(engine: Engine, connection: Any, scratch: Any, found: list[PatientResult]) -> Screening:
+    """A screen whose results were made outside SQL (FHIR records): the same results table."""
+    connection.execute(f"CREATE TABLE results ({RESULT_COLUMNS})")
+    if found:
+        rows = [(r.row, r.id, r.verdict, r.blocking, r.missing_facts, r.paths, r.errors) for r in found]
+        connection.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    return Screening(engine, connection, scratch, len(found), 0, {})
 
 
 def _screen(engine: Engine, source: DataSource, connection: Any, scratch: Path, workers: int | None,
@@ -126,10 +143,34 @@ def _screen(engine: Engine, source: DataSource, connection: Any, scratch: Path, 
     source = discover(checked, source)
     columns = load_cells(connection, source, "cells", scratch)
     check_columns(checked, columns, source.path)
+    given = given_cells(engine, source, columns)
     views = _load_histories(engine, source, connection, scratch)
-    connection.execute('CREATE TABLE numbered AS SELECT row_number() OVER () AS "#row", * FROM cells')
+    constants = "".join(f", {_literal(text)} AS \"{name}\"" for name, text in given.items())
+    connection.execute(f'CREATE TABLE numbered AS SELECT row_number() OVER () AS "#row", *{constants} FROM cells')
+    columns += list(given)
     rows, in_sql = decide(engine, connection, columns, views, scratch, workers, progress, point)
     return rows, in_sql, _orphans(connection, views)
+
+
+def given_cells(engine: Engine, source: DataSource, columns: list[str]) -> dict[str, str | None]:
+    """The facts given to every patient (`--fact`, `--facts`) as cells; refused for a column the table has."""
+    if not source.facts and source.facts_file is None:
+        return {}
+    given = engine.given(list(source.facts), source.facts_file)
+    cells: dict[str, str | None] = {}
+    for name, fact in given.items():
+        if name in columns:
+            raise table_error(source.path, f"`{name}` is a column of the table and a given fact",
+                              f"give `{name}` in one place", name)
+        if isinstance(engine.checked.facts[name].type, ListType):
+            raise table_error(source.path, f"`{name}` is a history: give it in a child table",
+                              "see docs/screening.md#histories")
+        cells[name] = cell_text(fact.raw)
+    return cells
+
+
+def _literal(text: str | None) -> str:
+    return "CAST(NULL AS VARCHAR)" if text is None else "'" + text.replace("'", "''") + "'"
 
 
 def decide(engine: Engine, connection: Any, columns: list[str], views: dict[str, str], scratch: Path,

@@ -31,6 +31,7 @@ from eligib.screen.screening import (
     Screening,
     check_child_columns,
     decide,
+    given_cells,
     history_of,
     refuse_id_facts,
 )
@@ -71,8 +72,9 @@ def screen_spark(engine: Engine, source: DataSource, master: str | None = None, 
         engine.at(point)
     refuse_id_facts(engine.checked)
     source = discover(engine.checked, source)
-    if source.format == "duckdb":
-        raise table_error(source.path, "a DuckDB database is screened with DuckDB", "leave out --engine spark")
+    if source.format == "duckdb" or Path(source.path).is_dir():
+        kind = "a DuckDB database" if source.format == "duckdb" else "a folder of FHIR records"
+        raise table_error(source.path, f"{kind} is screened with DuckDB", "leave out --engine spark")
     session = spark if spark is not None else _session(master)
     try:
         table, orphans = _run(engine, source, session, point)
@@ -110,6 +112,7 @@ def _run(engine: Engine, source: DataSource, session: Any, point: str | None) ->
     try:
         main, columns = _read(session, source.path, source.format)
         check_columns(engine.checked, columns, source.path)
+        main, columns = _with_given(main, columns, given_cells(engine, source, columns))
         children = []
         for name, path in sorted(source.histories.items()):
             child, child_columns = _read(session, path, DataSource(path).format)
@@ -130,6 +133,15 @@ def _run(engine: Engine, source: DataSource, session: Any, point: str | None) ->
     except (PySparkException, Py4JError) as exc:  # a file Spark cannot read, a malformed CSV row
         raise table_error(source.path, f"Spark could not screen it: {_first_line(exc)}",
                           "check the tables' format") from None
+
+
+def _with_given(frame: Any, columns: list[str], given: dict[str, str | None]) -> tuple[Any, list[str]]:
+    """The facts given to every patient (`--fact`, `--facts`) as columns of text cells."""
+    from pyspark.sql import functions as F
+
+    for name, text in given.items():
+        frame = frame.withColumn(name, F.lit(text).cast("string"))
+    return frame, [*columns, *given]
 
 
 def _read(session: Any, path: str, kind: str) -> tuple[Any, list[str]]:

@@ -35,6 +35,8 @@ class DataSource:
     path: str
     histories: dict[str, str] = field(default_factory=dict)  # history fact -> child table file
     table: str | None = None  # for a DuckDB database file
+    facts: tuple[str, ...] = ()  # `--fact NAME=VALUE`: a fact every patient gets (a study's anchor)
+    facts_file: str | None = None  # `--facts FILE`: the same from a facts file
 
     @property
     def format(self) -> str:
@@ -52,7 +54,7 @@ def discover(checked: CheckedProtocol, source: DataSource) -> DataSource:
         beside = main.with_name(f"{main.stem}.{name}{main.suffix}")
         if isinstance(info.type, ListType) and name not in found and source.table is None and beside.is_file():
             found[name] = str(beside)
-    return DataSource(source.path, found, source.table)
+    return DataSource(source.path, found, source.table, source.facts, source.facts_file)
 
 
 def table_error(path: str, message: str, help: str, column: str | None = None) -> DiagnosticError:

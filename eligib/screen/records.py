@@ -1,0 +1,225 @@
+"""Screen a folder of FHIR R4 data: one bundle per patient (`*.json`), or a Bulk Data export (`*.ndjson`,
+one resource per line, each file one resource type), read through the protocol's `bindings:`.
+
+Each patient's result is `eligib check` on that patient's record with the same given facts (`--fact`,
+`--facts`): a bundle is read by the very reader check uses (eligib/inputs/fhir_reading.py), in worker
+processes when there are many; a Bulk export is read line by line, keeping only the resources the
+bindings can read, grouped by the patient they name (`subject` or `patient`: `Patient/<id>`), each
+patient's then read as a bundle of them. A record that cannot be read is that patient's error, never
+the run's. Reading dominates here, so no SQL is involved: the results table is the same as a table
+screen's, and so are the report and the results file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eligib.engine import Engine
+from eligib.inputs.facts import Given
+from eligib.inputs.fhir_reading import Wanted, check_resource_type, exact_json
+from eligib.language.diagnostics import DiagnosticError
+from eligib.language.source import SourceFile
+from eligib.limits import MAX_BUNDLE_BYTES, MAX_SCREEN_ROWS
+from eligib.logic.budget import SolverTimeout
+from eligib.screen.residue import PatientResult, Progress, Workers
+from eligib.screen.tables import table_error
+
+BULK_REFERENCES = ("subject", "patient")  # where a resource names its patient in a Bulk Data export
+BUNDLES_POOL_FROM = 10  # bundles from which worker processes read them (a real record takes ~0.3 s)
+BUNDLES_PER_BATCH = 50
+
+
+@dataclass
+class BundleJob:
+    """One patient's bundle file, checked as `eligib check FILE --fact ... --facts ...` would."""
+
+    row: int
+    bundle: str
+    facts: list[str]
+    facts_file: str | None
+    at: str | None
+
+    def record(self) -> dict[str, Any]:
+        return {"row": self.row, "bundle": self.bundle, "facts": self.facts, "facts_file": self.facts_file,
+                "at": self.at}
+
+
+def is_records_folder(path: str) -> bool:
+    return Path(path).is_dir()
+
+
+def screen_records(engine: Engine, folder: str, facts: list[str], facts_file: str | None, workers: int | None,
+                   progress: Progress | None, at: str | None) -> list[PatientResult]:
+    """Every patient of the folder, in file order (bundles) or in order of first appearance (Bulk)."""
+    given = engine.given(facts, facts_file)  # a malformed option fails the run once, not every patient
+    bundles = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".json" and p.is_file())
+    exports = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".ndjson" and p.is_file())
+    if bundles and exports:
+        raise table_error(folder, "holds both bundles (.json) and a Bulk Data export (.ndjson)",
+                          "keep one kind of FHIR data in the folder")
+    if not bundles and not exports:
+        raise table_error(folder, "holds no FHIR bundle (.json) and no Bulk Data export (.ndjson)",
+                          "give a folder of patient bundles, or of NDJSON files")
+    if len(bundles) > MAX_SCREEN_ROWS:
+        raise table_error(folder, f"{len(bundles):,} bundles, more than {MAX_SCREEN_ROWS:,}", "split the folder")
+    if bundles:
+        jobs = [BundleJob(row, str(path), facts, facts_file, at) for row, path in enumerate(bundles, 1)]
+        return _unique_ids(_check_bundles(engine, jobs, workers, progress))
+    return _unique_ids(list(_check_export(engine, exports, given, at, progress)))
+
+
+def check_bundle(engine: Engine, job: BundleJob) -> PatientResult:
+    """One bundle file: its patient's result, or its errors (the id: the Patient's, else the file's name)."""
+    from eligib.inputs.facts import patient_from_bundle, patient_from_source
+    from eligib.inputs.fhir_reading import read_bundle
+    from eligib.language.reading import read_source
+
+    patient_id = Path(job.bundle).stem
+    try:
+        given = engine.given(job.facts, job.facts_file) if job.facts or job.facts_file else None
+        source = read_source(job.bundle, "patient file", MAX_BUNDLE_BYTES)
+        bundle = read_bundle(source, Wanted.of(engine.checked))
+        if bundle is None:  # a facts file, or malformed: read (and reported) as check reads it
+            patient = patient_from_source(engine.checked, source, given)
+        else:
+            patient_id = _patient_id(bundle) or patient_id
+            patient = patient_from_bundle(engine.checked, bundle, source, given or {})
+        return _result(engine, job.row, patient_id, patient, job.at)
+    except DiagnosticError as exc:
+        return PatientResult(job.row, patient_id, "error", [], [], [], _messages(exc))
+
+
+def _patient_id(bundle: dict[str, Any]) -> str | None:
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "Patient" and resource.get("id"):
+            return str(resource["id"])
+    return None
+
+
+def _result(engine: Engine, row: int, patient_id: str, patient: Any, at: str | None) -> PatientResult:
+    try:
+        explanation = engine.check(patient, at=at)
+    except SolverTimeout as exc:
+        return PatientResult(row, patient_id, "error", [], [], [], [f"the solver ran out of time: {exc}"])
+    return PatientResult(row, patient_id, str(explanation.verdict), list(explanation.blocking),
+                         [m.name for m in explanation.missing_facts], list(explanation.holding_paths), [])
+
+
+def _messages(exc: DiagnosticError) -> list[str]:
+    return [(f"{d.span.file}:{d.span.line}:{d.span.column}: " if d.span else "") + d.message +
+            (f" ({d.help})" if d.help else "") for d in exc.found]
+
+
+def _check_bundles(engine: Engine, jobs: list[BundleJob], workers: int | None,
+                   progress: Progress | None) -> list[PatientResult]:
+    wanted = workers if workers is not None else (os.cpu_count() or 1) if len(jobs) >= BUNDLES_POOL_FROM else 1
+    path = engine.checked.source.path
+    pool = Workers(path, min(wanted, len(jobs))) if wanted > 1 and Path(path).is_file() else None
+    results: list[PatientResult] = []
+    try:
+        for start in range(0, len(jobs), BUNDLES_PER_BATCH):
+            batch = jobs[start:start + BUNDLES_PER_BATCH]
+            if pool is not None:
+                results += [PatientResult(**record) for record in pool.check(batch)]
+            else:
+                results += [check_bundle(engine, job) for job in batch]
+            if progress is not None:
+                progress(len(results), len(jobs))
+    finally:
+        if pool is not None:
+            pool.close()
+    return results
+
+
+def _check_export(engine: Engine, files: list[Path], given: Given, at: str | None,
+                  progress: Progress | None) -> Iterator[PatientResult]:
+    """A Bulk Data export: the kept resources grouped by patient, each patient read as a bundle."""
+    from eligib.inputs.facts import patient_from_bundle
+
+    wanted = Wanted.of(engine.checked)
+    patients: dict[str, list[tuple[str, Any]]] = {}
+    problems: dict[str, list[str]] = {}
+    for path in files:
+        for patient_id, origin, resource in _export_resources(path, wanted, problems):
+            patients.setdefault(patient_id, []).append((origin, resource))
+    for row, (patient_id, resources) in enumerate(patients.items(), 1):
+        if patient_id in problems:
+            yield PatientResult(row, patient_id, "error", [], [], [], problems[patient_id])
+            continue
+        source = SourceFile(f"patient {patient_id}", "")
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for _, r in resources]}
+        try:
+            yield _result(engine, row, patient_id, patient_from_bundle(engine.checked, bundle, source, given), at)
+        except DiagnosticError as exc:
+            origins = [origin for origin, _ in resources]
+            yield PatientResult(row, patient_id, "error", [], [], [], [_located(m, origins) for m in _messages(exc)])
+        if progress is not None:
+            progress(row, len(patients))
+
+
+def _located(message: str, origins: list[str]) -> str:
+    """A validation message about `entry.N.resource` of a patient's bundle, said of the export's line."""
+    found = re.search(r"entry\.(\d+)\.resource\.?", message)
+    if found is None or int(found[1]) >= len(origins):
+        return message
+    return f"{origins[int(found[1])]}: " + message.replace(found[0], "", 1)
+
+
+def _export_resources(path: Path, wanted: Wanted,
+                      problems: dict[str, list[str]]) -> Iterator[tuple[str, str, Any]]:
+    """(patient id, file:line, resource) for each kept line of one NDJSON file; a Patient names itself.
+    A line that is no JSON, or names no patient, fails the run with its line (the export is broken)."""
+    if path.stat().st_size > MAX_BUNDLE_BYTES * 64:
+        raise table_error(str(path), f"larger than {MAX_BUNDLE_BYTES * 64:,} bytes", "split the export")
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            source = SourceFile(f"{path}:{number}", line)
+            try:
+                resource = json.loads(line, parse_float=str)
+            except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+                raise table_error(f"{path}:{number}", f"not JSON: {getattr(exc, 'msg', exc)}",
+                                  "write one FHIR resource per line") from None
+            owner = _owner(resource)
+            if owner is None:
+                raise table_error(f"{path}:{number}", "a resource that names no patient (`subject` or `patient`: "
+                                  "`Patient/<id>`)", "a Bulk Data export holds the resources of its patients")
+            try:
+                check_resource_type(resource, "the resource")
+                if wanted.keeps(resource):  # a Patient always: each patient has a row
+                    yield owner, f"{path.name}:{number}", exact_json(source, 0, "the resource", depth=2)
+            except DiagnosticError as exc:
+                problems.setdefault(owner, []).extend(f"{path.name}:{number}: {m}" for m in _messages(exc))
+
+
+def _owner(resource: Any) -> str | None:
+    if not isinstance(resource, dict):
+        return None
+    if resource.get("resourceType") == "Patient":
+        return str(resource["id"]) if resource.get("id") is not None else None
+    for element in BULK_REFERENCES:
+        reference = resource.get(element)
+        target = reference.get("reference") if isinstance(reference, dict) else None
+        if isinstance(target, str) and target.startswith("Patient/") and len(target) > len("Patient/"):
+            return target.removeprefix("Patient/")
+    return None
+
+
+def _unique_ids(results: list[PatientResult]) -> list[PatientResult]:
+    """A patient id twice (two bundles of one Patient): the later ones are errors, never merged."""
+    seen: dict[str, int] = {}
+    for result in results:
+        if result.id in seen:
+            result.verdict, result.blocking, result.missing_facts, result.paths = "error", [], [], []
+            result.errors = [f"patient id `{result.id}` also in row {seen[result.id]}: one record per patient"]
+        else:
+            seen[result.id] = result.row
+    return results
