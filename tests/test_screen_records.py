@@ -156,3 +156,38 @@ def test_facts_given_to_every_row_of_a_table(cd7, tmp_path):
         api.screen(cd7, str(no_history), facts=("transplants=complete",))
     refused = CliRunner().invoke(main, ["screen", CD7, str(without), "--fact", "screening_dat=2026-11-20"])
     assert refused.exit_code == 2 and "unknown fact `screening_dat`" in refused.output
+
+
+SYNTHEA = ROOT / "tests" / "fixtures" / "synthea"
+
+
+def test_a_part_of_the_synthea_cohort_screens_as_each_record_checks(cd7, tmp_path):
+    """25 patients of the simulated cohort (docs/screening.md#a-synthetic-cohort), as an export and one
+    by one as bundles: real Synthea resources (LOINC vital signs and labs with times and offsets, CVX
+    vaccines) read through the CD7 bindings for a screening date the records lack."""
+    patients = [json.loads(line) for line in (SYNTHEA / "Patient.ndjson").read_text().splitlines()[:25]]
+    chosen = {p["id"] for p in patients}
+    export = tmp_path / "export"
+    export.mkdir()
+    by_patient: dict[str, list[dict]] = defaultdict(list)
+    for path in SYNTHEA.glob("*.ndjson"):
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        kept = []
+        for line in lines:
+            resource = json.loads(line)
+            owner = resource["id"] if resource["resourceType"] == "Patient" else \
+                (resource.get("subject") or resource.get("patient"))["reference"].removeprefix("Patient/")
+            if owner in chosen:
+                kept.append(line)
+                by_patient[owner].append(resource)
+        (export / path.name).write_text("\n".join(kept) + "\n")
+    fact = ("screening_date=2026-11-20",)
+    got = results(cd7, str(export), facts=fact)
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    for owner, resources in by_patient.items():
+        (bundles / f"{owner}.json").write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                                           "entry": [{"resource": r} for r in resources]}))
+    assert got == {owner: as_check(cd7, str(bundles / f"{owner}.json"), options=list(fact)) for owner in chosen}
+    verdicts = {verdict for verdict, *_ in got.values()}
+    assert verdicts == {"ineligible", "undetermined"}  # children and the elderly by age; no diagnosis in FHIR

@@ -176,3 +176,54 @@ def test_given_facts_reach_every_row_on_spark(tmp_path, spark):
         assert got == records(on_duckdb)
     with pytest.raises(DiagnosticError, match="screened with DuckDB"):
         api.screen(engine, str(tmp_path), backend="spark", spark=spark)
+
+
+EXCLUDING = '''protocol excluding:
+    title: "An exclusion on a history"
+    version: "1"
+
+facts:
+    age: integer years, from 0 years to 120 years
+    therapies: list, at most 5 items:
+        agent: one of (a, b)
+
+inclusion adult "Adult":
+    record: "adult"
+    age >= 18 years
+
+exclusion prior_a "Any therapy with agent a":
+    record: "no prior a"
+    any(therapies where agent is a)
+'''
+
+
+def test_found_in_review(tmp_path, spark):
+    """Five differences a review found: each now the same as DuckDB, or a clean error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    protocol = tmp_path / "excluding.elig"
+    protocol.write_text(EXCLUDING)
+    engine = Engine.from_file(str(protocol))
+    # 1. double ids: Spark's text (1.2345678E7) is not DuckDB's (12345678.0); refused, never mismatched
+    pq.write_table(pa.table({"id": pa.array([12345678.0]), "age": ["40"]}), tmp_path / "doubles.parquet")
+    (tmp_path / "doubles.therapies.csv").write_text("id,agent\n12345678.0,a\n")
+    with pytest.raises(DiagnosticError, match="an `id` column of type double is not screened on Spark"):
+        api.screen(engine, str(tmp_path / "doubles.parquet"), backend="spark", spark=spark)
+    # 2. a struct in a child table's cell stays one (bad) cell: an error row, not a flattened field
+    pq.write_table(pa.table({"id": ["p"], "age": ["40"]}), tmp_path / "nested.parquet")
+    pq.write_table(pa.table({"id": ["p"], "agent": pa.array([{"agent": "b"}])}), tmp_path / "nested.therapies.parquet")
+    got, want = both(engine, str(tmp_path / "nested.parquet"), spark)
+    assert got == want and got[0]["verdict"] == "error"
+    # 3. text that is not UTF-8: a located error, not U+FFFD in an id
+    (tmp_path / "latin1.csv").write_bytes(b"id,age\ncaf\xe9,40\n")
+    with pytest.raises(DiagnosticError, match=r"latin1\.csv:2: not UTF-8 text"):
+        api.screen(engine, str(tmp_path / "latin1.csv"), backend="spark", spark=spark)
+    # 4. JSON Lines split on line feeds only, as Python splits them: a lone CR is JSON whitespace
+    (tmp_path / "cr.jsonl").write_bytes(b'{"id": "a",\r "age": 40, "therapies": []}\n{"id": "b", "age": 17}\n')
+    got, want = both(engine, str(tmp_path / "cr.jsonl"), spark)
+    assert got == want and [r["verdict"] for r in got] == ["eligible", "ineligible"]
+    # 5. a session already running is used and left running
+    with api.screen(engine, str(tmp_path / "cr.jsonl"), backend="spark") as screening:
+        assert screening.rows == 2
+    assert spark.range(3).count() == 3

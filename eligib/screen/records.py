@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from eligib.engine import Engine
-from eligib.inputs.facts import Given
 from eligib.inputs.fhir_reading import Wanted, check_resource_type, exact_json
 from eligib.language.diagnostics import DiagnosticError
 from eligib.language.source import SourceFile
@@ -44,10 +44,11 @@ class BundleJob:
     facts: list[str]
     facts_file: str | None
     at: str | None
+    patient: str | None = None  # the patient's id, when the bundle was made for it (a Bulk export's)
 
     def record(self) -> dict[str, Any]:
         return {"row": self.row, "bundle": self.bundle, "facts": self.facts, "facts_file": self.facts_file,
-                "at": self.at}
+                "at": self.at, "patient": self.patient}
 
 
 def is_records_folder(path: str) -> bool:
@@ -57,7 +58,7 @@ def is_records_folder(path: str) -> bool:
 def screen_records(engine: Engine, folder: str, facts: list[str], facts_file: str | None, workers: int | None,
                    progress: Progress | None, at: str | None) -> list[PatientResult]:
     """Every patient of the folder, in file order (bundles) or in order of first appearance (Bulk)."""
-    given = engine.given(facts, facts_file)  # a malformed option fails the run once, not every patient
+    engine.given(facts, facts_file)  # a malformed option fails the run once, not every patient
     bundles = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".json" and p.is_file())
     exports = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".ndjson" and p.is_file())
     if bundles and exports:
@@ -71,7 +72,7 @@ def screen_records(engine: Engine, folder: str, facts: list[str], facts_file: st
     if bundles:
         jobs = [BundleJob(row, str(path), facts, facts_file, at) for row, path in enumerate(bundles, 1)]
         return _unique_ids(_check_bundles(engine, jobs, workers, progress))
-    return _unique_ids(list(_check_export(engine, exports, given, at, progress)))
+    return _check_export(engine, exports, facts, facts_file, workers, at, progress)
 
 
 def check_bundle(engine: Engine, job: BundleJob) -> PatientResult:
@@ -80,7 +81,7 @@ def check_bundle(engine: Engine, job: BundleJob) -> PatientResult:
     from eligib.inputs.fhir_reading import read_bundle
     from eligib.language.reading import read_source
 
-    patient_id = Path(job.bundle).stem
+    patient_id = job.patient or Path(job.bundle).stem
     try:
         given = engine.given(job.facts, job.facts_file) if job.facts or job.facts_file else None
         source = read_source(job.bundle, "patient file", MAX_BUNDLE_BYTES)
@@ -88,11 +89,14 @@ def check_bundle(engine: Engine, job: BundleJob) -> PatientResult:
         if bundle is None:  # a facts file, or malformed: read (and reported) as check reads it
             patient = patient_from_source(engine.checked, source, given)
         else:
-            patient_id = _patient_id(bundle) or patient_id
+            patient_id = job.patient or _patient_id(bundle) or patient_id
             patient = patient_from_bundle(engine.checked, bundle, source, given or {})
         return _result(engine, job.row, patient_id, patient, job.at)
     except DiagnosticError as exc:
-        return PatientResult(job.row, patient_id, "error", [], [], [], _messages(exc))
+        messages = _messages(exc)
+        if job.patient is not None:  # not the made bundle's path: the export's lines are named instead
+            messages = [m.replace(job.bundle, f"patient {job.patient}") for m in messages]
+        return PatientResult(job.row, patient_id, "error", [], [], [], messages)
 
 
 def _patient_id(bundle: dict[str, Any]) -> str | None:
@@ -138,30 +142,31 @@ def _check_bundles(engine: Engine, jobs: list[BundleJob], workers: int | None,
     return results
 
 
-def _check_export(engine: Engine, files: list[Path], given: Given, at: str | None,
-                  progress: Progress | None) -> Iterator[PatientResult]:
-    """A Bulk Data export: the kept resources grouped by patient, each patient read as a bundle."""
-    from eligib.inputs.facts import patient_from_bundle
-
+def _check_export(engine: Engine, files: list[Path], facts: list[str], facts_file: str | None, workers: int | None,
+                  at: str | None, progress: Progress | None) -> list[PatientResult]:
+    """A Bulk Data export: the kept lines grouped by patient, each patient's written as a bundle of them
+    (their text unchanged) and checked as a folder's bundles are, in worker processes when many."""
     wanted = Wanted.of(engine.checked)
-    patients: dict[str, list[tuple[str, Any]]] = {}
+    patients: dict[str, list[tuple[str, str]]] = {}
     problems: dict[str, list[str]] = {}
     for path in files:
-        for patient_id, origin, resource in _export_resources(path, wanted, problems):
-            patients.setdefault(patient_id, []).append((origin, resource))
-    for row, (patient_id, resources) in enumerate(patients.items(), 1):
-        if patient_id in problems:
-            yield PatientResult(row, patient_id, "error", [], [], [], problems[patient_id])
-            continue
-        source = SourceFile(f"patient {patient_id}", "")
-        bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for _, r in resources]}
-        try:
-            yield _result(engine, row, patient_id, patient_from_bundle(engine.checked, bundle, source, given), at)
-        except DiagnosticError as exc:
-            origins = [origin for origin, _ in resources]
-            yield PatientResult(row, patient_id, "error", [], [], [], [_located(m, origins) for m in _messages(exc)])
-        if progress is not None:
-            progress(row, len(patients))
+        for patient_id, origin, line in _export_resources(path, wanted, problems):
+            patients.setdefault(patient_id, []).append((origin, line))
+    with tempfile.TemporaryDirectory(prefix="eligib-export-") as scratch:
+        jobs, failed = [], []
+        for row, (patient_id, lines) in enumerate(patients.items(), 1):
+            if patient_id in problems:
+                failed.append(PatientResult(row, patient_id, "error", [], [], [], problems[patient_id]))
+                continue
+            bundle = Path(scratch) / f"{row}.json"
+            bundle.write_text('{"resourceType": "Bundle", "type": "collection", "entry": [' +
+                              ", ".join('{"resource": ' + line + "}" for _, line in lines) + "]}", encoding="utf-8")
+            jobs.append(BundleJob(row, str(bundle), facts, facts_file, at, patient_id))
+        found = _check_bundles(engine, jobs, workers, progress)
+    for result in found:  # a resource's problem is said of its line in the export
+        origins = [origin for origin, _ in patients[result.id]]
+        result.errors = [_located(message, origins) for message in result.errors]
+    return sorted(found + failed, key=lambda result: result.row)
 
 
 def _located(message: str, origins: list[str]) -> str:
@@ -173,8 +178,8 @@ def _located(message: str, origins: list[str]) -> str:
 
 
 def _export_resources(path: Path, wanted: Wanted,
-                      problems: dict[str, list[str]]) -> Iterator[tuple[str, str, Any]]:
-    """(patient id, file:line, resource) for each kept line of one NDJSON file; a Patient names itself.
+                      problems: dict[str, list[str]]) -> Iterator[tuple[str, str, str]]:
+    """(patient id, file:line, the line) for each kept line of one NDJSON file; a Patient names itself.
     A line that is no JSON, or names no patient, fails the run with its line (the export is broken)."""
     if path.stat().st_size > MAX_BUNDLE_BYTES * 64:
         raise table_error(str(path), f"larger than {MAX_BUNDLE_BYTES * 64:,} bytes", "split the export")
@@ -195,7 +200,8 @@ def _export_resources(path: Path, wanted: Wanted,
             try:
                 check_resource_type(resource, "the resource")
                 if wanted.keeps(resource):  # a Patient always: each patient has a row
-                    yield owner, f"{path.name}:{number}", exact_json(source, 0, "the resource", depth=2)
+                    exact_json(source, 0, "the resource", depth=2)  # no key twice, nesting within the limit
+                    yield owner, f"{path.name}:{number}", line.strip()
             except DiagnosticError as exc:
                 problems.setdefault(owner, []).extend(f"{path.name}:{number}: {m}" for m in _messages(exc))
 

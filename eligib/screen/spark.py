@@ -14,6 +14,7 @@ argument to keep true. One compiled program keeps one.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -75,21 +76,26 @@ def screen_spark(engine: Engine, source: DataSource, master: str | None = None, 
     if source.format == "duckdb" or Path(source.path).is_dir():
         kind = "a DuckDB database" if source.format == "duckdb" else "a folder of FHIR records"
         raise table_error(source.path, f"{kind} is screened with DuckDB", "leave out --engine spark")
-    session = spark if spark is not None else _session(master)
+    session, own = (spark, False) if spark is not None else _session(master)
     try:
         table, orphans = _run(engine, source, session, point)
     finally:
-        if spark is None:
+        if own:
             session.stop()
     return _collected(engine, table, orphans)
 
 
-def _session(master: str | None) -> Any:
+def _session(master: str | None) -> tuple[Any, bool]:
+    """A SparkSession, and whether it is this run's own (stopped at the end): a session already running
+    in this process (a notebook's) is used and left running."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise DiagnosticError([error("missing-extra", "`--engine spark` needs PySpark", None,
                                      help="pip install 'eligib[spark]' (and Java 17)")]) from None
+    running = SparkSession.getActiveSession()
+    if running is not None:
+        return running, False
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the executors' Python: this one, with eligib
     master = master or "local[*]"
     builder = SparkSession.builder.appName("eligib screen").master(master).config("spark.ui.showConsoleProgress",
@@ -102,7 +108,7 @@ def _session(master: str | None) -> Any:
         raise DiagnosticError([error("io", f"Spark did not start: {_first_line(exc)}", None,
                                      help="install Java 17, check --master, or leave out --engine spark")]) from None
     session.sparkContext.setLogLevel("ERROR")
-    return session
+    return session, True
 
 
 def _run(engine: Engine, source: DataSource, session: Any, point: str | None) -> tuple[Any, dict[str, int]]:
@@ -117,12 +123,12 @@ def _run(engine: Engine, source: DataSource, session: Any, point: str | None) ->
         for name, path in sorted(source.histories.items()):
             child, child_columns = _read(session, path, DataSource(path).format)
             check_child_columns(history_of(engine, name, path), name, child_columns, path)
-            children.append((name, _keyed(_numbered(child, "#item", path)[0])))
+            children.append((name, _keyed(_numbered(child, "#item", path)[0], path)))
         rows, count = _numbered(main, "#row", source.path)
         if count > MAX_SCREEN_ROWS:
             raise table_error(source.path, f"{count:,} rows, more than the {MAX_SCREEN_ROWS:,} one run screens",
                               "split the table and screen each part")
-        rows = _keyed(rows)
+        rows = _keyed(rows, source.path)
         _refuse_duplicates(rows, source.path)
         joined, orphans = _with_items(rows, children)
         task = Task(engine.checked.source.path, engine.checked.source.text, tuple(columns),
@@ -150,6 +156,8 @@ def _read(session: Any, path: str, kind: str) -> tuple[Any, list[str]]:
     if "://" not in path and not Path(path).is_file():
         raise table_error(path, "no such file", "give a CSV, Parquet or JSON Lines file")
     where = path if "://" in path else str(Path(path).absolute())
+    if "://" not in path and kind in ("csv", "jsonl"):
+        _check_utf8(path)  # Spark's readers would put U+FFFD in silently
     match kind:
         case "csv":
             frame = session.read.options(header=True, inferSchema=False, escape='"', multiLine=True,
@@ -166,11 +174,29 @@ def _read(session: Any, path: str, kind: str) -> tuple[Any, list[str]]:
     return frame, list(frame.columns)
 
 
+def _check_utf8(path: str) -> None:
+    """A local text table is UTF-8 throughout, else a clean error with its line (as DuckDB's screen says)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 1
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = lines + chunk.count(b"\n", 0, max(exc.start, 0))
+                raise table_error(f"{path}:{line}", "not UTF-8 text", "save the file as UTF-8") from None
+            lines += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise table_error(f"{path}:{lines}", "not UTF-8 text", "save the file as UTF-8") from None
+
+
 def _jsonl(session: Any, where: str, path: str) -> tuple[Any, list[str]]:
     """JSON Lines read by Python's exact reader on the executors: a first pass finds the first bad line
     and the columns (in order of first appearance), a second turns each line into text cells."""
 
-    lines, _ = _numbered(session.read.text(where), "#line", path)
+    lines, _ = _numbered(session.read.text(where, lineSep="\n"), "#line", path)  # as Python splits lines
     found = lines.select("#line", "value").rdd.mapPartitions(_line_keys).collect()
     problems = sorted(item[1:] for item in found if item[0] == "!")
     if problems:
@@ -244,10 +270,19 @@ def _numbered(frame: Any, name: str, path: str) -> tuple[Any, int]:
     return tagged.withColumn(name, number).drop("#id"), start - 1
 
 
-def _keyed(frame: Any) -> Any:
-    """`#key`: the id as text, what a patient's row and its items are matched on."""
+KEY_TYPES = ("string", "tinyint", "smallint", "int", "bigint", "decimal")  # Spark's text = DuckDB's for these
+
+
+def _keyed(frame: Any, path: str) -> Any:
+    """`#key`: the id as text, what a patient's row and its items are matched on; only for id types whose
+    text Spark and DuckDB write alike (a double's does not: `1.2345678E7` against `12345678.0`), so an
+    item is never matched to another patient's text, nor lost."""
     from pyspark.sql import functions as F
 
+    kind = dict(frame.dtypes)["id"]
+    if not kind.startswith(KEY_TYPES):
+        raise table_error(path, f"an `id` column of type {kind} is not screened on Spark",
+                          "store ids as text or whole numbers (or screen with DuckDB)", "id")
     return frame.withColumn("#key", F.col("id").cast("string"))
 
 
@@ -312,7 +347,8 @@ def _partition_tables(connection: Any, task: Task) -> dict[str, str]:
     views: dict[str, str] = {}
     for index, name in enumerate(task.histories):
         raw = f"items_raw_{index}"
-        connection.execute(f'CREATE TABLE {raw} AS SELECT unnest("#items{index}", recursive := true) FROM partition')
+        connection.execute(f'CREATE TABLE {raw} AS SELECT unnest(item) FROM (SELECT unnest("#items{index}") '
+                           "AS item FROM partition)")  # one level: a field holding a struct stays one cell
         described = connection.execute(f"DESCRIBE {raw}").fetchall()
         names = [row[0] for row in described if row[0] != "#item"]
         kinds = {row[0]: str(row[1]) for row in described}
@@ -374,7 +410,15 @@ def _collected(engine: Engine, table: Any, orphans: dict[str, int]) -> Screening
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
+    """What went wrong, in the words of the innermost Java exception when there is one (a Py4J error's
+    own first line only names the call that failed)."""
+    cause = getattr(exc, "java_exception", None)
+    try:
+        while cause is not None and cause.getCause() is not None:
+            cause = cause.getCause()
+        text = str(cause.toString() if cause is not None else exc).strip()
+    except Exception:  # the JVM is gone: the Python side's words
+        text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
