@@ -159,10 +159,10 @@ def _entries(source: SourceFile, offset: int, wanted: Wanted,
         resource = entry.get("resource") if isinstance(entry, dict) else None
         try:
             check_resource_type(resource, f"entry {index}")
+            if not isinstance(entry, dict) or wanted.keeps(resource):
+                kept.append(exact_json(source, offset, f"entry {index}", depth=2))
         except DiagnosticError as exc:
             problems.append(exc)
-        if not isinstance(entry, dict) or wanted.keeps(resource):
-            kept.append(exact_json(source, offset, f"entry {index}", depth=2))
         index += 1
         offset = _skip_space(text, end)
         if text.startswith(",", offset):

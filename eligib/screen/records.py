@@ -6,8 +6,9 @@ Each patient's result is `eligib check` on that patient's record with the same g
 processes when there are many; a Bulk export is read line by line, keeping only the resources the
 bindings can read, grouped by the patient they name (`subject` or `patient`: `Patient/<id>`), each
 patient's then read as a bundle of them. A record that cannot be read is that patient's error, never
-the run's. Reading dominates here, so no SQL is involved: the results table is the same as a table
-screen's, and so are the report and the results file.
+the run's. No SQL is involved: a record's facts are known only once it is read, and a general record
+leaves most of a protocol's facts open, for the engine to judge. The results table is the same as a
+table screen's, and so are the report and the results file.
 """
 
 from __future__ import annotations
