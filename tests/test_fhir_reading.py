@@ -187,3 +187,21 @@ def test_a_facts_file_over_a_megabyte_is_still_too_large(tmp_path):
     huge.write_text('{"age": 30, "padding": "' + "x" * 1_100_000 + '"}')
     result = run("check", str(CD7), str(huge))
     assert result.exit_code == 2 and "too-large" in result.output and "1,000,000 bytes" in result.output
+
+
+def test_a_binding_default_or_a_stale_result_is_not_the_record_giving_the_fact(tmp_path):
+    data = copy.deepcopy(BUNDLES["eligible-t-all-relapsed.bundle.json"])
+    data["entry"] = [e for e in data["entry"] if e["resource"].get("id") != "creatinine-clearance"]
+    for entry in data["entry"]:
+        if entry["resource"].get("id") == "lvef":
+            entry["resource"]["effectiveDateTime"] = "2026-01-01"  # older than the 3 months lvef allows
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps(data))
+    assert not any(e["resource"].get("id") == "creatinine-clearance" for e in data["entry"])
+    result = run("check", str(CD7), str(record), "--fact", "creatinine_clearance=80", "--fact", "lvef=60",
+                 "--format", "json")
+    assert result.exit_code == 0, result.output  # `absent means none` and a stale lvef give nothing
+    facts = tmp_path / "study.json"
+    facts.write_text('{"lvef": null}')  # null: not given, so the record's own (stale) lvef is read
+    kept = run("check", str(CD7), str(record), "--facts", str(facts), "--format", "json")
+    assert kept.exit_code == 3 and "lvef" in json.loads(kept.output)["missing_facts"]

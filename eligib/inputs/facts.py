@@ -206,7 +206,8 @@ def given_facts(checked: CheckedProtocol, options: list[str], path: str | None =
                                          "values", source.span_at(1, 1) if source.text else None, help=FILE_HINT)])
         for name, raw in document.data.items():
             _known(checked, str(name), document.key_spans.get(str(name)))
-            given[str(name)] = GivenFact(raw, source.path, document.key_spans.get(str(name)))
+            if raw is not None:  # null: not given (unknown), so the record's own value is read
+                given[str(name)] = GivenFact(raw, source.path, document.key_spans.get(str(name)))
     for option in options:
         source = SourceFile("--fact", option)
         name, equals, text = option.partition("=")

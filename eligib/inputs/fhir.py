@@ -81,7 +81,7 @@ def _read_facts(checked: CheckedProtocol, reader: _BundleReader, given: Given,
     raw = with_given(reader.local_facts(set(checked.facts)), given, path)
     notes: list[Diagnostic] = []
     for binding in checked.bindings.values():  # a given fact the record also gives: an error, not a choice
-        if binding.fact in given and reader.read(binding, raw)[0] is not None:
+        if binding.fact in given and reader.gives(binding) and reader.read(binding, raw)[0] is not None:
             with_given({binding.fact: True}, {binding.fact: given[binding.fact]}, path)
     pending = [b for b in checked.bindings.values() if b.fact not in raw]
     while pending:  # anchors first: a binding waits until the fact it counts back from is read
@@ -178,6 +178,17 @@ class _BundleReader:
                 elif (value := _observation_value(resource, isinstance(kind, DateTimeType))) is not None:
                     found[name] = value
         return found | histories
+
+    def gives(self, binding: ast.Binding) -> bool:
+        """Whether the record holds what the binding reads (a value it reads may still be too old): a
+        binding's `absent means` default, or an empty history, is not the record giving the fact."""
+        if binding.source == "gender":
+            return bool(self.patient_values("gender"))
+        if binding.source == "age":
+            return bool(self.patient_values("birthDate"))
+        if binding.source == "fhirpath":
+            return True
+        return bool(self.resources(binding.source, binding.codes))
 
     def patient_values(self, element: str) -> list[Any]:
         return [r[element] for r in self.of_type("Patient") if r.get(element) is not None]
