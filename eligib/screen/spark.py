@@ -195,7 +195,6 @@ def _check_utf8(path: str) -> None:
 def _jsonl(session: Any, where: str, path: str) -> tuple[Any, list[str]]:
     """JSON Lines read by Python's exact reader on the executors: a first pass finds the first bad line
     and the columns (in order of first appearance), a second turns each line into text cells."""
-
     lines, _ = _numbered(session.read.text(where, lineSep="\n"), "#line", path)  # as Python splits lines
     found = lines.select("#line", "value").rdd.mapPartitions(_line_keys).collect()
     problems = sorted(item[1:] for item in found if item[0] == "!")
