@@ -66,10 +66,10 @@ def read(engine: Engine, data: dict, everything: bool) -> tuple:
     wanted = Wanted.of(engine.checked)
     wanted.everything = everything
     source = SourceFile("bundle.json", json.dumps(data))
-    bundle = read_bundle(source, wanted)
-    assert bundle is not None
+    kept = read_bundle(source, wanted)
+    assert kept is not None
     try:
-        facts, notes = facts_from_bundle(engine.checked, bundle, source)
+        facts, notes = facts_from_bundle(engine.checked, kept.data, source, positions=kept.positions)
     except DiagnosticError as exc:
         return ("error", [d.message for d in exc.diagnostics])
     return json.dumps(facts, sort_keys=True, default=str), [n.message for n in notes]
@@ -97,7 +97,7 @@ def test_a_large_record_keeps_few_entries_and_checks_as_its_core(cd7, tmp_path):
     big.write_text(json.dumps(data))
     assert big.stat().st_size > 5_000_000  # far over the 1 MB of a facts file
     kept = read_bundle(SourceFile(str(big), big.read_text()), Wanted.of(cd7.checked))
-    assert kept is not None and len(kept["entry"]) == len(core["entry"])
+    assert kept is not None and len(kept.data["entry"]) == len(core["entry"])
     small = tmp_path / "core.json"
     small.write_text(json.dumps(core))
     assert cd7.check(str(big)).verdict == cd7.check(str(small)).verdict == "eligible"
@@ -205,3 +205,82 @@ def test_a_binding_default_or_a_stale_result_is_not_the_record_giving_the_fact(t
     facts.write_text('{"lvef": null}')  # null: not given, so the record's own (stale) lvef is read
     kept = run("check", str(CD7), str(record), "--facts", str(facts), "--format", "json")
     assert kept.exit_code == 3 and "lvef" in json.loads(kept.output)["missing_facts"]
+
+
+ANCHORED = '''protocol anchored:
+    title: "A bound anchor"
+    version: "1"
+
+facts:
+    lymphodepletion_date: date
+    weight: decimal kg, from 1 kg to 400 kg
+    meta_weight: decimal kg, from 1 kg to 400 kg
+
+inclusion heavy "Weight at least 40 kg":
+    record: "weight at least 40 kg"
+    weight >= 40 kg and meta_weight >= 40 kg
+
+bindings:
+    lymphodepletion_date: fhirpath "Bundle.entry.resource.ofType(ServiceRequest).occurrenceDateTime"
+    weight: observation "http://loinc.org|29463-7", before lymphodepletion_date, within 28 days
+    meta_weight: fhirpath "Bundle.meta.extension.valueDecimal"
+'''
+
+
+def anchored_record(weight: str, meta_weight: str) -> str:
+    return ('{"resourceType": "Bundle", "type": "collection", "meta": {"extension": [{"url": "urn:x", '
+            f'"valueDecimal": {meta_weight}}}]}}, "entry": ['
+            '{"resource": {"resourceType": "Patient", "id": "p"}}, '
+            '{"resource": {"resourceType": "ServiceRequest", "id": "s", "status": "active", "intent": "order", '
+            '"subject": {"reference": "Patient/p"}, "occurrenceDateTime": "2026-11-20"}}, '
+            '{"resource": {"resourceType": "Observation", "id": "w", "status": "final", "code": {"coding": '
+            '[{"system": "http://loinc.org", "code": "29463-7"}]}, "subject": {"reference": "Patient/p"}, '
+            f'"effectiveDateTime": "2026-11-10", "valueQuantity": {{"value": {weight}, "unit": "kg"}}}}}}]}}')
+
+
+def test_found_in_review(cd7, tmp_path):
+    """Bundles a review found read differently from the whole-bundle reader; each as it should be now."""
+    protocol = tmp_path / "anchored.elig"
+    protocol.write_text(ANCHORED)
+    record = tmp_path / "record.json"
+    # a given fact whose binding counts back from a bound anchor: the record gives it too, so refused
+    record.write_text(anchored_record("30", "50"))
+    assert run("check", str(protocol), str(record)).exit_code == 1
+    twice = run("check", str(protocol), str(record), "--fact", "weight=70")
+    assert twice.exit_code == 2 and "fact-given-twice" in twice.output
+    # the bundle's own top level is read exactly (a fhirpath binding reads it): 39.999... kg is not 40 kg
+    record.write_text(anchored_record("50", "39.99999999999999999"))
+    assert run("check", str(protocol), str(record)).exit_code == 1
+    record.write_text(anchored_record("50", "40"))
+    assert run("check", str(protocol), str(record)).exit_code == 0
+    # a key twice in a resource the filter would drop: refused, since the last one could hide a binding's code
+    data = copy.deepcopy(BUNDLES["eligible-t-all-relapsed.bundle.json"])
+    text = json.dumps(data)
+    extra = ('{"resource": {"resourceType": "Immunization", "id": "v", "status": "completed", "vaccineCode": '
+             '{"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "03"}]}, "vaccineCode": {"coding": '
+             '[{"system": "http://hl7.org/fhir/sid/cvx", "code": "08"}]}, "patient": {"reference": "Patient/p"}, '
+             '"occurrenceDateTime": "2026-11-10"}}, ')
+    record.write_text(text.replace('"entry": [', '"entry": [' + extra, 1))
+    hidden = run("check", str(CD7), str(record))
+    assert hidden.exit_code == 2 and "entry 0: key `vaccineCode` is given twice" in hidden.output
+    # a validation error names the entry's place in the file, not among the kept entries
+    broken = copy.deepcopy(data)
+    kept_index = next(i for i, e in enumerate(broken["entry"]) if e["resource"].get("id") == "alt")
+    del broken["entry"][kept_index]["resource"]["status"]
+    broken["entry"][:0] = [{"resource": {"resourceType": "Encounter", "id": f"e{i}", "status": "finished",
+                                         "class": {"code": "AMB"}}} for i in range(3)]
+    record.write_text(json.dumps(broken))
+    located = run("check", str(CD7), str(record))
+    assert located.exit_code == 2 and f"entry.{kept_index + 3}.resource.status" in located.output
+    # a data type is no resource type, kept or not
+    coding = copy.deepcopy(data)
+    coding["entry"].append({"resource": {"resourceType": "Coding", "code": "x"}})
+    record.write_text(json.dumps(coding))
+    assert "`Coding` is not a FHIR R4 resource type" in run("check", str(CD7), str(record)).output
+    # a big bundle with a JSON mistake: located, not called too large
+    big = copy.deepcopy(data)
+    big["entry"] += [{"resource": {"resourceType": "Encounter", "id": f"f{i}", "status": "finished",
+                                   "class": {"code": "AMB"}}} for i in range(15_000)]
+    record.write_text(json.dumps(big, indent=1)[:-3] + ",,]}")
+    malformed = run("check", str(CD7), str(record))
+    assert malformed.exit_code == 2 and "malformed JSON" in malformed.output and "too-large" not in malformed.output

@@ -191,3 +191,19 @@ def test_a_part_of_the_synthea_cohort_screens_as_each_record_checks(cd7, tmp_pat
     assert got == {owner: as_check(cd7, str(bundles / f"{owner}.json"), options=list(fact)) for owner in chosen}
     verdicts = {verdict for verdict, *_ in got.values()}
     assert verdicts == {"ineligible", "undetermined"}  # children and the elderly by age; no diagnosis in FHIR
+
+
+def test_bulk_lines_found_in_review(cd7, tmp_path):
+    """A versioned patient reference is that patient's; a valid line with a huge number or a carriage
+    return inside it does not fail the run."""
+    export = bulk_export(tmp_path)
+    patient = "eligible-aml-relapsed"
+    lines = (export / "Observation.ndjson").read_text().splitlines()
+    versioned = [line.replace(f'"Patient/{patient}"', f'"Patient/{patient}/_history/2"') if patient in line else line
+                 for line in lines]
+    (export / "Observation.ndjson").write_text("\n".join(versioned) + "\n")
+    (export / "Encounter.ndjson").write_bytes(
+        ('{"resourceType": "Encounter", "id": "e", "status": "finished", "class": {"code": "AMB"}, '
+         f'"subject": {{"reference": "Patient/{patient}"}},\r"length": {{"value": {"9" * 5000}}}}}\n').encode())
+    got = results(cd7, str(export))
+    assert len(got) == len(BUNDLES) and got[patient][0] == "eligible"

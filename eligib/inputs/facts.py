@@ -61,14 +61,16 @@ def patient_from_source(checked: CheckedProtocol, source: SourceFile, given: Giv
     if _looks_like_json(source) and '"Bundle"' in source.text:
         from eligib.inputs.fhir_reading import Wanted, read_bundle
 
-        bundle = read_bundle(source, Wanted.of(checked))
-        if bundle is not None:
-            return patient_from_bundle(checked, bundle, source, given)
-    if len(source.text) > MAX_PATIENT_BYTES or len(source.text.encode("utf-8")) > MAX_PATIENT_BYTES:
-        raise DiagnosticError([error("too-large", f"patient file `{source.path}` is larger than "
-                                     f"{MAX_PATIENT_BYTES:,} bytes", help="a facts file is small; a FHIR bundle "
-                                     f"may be up to {MAX_BUNDLE_BYTES:,} bytes; see docs/limits.md")])
-    document = _parse(source)
+        kept = read_bundle(source, Wanted.of(checked))
+        if kept is not None:
+            return patient_from_bundle(checked, kept.data, source, given, kept.positions)
+    too_large = len(source.text) > MAX_PATIENT_BYTES or len(source.text.encode("utf-8")) > MAX_PATIENT_BYTES
+    if too_large and "undle" not in source.text:  # no bundle (`Bundle`, or written `\u0042undle`): too large
+        raise _too_large(source)
+    document = _parse(source)  # malformed JSON, a bundle's too: located here
+    is_bundle = isinstance(document.data, dict) and document.data.get("resourceType") == "Bundle"
+    if too_large and not is_bundle:
+        raise _too_large(source)
     if isinstance(document.data, dict) and document.data.get("resourceType") == "Bundle":
         if not _looks_like_json(source):
             raise DiagnosticError([error("bad-fhir-bundle", "a FHIR bundle must be written in JSON",
@@ -82,12 +84,19 @@ def patient_from_source(checked: CheckedProtocol, source: SourceFile, given: Giv
     return validate(checked, data, source, positions)
 
 
+def _too_large(source: SourceFile) -> DiagnosticError:
+    return DiagnosticError([error("too-large", f"patient file `{source.path}` is larger than {MAX_PATIENT_BYTES:,} "
+                                  "bytes", help=f"a facts file is small; a FHIR bundle may be up to "
+                                  f"{MAX_BUNDLE_BYTES:,} bytes; see docs/limits.md")])
+
+
 def patient_from_bundle(checked: CheckedProtocol, bundle: dict[str, Any], source: SourceFile,
-                        given: Given) -> Patient:
-    """A patient from a bundle read exactly (eligib/inputs/fhir_reading.py), with the given facts."""
+                        given: Given, positions: list[int] | None = None) -> Patient:
+    """A patient from a bundle read exactly (eligib/inputs/fhir_reading.py), with the given facts;
+    `positions`: where each kept entry was in the file, for messages."""
     from eligib.inputs.fhir import facts_from_bundle  # imports the FHIR libraries only for bundles
 
-    data, notes = facts_from_bundle(checked, bundle, source, given)
+    data, notes = facts_from_bundle(checked, bundle, source, given, positions)
     patient = validate(checked, data, source, {name: fact.span for name, fact in given.items() if fact.span})
     patient.warnings = notes + patient.warnings
     return patient

@@ -17,7 +17,14 @@ from typing import Any, assert_never
 
 from eligib.inputs.documents import first_bad_number
 from eligib.inputs.facts import Given, with_given
-from eligib.inputs.fhir_reading import CODE_ELEMENT, LOCAL_FACT_SYSTEM, RESOURCE_TYPES, code_pair, coded
+from eligib.inputs.fhir_reading import (
+    CODE_ELEMENT,
+    LOCAL_FACT_SYSTEM,
+    RESOURCE_TYPES,
+    check_resource_type,
+    code_pair,
+    coded,
+)
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
 from eligib.language.diagnostics import Diagnostic, DiagnosticError, error, warning
@@ -57,11 +64,13 @@ NEGATIVE_CODES = {"260385009", "260415000", "2667000", "NEG", "ND", "N"}
 
 
 def facts_from_bundle(checked: CheckedProtocol, data: dict[str, Any], source: SourceFile,
-                      given: Given | None = None) -> tuple[dict[str, Any], list[Diagnostic]]:
+                      given: Given | None = None,
+                      positions: list[int] | None = None) -> tuple[dict[str, Any], list[Diagnostic]]:
     """The raw fact values a bundle gives (as a facts file would hold them), with the `given` facts
     (a study's anchors the record lacks: a fact both give is an error), and notes about them.
-    `data` is the bundle read exactly (eligib/inputs/fhir_reading.py)."""
-    _validate(data, source)
+    `data` is the bundle read exactly (eligib/inputs/fhir_reading.py); `positions`, each kept entry's
+    index in the file, for messages."""
+    _validate(data, source, positions)
     reader = _BundleReader(data, checked)
     try:
         return _read_facts(checked, reader, given or {}, source.path)
@@ -80,15 +89,16 @@ def _read_facts(checked: CheckedProtocol, reader: _BundleReader, given: Given,
                 path: str) -> tuple[dict[str, Any], list[Diagnostic]]:
     raw = with_given(reader.local_facts(set(checked.facts)), given, path)
     notes: list[Diagnostic] = []
-    for binding in checked.bindings.values():  # a given fact the record also gives: an error, not a choice
-        if binding.fact in given and reader.gives(binding) and reader.read(binding, raw)[0] is not None:
-            with_given({binding.fact: True}, {binding.fact: given[binding.fact]}, path)
-    pending = [b for b in checked.bindings.values() if b.fact not in raw]
+    pending = [b for b in checked.bindings.values() if b.fact not in raw or b.fact in given]
     while pending:  # anchors first: a binding waits until the fact it counts back from is read
         ready = [b for b in pending if b.anchor is None or b.anchor in raw or b.anchor not in
                  {p.fact for p in pending}]
         for binding in ready:
             value, note = reader.read(binding, raw)
+            if binding.fact in given:  # given beside the record: an error if the record gives it too
+                if value is not None and reader.gives(binding):
+                    with_given({binding.fact: True}, {binding.fact: given[binding.fact]}, path)
+                continue
             if value is not None:
                 raw[binding.fact] = value
             if note is not None:
@@ -100,34 +110,38 @@ def _read_facts(checked: CheckedProtocol, reader: _BundleReader, given: Given,
     return raw, notes
 
 
-def _validate(data: dict[str, Any], source: SourceFile) -> None:
-    from fhir.resources.R4B import get_fhir_model_class
+def _validate(data: dict[str, Any], source: SourceFile, positions: list[int] | None) -> None:
+    """The kept resources are FHIR R4; a problem names its entry's place in the file (`positions`: each
+    kept entry's index among all the file's entries)."""
     from fhir.resources.R4B.bundle import Bundle
     from pydantic import ValidationError
 
     bad = first_bad_number(data)
     if bad is not None:
-        raise DiagnosticError([error("bad-fhir-bundle", f"{bad[0]}: `{bad[1]}` {bad[1].reason}",
+        raise DiagnosticError([error("bad-fhir-bundle", f"{_in_file(bad[0], positions)}: `{bad[1]}` {bad[1].reason}",
                                      help="see docs/limits.md")])
     entries = data.get("entry")
     for index, entry in enumerate(entries if isinstance(entries, list) else []):
-        kind = entry.get("resource", {}).get("resourceType") if isinstance(entry, dict) else None
-        if not isinstance(entry, dict) or not isinstance(entry.get("resource", {}), dict):
-            continue  # the model validation below names the malformed entry
-        try:
-            known = isinstance(kind, str) and kind.isidentifier() and get_fhir_model_class(kind) is not None
-        except (KeyError, ValueError):
-            known = False
-        if not known:
-            raise DiagnosticError([error("bad-fhir-bundle", f"entry {index}: `{kind}` is not a FHIR R4 resource type",
-                                         help="check the resourceType against the FHIR R4 specification")])
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict):  # any other shape: the model validation below names the entry
+            check_resource_type(resource, f"entry {positions[index] if positions else index}")
     try:
         Bundle.model_validate(data)
     except ValidationError as exc:
-        problems = [error("bad-fhir-bundle", f"not a valid FHIR R4 Bundle: {'.'.join(map(str, e['loc']))}: "
-                          f"{e['msg'].lower()}", None, help="check the resource against the FHIR R4 specification")
+        problems = [error("bad-fhir-bundle", "not a valid FHIR R4 Bundle: "
+                          f"{_in_file('.'.join(map(str, e['loc'])), positions)}: {e['msg'].lower()}", None,
+                          help="check the resource against the FHIR R4 specification")
                     for e in exc.errors()[:5]]
         raise DiagnosticError(problems) from None
+
+
+def _in_file(path: str, positions: list[int] | None) -> str:
+    """`entry.1.resource.value` of the kept entries, as `entry.3.resource.value` of the file."""
+    head, dot, rest = path.partition(".")
+    index, _, tail = rest.partition(".")
+    if head != "entry" or not dot or not index.isdigit() or positions is None or int(index) >= len(positions):
+        return path
+    return f"entry.{positions[int(index)]}" + (f".{tail}" if tail else "")
 
 
 class _BundleReader:

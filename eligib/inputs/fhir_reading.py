@@ -97,10 +97,36 @@ def _has_system(concept: Any, system: str) -> bool:
     return isinstance(codings, list) and any(isinstance(c, dict) and c.get("system") == system for c in codings)
 
 
-_SCAN = json.JSONDecoder(parse_int=_json_int)  # floats as floats: a scanned entry's numbers are never used
+class Scanner:
+    """The C JSON decoder for entries read only to be kept or dropped: floats stay floats (a dropped
+    entry's numbers are never used), but a key given twice anywhere is noticed, since the decoder's
+    last-wins view could hide what a binding reads (a second `vaccineCode`)."""
+
+    def __init__(self) -> None:
+        self.twice: str | None = None
+        self.decoder = json.JSONDecoder(parse_int=_json_int, object_pairs_hook=self._pairs)
+
+    def _pairs(self, items: list[tuple[str, Any]]) -> dict[str, Any]:
+        found = dict(items)
+        if len(found) != len(items) and self.twice is None:
+            seen: set[str] = set()
+            for key, _ in items:
+                if key in seen:
+                    self.twice = key
+                    break
+                seen.add(key)
+        return found
 
 
-def read_bundle(source: SourceFile, wanted: Wanted) -> dict[str, Any] | None:
+@dataclass
+class KeptBundle:
+    """A bundle with only the entries a protocol's bindings can read, and where each was in the file."""
+
+    data: dict[str, Any]
+    positions: list[int]  # each kept entry's index among all the file's entries
+
+
+def read_bundle(source: SourceFile, wanted: Wanted) -> KeptBundle | None:
     """The text as a bundle holding only the entries `wanted` keeps, each read exactly; None for
     anything else (a facts file) and for malformed JSON (the facts-file reader then reports where)."""
     try:
@@ -109,14 +135,15 @@ def read_bundle(source: SourceFile, wanted: Wanted) -> dict[str, Any] | None:
         return None
 
 
-def _scan_top(source: SourceFile, wanted: Wanted) -> dict[str, Any] | None:
+def _scan_top(source: SourceFile, wanted: Wanted) -> KeptBundle | None:
     """The top-level object (duplicate keys refused) with `entry` filtered; None when it is no bundle.
-    The top level's other values (`id`, `type`, `meta`) are read by the scan: no number there is used."""
+    The top level's other values (`id`, `meta`: a `fhirpath` binding may read them) are read exactly."""
     text = source.text
     offset = _skip_space(text, 0)
     if not text.startswith("{", offset):
         return None
     top: dict[str, Any] = {}
+    positions: list[int] = []
     problems: list[DiagnosticError] = []  # raised only once the document is known to be a bundle
     offset = _skip_space(text, offset + 1)
     while not text.startswith("}", offset):
@@ -130,9 +157,13 @@ def _scan_top(source: SourceFile, wanted: Wanted) -> dict[str, Any] | None:
             raise ValueError("no colon")
         offset = _skip_space(text, offset + 1)
         if key == "entry" and text.startswith("[", offset):
-            top[key], offset = _entries(source, offset, wanted, problems)
+            top[key], positions, offset = _entries(source, offset, wanted, problems)
         else:
-            top[key], offset = _SCAN.raw_decode(text, offset)
+            try:
+                top[key], offset = exact_json(source, offset, f"`{key[:40]}`", depth=1)
+            except DiagnosticError as exc:
+                problems.append(exc)
+                offset = Scanner().decoder.raw_decode(text, offset)[1]
         offset = _skip_space(text, offset)
         if text.startswith(",", offset):
             offset = _skip_space(text, offset + 1)
@@ -144,23 +175,28 @@ def _scan_top(source: SourceFile, wanted: Wanted) -> dict[str, Any] | None:
         return None
     if problems:
         raise problems[0]
-    return top
+    return KeptBundle(top, positions)
 
 
 def _entries(source: SourceFile, offset: int, wanted: Wanted,
-             problems: list[DiagnosticError]) -> tuple[list[Any], int]:
-    """The entries `wanted` keeps, each read exactly, and the offset after the list."""
+             problems: list[DiagnosticError]) -> tuple[list[Any], list[int], int]:
+    """The entries `wanted` keeps, each read exactly, their indexes, and the offset after the list."""
     text = source.text
     kept: list[Any] = []
+    positions: list[int] = []
     offset = _skip_space(text, offset + 1)
     index = 0
     while not text.startswith("]", offset):
-        entry, end = _SCAN.raw_decode(text, offset)
+        scanner = Scanner()
+        entry, end = scanner.decoder.raw_decode(text, offset)
         resource = entry.get("resource") if isinstance(entry, dict) else None
         try:
+            if scanner.twice is not None:
+                raise _twice(source, offset, f"entry {index}", scanner.twice)
             check_resource_type(resource, f"entry {index}")
             if not isinstance(entry, dict) or wanted.keeps(resource):
-                kept.append(exact_json(source, offset, f"entry {index}", depth=2))
+                kept.append(exact_json(source, offset, f"entry {index}", depth=2)[0])
+                positions.append(index)
         except DiagnosticError as exc:
             problems.append(exc)
         index += 1
@@ -171,12 +207,12 @@ def _entries(source: SourceFile, offset: int, wanted: Wanted,
                 raise ValueError("a comma before the end")
         elif not text.startswith("]", offset):
             raise ValueError("no comma")
-    return kept, offset + 1
+    return kept, positions, offset + 1
 
 
-def exact_json(source: SourceFile, start: int, where: str, depth: int = 0) -> Any:
-    """The JSON value at `start` read exactly: decimals, bounded numbers, no duplicate keys, bounded
-    nesting (`depth`: how deep the value sits in its file)."""
+def exact_json(source: SourceFile, start: int, where: str, depth: int = 0) -> tuple[Any, int]:
+    """The JSON value at `start` read exactly, and the offset after it: decimals, bounded numbers, no
+    duplicate keys, bounded nesting (`depth`: how deep the value sits in its file)."""
     duplicates: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -189,16 +225,25 @@ def exact_json(source: SourceFile, start: int, where: str, depth: int = 0) -> An
 
     decoder = json.JSONDecoder(parse_float=decimal_or_bad, parse_int=_json_int, parse_constant=_json_constant,
                                object_pairs_hook=pairs)
-    value = decoder.raw_decode(source.text, start)[0]
-    if not duplicates and nesting(value) + depth <= MAX_INPUT_NESTING:
-        return value
-    line = source.text.count("\n", 0, start) + 1  # only for a message: counting is slow on a big record
-    span = source.span_at(line, start - source.text.rfind("\n", 0, start))
+    value, end = decoder.raw_decode(source.text, start)
     if duplicates:
-        raise DiagnosticError([error("bad-fhir-bundle", f"{where}: key `{duplicates[0][:60]}` is given twice", span,
-                                     "in this resource", help="keep one of them")])
+        raise _twice(source, start, where, duplicates[0])
+    if nesting(value) + depth <= MAX_INPUT_NESTING:
+        return value, end
     raise DiagnosticError([error("bad-fhir-bundle", f"{where}: objects and lists nest more than "
-                                 f"{MAX_INPUT_NESTING} deep", span, "in this resource", help="see docs/limits.md")])
+                                 f"{MAX_INPUT_NESTING} deep", _span(source, start), "in this value",
+                                 help="see docs/limits.md")])
+
+
+def _twice(source: SourceFile, start: int, where: str, key: str) -> DiagnosticError:
+    return DiagnosticError([error("bad-fhir-bundle", f"{where}: key `{key[:60]}` is given twice", _span(source, start),
+                                  "in this value", help="keep one of them")])
+
+
+def _span(source: SourceFile, start: int) -> Any:
+    """Where a value starts (counting lines is slow on a big record: only for a message)."""
+    line = source.text.count("\n", 0, start) + 1
+    return source.span_at(line, start - source.text.rfind("\n", 0, start))
 
 
 def check_resource_type(resource: Any, where: str) -> None:
@@ -215,11 +260,14 @@ _KNOWN: dict[str, bool] = {}
 
 
 def _known_type(kind: str) -> bool:
+    """A resource type of FHIR R4 (not a data type such as `Coding`, which has a model class too)."""
     if kind not in _KNOWN:
         from fhir.resources.R4B import get_fhir_model_class
+        from fhir.resources.R4B.resource import Resource
 
         try:
-            _KNOWN[kind] = kind.isidentifier() and get_fhir_model_class(kind) is not None
+            model = get_fhir_model_class(kind) if kind.isidentifier() else None
         except (KeyError, ValueError):
-            _KNOWN[kind] = False
+            model = None
+        _KNOWN[kind] = isinstance(model, type) and issubclass(model, Resource)
     return _KNOWN[kind]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from eligib.engine import Engine
-from eligib.inputs.fhir_reading import Wanted, check_resource_type, exact_json
+from eligib.inputs.fhir_reading import Scanner, Wanted, check_resource_type, exact_json
 from eligib.language.diagnostics import DiagnosticError
 from eligib.language.source import SourceFile
 from eligib.limits import MAX_BUNDLE_BYTES, MAX_SCREEN_ROWS
@@ -32,6 +32,8 @@ from eligib.screen.residue import PatientResult, Progress, Workers
 from eligib.screen.tables import table_error
 
 BULK_REFERENCES = ("subject", "patient")  # where a resource names its patient in a Bulk Data export
+# `Patient/<id>`, relative or absolute, with or without `/_history/<version>`: the patient is <id>
+PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 BUNDLES_POOL_FROM = 10  # bundles from which worker processes read them (a real record takes ~0.3 s)
 BUNDLES_PER_BATCH = 50
 
@@ -86,12 +88,12 @@ def check_bundle(engine: Engine, job: BundleJob) -> PatientResult:
     try:
         given = engine.given(job.facts, job.facts_file) if job.facts or job.facts_file else None
         source = read_source(job.bundle, "patient file", MAX_BUNDLE_BYTES)
-        bundle = read_bundle(source, Wanted.of(engine.checked))
-        if bundle is None:  # a facts file, or malformed: read (and reported) as check reads it
+        kept = read_bundle(source, Wanted.of(engine.checked))
+        if kept is None:  # a facts file, or malformed: read (and reported) as check reads it
             patient = patient_from_source(engine.checked, source, given)
         else:
-            patient_id = job.patient or _patient_id(bundle) or patient_id
-            patient = patient_from_bundle(engine.checked, bundle, source, given or {})
+            patient_id = job.patient or _patient_id(kept.data) or patient_id
+            patient = patient_from_bundle(engine.checked, kept.data, source, given or {}, kept.positions)
         return _result(engine, job.row, patient_id, patient, job.at)
     except DiagnosticError as exc:
         messages = _messages(exc)
@@ -153,6 +155,8 @@ def _check_export(engine: Engine, files: list[Path], facts: list[str], facts_fil
     for path in files:
         for patient_id, origin, line in _export_resources(path, wanted, problems):
             patients.setdefault(patient_id, []).append((origin, line))
+    for patient_id in problems:  # a patient whose every line is refused still has its (error) row
+        patients.setdefault(patient_id, [])
     with tempfile.TemporaryDirectory(prefix="eligib-export-") as scratch:
         jobs, failed = [], []
         for row, (patient_id, lines) in enumerate(patients.items(), 1):
@@ -184,14 +188,17 @@ def _export_resources(path: Path, wanted: Wanted,
     A line that is no JSON, or names no patient, fails the run with its line (the export is broken)."""
     if path.stat().st_size > MAX_BUNDLE_BYTES * 64:
         raise table_error(str(path), f"larger than {MAX_BUNDLE_BYTES * 64:,} bytes", "split the export")
-    with path.open(encoding="utf-8-sig") as handle:
+    with path.open(encoding="utf-8-sig", newline="\n") as handle:  # lines end at line feeds only
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             source = SourceFile(f"{path}:{number}", line)
+            scanner = Scanner()
             try:
-                resource = json.loads(line, parse_float=str)
-            except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+                resource = scanner.decoder.decode(line)
+            except RecursionError:
+                raise table_error(f"{path}:{number}", "nested too deeply", "see docs/limits.md") from None
+            except (json.JSONDecodeError, ValueError) as exc:
                 raise table_error(f"{path}:{number}", f"not JSON: {getattr(exc, 'msg', exc)}",
                                   "write one FHIR resource per line") from None
             owner = _owner(resource)
@@ -199,9 +206,11 @@ def _export_resources(path: Path, wanted: Wanted,
                 raise table_error(f"{path}:{number}", "a resource that names no patient (`subject` or `patient`: "
                                   "`Patient/<id>`)", "a Bulk Data export holds the resources of its patients")
             try:
+                if scanner.twice is not None:  # the decoder's last-wins view could hide what a binding reads
+                    exact_json(source, 0, "the resource")
                 check_resource_type(resource, "the resource")
                 if wanted.keeps(resource):  # a Patient always: each patient has a row
-                    exact_json(source, 0, "the resource", depth=2)  # no key twice, nesting within the limit
+                    exact_json(source, 0, "the resource", depth=2)  # no key twice, nesting within limits
                     yield owner, f"{path.name}:{number}", line.strip()
             except DiagnosticError as exc:
                 problems.setdefault(owner, []).extend(f"{path.name}:{number}: {m}" for m in _messages(exc))
@@ -215,8 +224,9 @@ def _owner(resource: Any) -> str | None:
     for element in BULK_REFERENCES:
         reference = resource.get(element)
         target = reference.get("reference") if isinstance(reference, dict) else None
-        if isinstance(target, str) and target.startswith("Patient/") and len(target) > len("Patient/"):
-            return target.removeprefix("Patient/")
+        found = PATIENT_REFERENCE.search(target) if isinstance(target, str) else None
+        if found is not None:
+            return found[1]
     return None
 
 
