@@ -61,6 +61,7 @@ def sql_columns(engine: Any, rows: list[dict[str, Any]], folder: Path) -> list[d
         for index, (name, path) in enumerate(sorted(children.items())):
             load_cells(connection, DataSource(path), f"child_{index}", folder)
             views[name] = f"child_{index}"
+        connection.execute('CREATE TABLE numbered AS SELECT row_number() OVER () AS "#row", * FROM cells')
         fact_columns, histories = typed_tables(checked, connection, columns, views)
         compiled = compile_protocol(checked, fact_columns, histories)
         _evaluate(connection, compiled)
