@@ -162,10 +162,10 @@ SYNTHEA = ROOT / "tests" / "fixtures" / "synthea"
 
 
 def test_a_part_of_the_synthea_cohort_screens_as_each_record_checks(cd7, tmp_path):
-    """25 patients of the simulated cohort (docs/screening.md#a-synthetic-cohort), as an export and one
+    """12 patients of the simulated cohort (docs/screening.md#a-synthetic-cohort), as an export and one
     by one as bundles: real Synthea resources (LOINC vital signs and labs with times and offsets, CVX
     vaccines) read through the CD7 bindings for a screening date the records lack."""
-    patients = [json.loads(line) for line in (SYNTHEA / "Patient.ndjson").read_text().splitlines()[:25]]
+    patients = [json.loads(line) for line in (SYNTHEA / "Patient.ndjson").read_text().splitlines()[:12]]
     chosen = {p["id"] for p in patients}
     export = tmp_path / "export"
     export.mkdir()
