@@ -90,17 +90,7 @@ def json_document(source: SourceFile, what: str, hint: str) -> Document:
     text = source.text
     _check_json_nesting(source, what)
     nested_duplicates: list[str] = []
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for key, value in items:
-            if key in found:
-                nested_duplicates.append(key)
-            found[key] = value
-        return found
-
-    decoder = json.JSONDecoder(parse_float=decimal_or_bad, parse_int=_json_int, parse_constant=_json_constant,
-                               object_pairs_hook=pairs)
+    decoder = exact_decoder(nested_duplicates)
     positions = _Positions(text)
     try:
         return _scan_object(source, decoder, positions, nested_duplicates, what)
@@ -108,6 +98,22 @@ def json_document(source: SourceFile, what: str, hint: str) -> Document:
         line, column = positions.line_column(exc.pos)
         raise DiagnosticError([error(f"bad-{what}", f"malformed JSON: {exc.msg.lower()}",
                                      source.span_at(line, column), "here", help=hint)]) from None
+
+
+def exact_decoder(duplicates: list[str]) -> json.JSONDecoder:
+    """A JSON decoder reading numbers exactly (decimals; BadNumber past the limits, NaN, Infinity) and
+    noting in `duplicates` each key given twice in an object (the standard decoder keeps the last)."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in items:
+            if key in found:
+                duplicates.append(key)
+            found[key] = value
+        return found
+
+    return json.JSONDecoder(parse_float=decimal_or_bad, parse_int=_json_int, parse_constant=_json_constant,
+                            object_pairs_hook=pairs)
 
 
 def _check_json_nesting(source: SourceFile, what: str) -> None:

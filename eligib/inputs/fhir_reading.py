@@ -17,12 +17,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from eligib.inputs.documents import _json_constant, _json_int, _skip_space, nesting
+from eligib.inputs.documents import _json_int, _skip_space, exact_decoder, nesting
 from eligib.language.checked import CheckedProtocol
 from eligib.language.diagnostics import DiagnosticError, error
 from eligib.language.source import SourceFile
 from eligib.limits import MAX_INPUT_NESTING
-from eligib.values.numbers import decimal_or_bad
 
 LOCAL_FACT_SYSTEM = "urn:eligib:fact"
 RESOURCE_TYPES = {"observation": ("Observation",), "procedure": ("Procedure",), "immunization": ("Immunization",),
@@ -164,13 +163,7 @@ def _scan_top(source: SourceFile, wanted: Wanted) -> KeptBundle | None:
             except DiagnosticError as exc:
                 problems.append(exc)
                 offset = Scanner().decoder.raw_decode(text, offset)[1]
-        offset = _skip_space(text, offset)
-        if text.startswith(",", offset):
-            offset = _skip_space(text, offset + 1)
-            if text.startswith("}", offset):
-                raise ValueError("a comma before the end")
-        elif not text.startswith("}", offset):
-            raise ValueError("no comma")
+        offset = _next_item(text, offset, "}")
     if _skip_space(text, offset + 1) != len(text) or top.get("resourceType") != "Bundle":
         return None
     if problems:
@@ -200,32 +193,27 @@ def _entries(source: SourceFile, offset: int, wanted: Wanted,
         except DiagnosticError as exc:
             problems.append(exc)
         index += 1
-        offset = _skip_space(text, end)
-        if text.startswith(",", offset):
-            offset = _skip_space(text, offset + 1)
-            if text.startswith("]", offset):
-                raise ValueError("a comma before the end")
-        elif not text.startswith("]", offset):
-            raise ValueError("no comma")
+        offset = _next_item(text, end, "]")
     return kept, positions, offset + 1
+
+
+def _next_item(text: str, offset: int, close: str) -> int:
+    """After a value in an object or a list: the next item's offset, or the closing bracket's."""
+    offset = _skip_space(text, offset)
+    if text.startswith(",", offset):
+        offset = _skip_space(text, offset + 1)
+        if text.startswith(close, offset):
+            raise ValueError("a comma before the end")
+    elif not text.startswith(close, offset):
+        raise ValueError("no comma")
+    return offset
 
 
 def exact_json(source: SourceFile, start: int, where: str, depth: int = 0) -> tuple[Any, int]:
     """The JSON value at `start` read exactly, and the offset after it: decimals, bounded numbers, no
     duplicate keys, bounded nesting (`depth`: how deep the value sits in its file)."""
     duplicates: list[str] = []
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for key, value in items:
-            if key in found:
-                duplicates.append(key)
-            found[key] = value
-        return found
-
-    decoder = json.JSONDecoder(parse_float=decimal_or_bad, parse_int=_json_int, parse_constant=_json_constant,
-                               object_pairs_hook=pairs)
-    value, end = decoder.raw_decode(source.text, start)
+    value, end = exact_decoder(duplicates).raw_decode(source.text, start)
     if duplicates:
         raise _twice(source, start, where, duplicates[0])
     if nesting(value) + depth <= MAX_INPUT_NESTING:
