@@ -12,8 +12,7 @@ import json
 import duckdb
 import pytest
 from click.testing import CliRunner
-from population import Population, row_of, write_table
-from test_screen import CD7, COHORT, ROOT, complete_cd7, expected_result
+from test_screen import CD7, COHORT, ROOT, generated_population
 
 from eligib import Engine, api
 from eligib.cli import main
@@ -62,16 +61,7 @@ def both(engine: Engine, data: str, spark, histories: dict[str, str] | None = No
 
 @pytest.mark.parametrize(("protocol", "base", "count", "missing", "seed"), POPULATIONS)
 def test_spark_equals_duckdb_and_check_for_every_patient(tmp_path, spark, protocol, base, count, missing, seed):
-    engine = Engine.from_file(str(ROOT / "protocols" / protocol))
-    start = complete_cd7(engine) if base is None else row_of(
-        engine.checked, json.loads((ROOT / "protocols" / "examples" / base).read_text()))
-    population = Population(engine.checked, seed, missing=missing, bad=0.003, base=start)
-    rows, expected = [], {}
-    for index in range(count):
-        facts, cells, items = population.patient()
-        rows.append((f"p{index}", cells, items))
-        expected[f"p{index}"] = expected_result(engine, facts)
-    main_table, children = write_table(tmp_path, rows, engine.checked)
+    engine, main_table, children, expected = generated_population(tmp_path, protocol, base, count, missing, seed)
     got, want = both(engine, str(main_table), spark, children)
     assert got == want
     assert [r["row"] for r in got] == list(range(1, count + 1))
