@@ -77,6 +77,14 @@ class FactKind(StrEnum):
     LIST = "list"  # a history: a list of items, each a record of typed fields
 
 
+class Change(StrEnum):
+    """Whether a fact's value can be changed for a patient (a lab repeated, a visit moved) or not (a
+    diagnosis, an age): guidance proposes changes of modifiable facts only (docs/guidance.md)."""
+
+    FIXED = "fixed"
+    MODIFIABLE = "modifiable"
+
+
 class QueryKind(StrEnum):
     """What a query asks of a history's matching items (docs/language.md, Histories)."""
 

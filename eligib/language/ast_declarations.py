@@ -10,6 +10,7 @@ from eligib.language.ast import (
     Absent,
     BindingPart,
     BindingSource,
+    Change,
     CriterionKind,
     Expr,
     FactKind,
@@ -88,6 +89,7 @@ class FactDecl(Node):
     max_items: int | None = None  # a history's `at most N items`
     order: str | None = None  # a history's `ordered by FIELD`
     assessed: tuple[str, ...] = ()  # `assessed at lymphodepletion`: the time points it is known at
+    change: Change | None = None  # `fixed` / `modifiable`: can a new value be sought (None: the type's default)
 
 
 @node

@@ -111,7 +111,7 @@ def _tree_span(tree: Tree[Token], source: SourceFile) -> Span | None:
 _CONDITION_QUERIES = ("any", "no", "every", "count")  # `any(therapies)`: a query with no `where`
 _OPTION_NAMES = {"max_items": "`at most N items`", "order": "`ordered by`", "low": "range (`from ... to ...`)",
                  "optional": "`or none`", "guard": "`only if` condition", "description": "description",
-                 "assessed": "`assessed at`"}
+                 "assessed": "`assessed at`", "change": "`fixed` or `modifiable`"}
 
 
 def _as_bound(literal: ast.Bound | ast.DateLiteral) -> ast.Bound:
@@ -269,6 +269,12 @@ class _Builder(LibraryRules):
 
     def assessed_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"assessed": tuple(str(name) for name in children)}
+
+    def fixed_option(self, meta: Meta, children: list[Any]) -> Any:
+        return {"change": ast.Change.FIXED}
+
+    def modifiable_option(self, meta: Meta, children: list[Any]) -> Any:
+        return {"change": ast.Change.MODIFIABLE}
 
     def description_option(self, meta: Meta, children: list[Any]) -> Any:
         return {"description": unquote(children[0])}

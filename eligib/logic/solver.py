@@ -100,7 +100,7 @@ def decide(checked: CheckedProtocol, facts: Mapping[str, Value], compiled_source
     such a patient has no completion at all, so no verdict would mean anything."""
     budget = budget if budget is not None else Budget()
     program = KleeneProgram.of(checked)
-    open_assumptions = _open_assumptions(checked, facts, program)
+    open_assumptions = open_assumptions_of(checked, facts, program)
     outcomes = program.outcomes(facts)
     unknown = [cid for cid, (_, passes) in outcomes.items() if passes is None]
     if not unknown and not open_assumptions:
@@ -108,7 +108,7 @@ def decide(checked: CheckedProtocol, facts: Mapping[str, Value], compiled_source
         verdict = Verdict.INELIGIBLE if blocking else Verdict.ELIGIBLE
         return Decision(verdict, outcomes, blocking, [], {}, checked, facts)
     analysis = Analysis(checked, compiled_source, facts, budget)  # Z3 compiled and asked only when needed
-    _confirm_possible(checked, facts, open_assumptions, analysis)
+    confirm_possible(checked, facts, open_assumptions, analysis)
     kinds = checked.criteria
     results = {cid: CriterionResult(cid, kinds[cid].kind, *outcomes[cid], DecidedBy.FACTS) for cid in unknown}
     jointly_possible = analysis.satisfiable(unknown) if unknown else True  # one model: every open one can pass
@@ -136,7 +136,7 @@ def decide(checked: CheckedProtocol, facts: Mapping[str, Value], compiled_source
     return decision(Verdict.UNDETERMINED, [], [], dict(sorted(missing.items())))
 
 
-def _open_assumptions(checked: CheckedProtocol, facts: Mapping[str, Value],
+def open_assumptions_of(checked: CheckedProtocol, facts: Mapping[str, Value],
                       program: KleeneProgram) -> list[ast.Assumption]:
     """The assumptions the known facts leave open; DiagnosticError when they break one."""
     open_assumptions = []
@@ -149,7 +149,7 @@ def _open_assumptions(checked: CheckedProtocol, facts: Mapping[str, Value],
     return open_assumptions
 
 
-def _confirm_possible(checked: CheckedProtocol, facts: Mapping[str, Value], open_assumptions: list[ast.Assumption],
+def confirm_possible(checked: CheckedProtocol, facts: Mapping[str, Value], open_assumptions: list[ast.Assumption],
                       analysis: Analysis) -> None:
     """DiagnosticError when no value of the missing facts meets an open assumption."""
     # a sampled completion meets every assumption (samples.py): then each is possible; else ask Z3 whether
@@ -326,7 +326,7 @@ class Analysis:
             return True
         subject = f"whether {_criteria_words(criteria)} can pass together" if len(criteria) > 1 \
             else f"criterion `{criteria[0]}`"
-        model = self.model(self.names_of(criteria), self._conjunction(criteria), subject=subject)
+        model = self.model(self.names_of(criteria), self.conjunction(criteria), subject=subject)
         if model is not None:  # a completion where they all pass: the best start for showing a fact decisive
             self.samples.adopt(self._missing_values(model))
         return model is not None
@@ -380,12 +380,12 @@ class Analysis:
                 undecided.append(fact)
         if undecided:
             single = criteria[0] if len(criteria) == 1 else None
-            formula = self.compiled.passes[single] if single else self._conjunction(criteria)
+            formula = self.compiled.passes[single] if single else self.conjunction(criteria)
             found |= self.can_change(names, formula, undecided, single, about=_criteria_words(criteria),
                                      outcome=outcome)
         return found
 
-    def _conjunction(self, criteria: list[str]) -> Any:
+    def conjunction(self, criteria: list[str]) -> Any:
         from eligib.values.z3terms import conjunction
 
         return conjunction([self.compiled.passes[c] for c in criteria], self.compiled.ctx)

@@ -1,0 +1,189 @@
+"""The condition on one missing fact that keeps a patient eligible: the values for which some completion
+of the other missing facts is eligible, stated as simply as the protocol's own words allow.
+
+Exact by construction: thresholds.py finds every point where the fact can change a condition, the
+verdict is constant between two of them, and the solver is asked once per piece (and once per enumeration
+value, boolean, or `none`). A fact that shares a condition with another missing fact has no condition of
+its own; the shared condition is stated instead (`joint`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import ceil, floor
+from typing import Any
+
+from eligib.analysis.thresholds import Interacts, Thresholds
+from eligib.language.checked import CheckedProtocol, FactInfo
+from eligib.values.types import NONE, BoolType, DateTimeType, DateType, EnumType, NumType, Value, shown
+
+Possible = Callable[[Mapping[str, Value]], bool]  # can these facts still lead to an eligible patient?
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Values from `low` to `high` (canonical; None: unbounded), each end included or not."""
+
+    low: Any
+    high: Any
+    low_closed: bool = True
+    high_closed: bool = True
+
+
+@dataclass
+class FactCondition:
+    """What one missing fact must be for the patient to stay eligible."""
+
+    fact: str
+    eligible_if: str | None  # the condition in the protocol's words and units; None: every value can still do
+    settles_alone: bool  # some value of this fact alone makes the patient ineligible
+    joint: bool = False  # no condition of its own: `eligible_if` is the condition it shares with other facts
+    interacts_with: list[str] = field(default_factory=list)  # other missing facts it shares conditions with
+    values: list[str] = field(default_factory=list)  # an enumeration's or a boolean's qualifying values
+    intervals: list[Interval] = field(default_factory=list)  # a number's or a date's qualifying ranges
+    none_qualifies: bool = False  # `none` keeps the patient eligible (a fact declared `or none`)
+
+
+def fact_condition(checked: CheckedProtocol, facts: Mapping[str, Value], fact: str,
+                   possible: Possible) -> FactCondition:
+    """The values of `fact` for which the patient can still be eligible, the other missing facts free."""
+    info = checked.facts[fact]
+    known = {name: value for name, value in facts.items() if name != fact}
+
+    def qualifies(value: Value) -> bool:
+        return possible({**known, fact: value})
+
+    none_qualifies = info.optional and qualifies(NONE)
+    match info.type:
+        case BoolType():
+            truths = [truth for truth in (True, False) if qualifies(truth)]
+            words = [fact if truth else f"not {fact}" for truth in truths]
+            return _listed(fact, [str(truth).lower() for truth in truths], words, 2, none_qualifies, info.optional)
+        case EnumType(values=values):
+            chosen = [value for value in values if qualifies(value)]
+            words = [f"{fact} is {chosen[0]}"] if len(chosen) == 1 else [f"{fact} in ({', '.join(chosen)})"]
+            return _listed(fact, chosen, words if chosen else [], len(values), none_qualifies, info.optional)
+        case NumType() | DateType() | DateTimeType():
+            return _on_a_line(checked, info, known, qualifies, none_qualifies)
+        case _:  # a history: its items are conditions of their own (the criteria it decides say which)
+            return FactCondition(fact, None, settles_alone=False)
+
+
+def _listed(fact: str, chosen: list[str], words: list[str], total: int, none_qualifies: bool,
+            optional: bool) -> FactCondition:
+    if none_qualifies:
+        words = [*words, f"{fact} is none"] if chosen else [f"{fact} is none"]
+    every = len(chosen) == total and (none_qualifies or not optional)
+    text = None if every else " or ".join(words) if words else "no value"
+    return FactCondition(fact, text, settles_alone=not every, values=chosen, none_qualifies=none_qualifies)
+
+
+def _on_a_line(checked: CheckedProtocol, info: FactInfo, known: Mapping[str, Value],
+               qualifies: Callable[[Value], bool], none_qualifies: bool) -> FactCondition:
+    """A number, date or date-time: one try per piece between the thresholds."""
+    low, high = _domain(info)
+    try:
+        points = Thresholds(checked, known, info.name).find()
+    except Interacts as shared:
+        ends = [end for end in (low, high) if end is not None]
+        settles = any(not qualifies(end) for end in ends) or (info.optional and not none_qualifies)
+        texts = list(dict.fromkeys(checked.text(node) for node in shared.nodes))
+        return FactCondition(info.name, "; ".join(texts) if texts else None, settles_alone=settles, joint=True,
+                             interacts_with=sorted(shared.others), none_qualifies=none_qualifies)
+    grid = _grid(info)
+    tried = [(interval, qualifies(value)) for interval, value in _pieces(points, low, high, grid)]
+    intervals = _merged(tried, grid)
+    whole = len(intervals) == 1 and intervals[0] == Interval(low, high, low is not None, high is not None)
+    every = whole and (none_qualifies or not info.optional)
+    words = [_interval_text(info, interval, low, high) for interval in intervals]
+    if none_qualifies:
+        words.append(f"{info.name} is none")
+    text = None if every else " or ".join(words) if words else "no value"
+    return FactCondition(info.name, text, settles_alone=not every, intervals=intervals, none_qualifies=none_qualifies)
+
+
+def _domain(info: FactInfo) -> tuple[Any, Any]:
+    if isinstance(info.type, (DateType, DateTimeType)):
+        return info.type.bounds(info)
+    return info.low, info.high
+
+
+def _grid(info: FactInfo) -> Fraction | None:
+    """The step between possible values: a whole unit of an integer fact, a day or a second; None: any."""
+    if isinstance(info.type, NumType):
+        return info.type.factor if info.type.integer else None
+    return Fraction(1)
+
+
+def _pieces(points: set[Any], low: Any, high: Any, grid: Fraction | None) -> list[tuple[Interval, Any]]:
+    """The points and the open stretches between them, each with a value inside it, within the domain."""
+    marks = set()
+    for point in points:
+        if grid is None:
+            marks.add(Fraction(point))
+        else:  # on a grid the truth can change only between two neighbouring grid values
+            marks |= {floor(Fraction(point) / grid) * grid, ceil(Fraction(point) / grid) * grid}
+    marks |= {end for end in (low, high) if end is not None}
+    inside = sorted(m for m in marks if (low is None or m >= low) and (high is None or m <= high))
+    if not inside:
+        return [(Interval(None, None, False, False), Fraction(0))]
+    step = grid if grid is not None else Fraction(1)
+    found: list[tuple[Interval, Any]] = []
+    if low is None:
+        found.append((Interval(None, inside[0], False, False), inside[0] - step))
+    for index, mark in enumerate(inside):
+        found.append((Interval(mark, mark), mark))
+        if index + 1 < len(inside):
+            following = inside[index + 1]
+            between = mark + step if grid is not None else (mark + following) / 2
+            if between < following:
+                found.append((Interval(mark, following, False, False), between))
+    if high is None:
+        found.append((Interval(inside[-1], None, False, False), inside[-1] + step))
+    return [(interval, _native(value, grid)) for interval, value in found]
+
+
+def _native(value: Fraction, grid: Fraction | None) -> Any:
+    """Dates and date-times are whole numbers (day numbers, seconds); numbers are fractions."""
+    return int(value) if grid == 1 and value.denominator == 1 else value
+
+
+def _merged(tried: list[tuple[Interval, bool]], grid: Fraction | None) -> list[Interval]:
+    """Neighbouring qualifying pieces joined; on a grid, open ends moved to the nearest grid value inside."""
+    merged: list[Interval] = []
+    previous = False
+    for interval, good in tried:
+        if good and previous:
+            last = merged[-1]
+            merged[-1] = Interval(last.low, interval.high, last.low_closed, interval.high_closed)
+        elif good:
+            merged.append(interval)
+        previous = good
+    if grid is None:
+        return merged
+    return [Interval(_native(i.low + (0 if i.low_closed else grid), grid) if i.low is not None else None,
+                     _native(i.high - (0 if i.high_closed else grid), grid) if i.high is not None else None,
+                     i.low is not None, i.high is not None) for i in merged]
+
+
+def _interval_text(info: FactInfo, interval: Interval, low: Any, high: Any) -> str:
+    """`lvef >= 45 %`, `18 years <= age <= 85 years`, `screening_date >= 2026-12-04`: the protocol's forms."""
+    name = info.name
+    from_low = interval.low is None or (interval.low == low and interval.low_closed)
+    to_high = interval.high is None or (interval.high == high and interval.high_closed)
+
+    def show(value: Any) -> str:
+        return shown(info.type, value)
+
+    if from_low and to_high:
+        return f"{name} is any value"
+    if from_low:
+        return f"{name} {'<=' if interval.high_closed else '<'} {show(interval.high)}"
+    if to_high:
+        return f"{name} {'>=' if interval.low_closed else '>'} {show(interval.low)}"
+    if interval.low == interval.high:
+        return f"{name} == {show(interval.low)}"
+    return (f"{show(interval.low)} {'<=' if interval.low_closed else '<'} {name} "
+            f"{'<=' if interval.high_closed else '<'} {show(interval.high)}")
