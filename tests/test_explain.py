@@ -2,11 +2,49 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import EXAMPLES, ROOT
 
+from eligib import Engine
 from eligib.tools.cases import load_cases
 
 CASES = {case.id: case for case in load_cases(str(ROOT / "protocols" / "cases" / "cd7_vignettes.yaml"))}
+BRANCHES = """protocol branches:
+    title: "Branches"
+    version: "1"
+facts:
+    age: integer years, from 0 years to 120 years
+    sex: one of (female, male)
+    creatinine: decimal mg/dL, from 0.1 mg/dL to 20 mg/dL
+    pregnant: boolean, only if sex is female
+    lactating: boolean, only if sex is female
+define limit: 0.8 mg/dL if age <= 5 years else 1.0 mg/dL
+inclusion creatinine "Creatinine":
+    record: "r"
+    creatinine >= (0.8 mg/dL if age <= 5 years else 1.0 mg/dL)
+inclusion named_limit "Creatinine, through a definition":
+    record: "r"
+    creatinine >= limit
+inclusion by_sex "Creatinine by sex":
+    record: "r"
+    creatinine <= (1.0 mg/dL if sex is female else 1.2 mg/dL)
+exclusion pregnancy "Pregnant or lactating":
+    record: "r"
+    only if sex is female
+    any of
+        pregnant: pregnant
+        lactating: lactating
+exclusion either "Pregnant or lactating, as one condition":
+    record: "r"
+    only if sex is female
+    pregnant or lactating
+"""
+BRANCH_PATIENT = {"age": 40, "sex": "female", "creatinine": "1.1", "pregnant": False, "lactating": False}
+
+
+@pytest.fixture(scope="module")
+def branches() -> Engine:
+    return Engine.from_text(BRANCHES, "branches.elig")
 
 
 def explain_case(cd7, case_id: str):
@@ -17,14 +55,42 @@ def finding(explanation, criterion_id):
     return next(c for c in explanation.criteria if c.id == criterion_id)
 
 
-def test_alt_shows_value_threshold_and_the_allowance_that_does_not_apply(cd7):
+def test_alt_shows_value_threshold_the_branch_and_the_allowance_that_does_not_apply(cd7):
     alt = finding(explain_case(cd7, "V05"), "alt")
     assert alt.status == "not_met" and alt.blocks is True
-    assert alt.reasons == ["alt 150 U/L > 3 * alt_uln = 120 U/L",
-                           "`alt <= 5 * alt_uln` would apply only if `alt_disease_related`, which is false"]
+    assert alt.reasons == ["alt 150 U/L > 3 * alt_uln = 120 U/L (not alt_disease_related)",
+                           "`alt <= 5 * alt_uln` would apply only if `alt_disease_related`"]
     allowed = finding(explain_case(cd7, "V06"), "alt")
     assert allowed.status == "met"
-    assert allowed.reasons[0] == "alt 150 U/L <= 5 * alt_uln = 200 U/L"
+    assert allowed.reasons == ["alt 150 U/L <= 5 * alt_uln = 200 U/L (alt_disease_related)"]
+    assert finding(explain_case(cd7, "V01"), "alt").reasons == [
+        "alt 35 U/L <= 3 * alt_uln = 120 U/L (not alt_disease_related)"]
+
+
+def test_a_conditional_threshold_shows_the_value_that_applied_and_why(branches):
+    """Issue 13: the branch's value and the condition that chose it, not the whole expression."""
+    young = branches.check({**BRANCH_PATIENT, "age": 4})
+    assert finding(young, "creatinine").reasons == ["creatinine 1.1 mg/dL >= 0.8 mg/dL (age <= 5 years)"]
+    assert finding(young, "named_limit").reasons == ["creatinine 1.1 mg/dL >= limit 0.8 mg/dL (age <= 5 years)"]
+    older = branches.check({**BRANCH_PATIENT, "creatinine": "0.9"})
+    assert finding(older, "creatinine").reasons == ["creatinine 0.9 mg/dL < 1.0 mg/dL (age > 5 years)"]
+    assert finding(older, "named_limit").reasons == ["creatinine 0.9 mg/dL < limit 1 mg/dL (age > 5 years)"]
+    male = branches.check({**BRANCH_PATIENT, "sex": "male"})
+    assert finding(male, "by_sex").reasons == ["creatinine 1.1 mg/dL <= 1.2 mg/dL (sex is not female)"]
+
+
+def test_a_criterion_that_does_not_apply_lists_no_paths(branches):
+    pregnancy = finding(branches.check({**BRANCH_PATIENT, "sex": "male"}), "pregnancy")
+    assert pregnancy.status == "not_applicable"
+    assert pregnancy.reasons == ["does not apply: `sex is female` is false"] and pregnancy.paths == []
+    applies = finding(branches.check(BRANCH_PATIENT), "pregnancy")
+    assert [p.name for p in applies.paths] == ["pregnant", "lactating"]
+
+
+def test_a_blocking_any_of_lists_every_path_that_holds(branches):
+    result = branches.check({**BRANCH_PATIENT, "pregnant": True, "lactating": True})
+    assert finding(result, "pregnancy").reasons == ["pregnant: pregnant is true", "lactating: lactating is true"]
+    assert finding(result, "either").reasons == ["pregnant is true", "lactating is true"]
 
 
 def test_unit_restated_value_is_shown_in_the_declared_unit(cd7):

@@ -87,3 +87,8 @@ def test_missing_file(cd7, tmp_path):
 def test_fact_outside_its_subgroup_is_a_warning(cd7, tmp_path):
     patient = load(cd7, tmp_path, '{"sex": "male", "pregnant": false}')
     assert [w.code for w in patient.warnings] == ["fact-not-applicable"]
+
+
+def test_a_fact_outside_its_subgroup_names_the_condition(cd7, tmp_path):
+    [warning] = load(cd7, tmp_path, '{"sex": "male", "pregnant": false}').warnings
+    assert warning.message == "fact `pregnant` does not apply to this patient: it applies only if `sex is female`"

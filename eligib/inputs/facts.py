@@ -176,10 +176,10 @@ def _outside_subgroup(checked: CheckedProtocol, values: dict[str, Value],
     for name in values:
         guard = checked.facts[name].guard
         if guard is not None and evaluator.truth(evaluator.eval(guard)) is False:
-            found.append(warning("fact-not-applicable", f"fact `{name}` does not apply to this patient",
-                                 positions.get(name), "ignored: its condition is false",
-                                 help=f"`{name}` exists only if its declared condition holds; it cannot change "
-                                      "the result"))
+            condition = checked.text(guard)
+            found.append(warning("fact-not-applicable", f"fact `{name}` does not apply to this patient: it applies "
+                                 f"only if `{condition}`", positions.get(name), f"ignored: `{condition}` is false",
+                                 help=f"`{name}` exists only if `{condition}`; it cannot change the result"))
     return found
 
 

@@ -93,9 +93,9 @@ class _Reasons:
     def details(self, criterion: ast.Criterion, result: CriterionResult) -> tuple[list[str], list[PathFinding]]:
         """A criterion's reasons and named paths."""
         status, names = result.status, self.checked.criterion_facts[criterion.id]
-        if status == Status.NOT_APPLICABLE:
-            reasons = [f"does not apply: `{self.text(criterion.guard)}` is false"]
-        elif status != Status.UNKNOWN and result.decided_by == DecidedBy.SOLVER:
+        if status == Status.NOT_APPLICABLE:  # its paths cannot matter: none are listed
+            return [f"does not apply: `{self.text(criterion.guard)}` is false"], []
+        if status != Status.UNKNOWN and result.decided_by == DecidedBy.SOLVER:
             open_facts = sorted(n for n in names if not settled(self.facts.get(n)))
             outcome = {("inclusion", "met"): "met", ("inclusion", "not_met"): "not met",
                        ("exclusion", "met"): "applies", ("exclusion", "not_met"): "does not apply"}
@@ -200,11 +200,11 @@ class _Reasons:
                 assert_never(node)
 
     def decisive(self, operands: list[ast.Expr], value: bool, conjunction: bool) -> list[ast.Expr]:
-        """The operands that explain a junction's value: all of them, or those that settle it."""
+        """The operands that explain a junction's value: all of them, or every one that settles it (each
+        alternative that holds, for an `or` or `any of` that holds)."""
         if conjunction == value:  # and: all hold; or: none holds
             return operands
-        settling = [op for op in operands if self.evaluator.condition(op) == value]
-        return settling if conjunction else settling[:1]  # `or` true: the first alternative that holds
+        return [op for op in operands if self.evaluator.condition(op) == value]
 
     def junction(self, operands: list[ast.Expr], value: bool, conjunction: bool, path: str,
                  skip_named: bool) -> list[str]:
@@ -252,18 +252,60 @@ class _Reasons:
         return "; ".join(statements)
 
     def conditional(self, node: ast.Conditional, value: bool) -> list[str]:
+        """The branch that applied, with the condition that chose it; for a failing `else` branch, also
+        the branch that would have applied."""
         condition = self.evaluator.condition(node.condition)
-        taken, other = (node.then, node.otherwise) if condition else (node.otherwise, node.then)
+        taken = node.then if condition else node.otherwise
         reasons = self.why(taken, value) if self.evaluator.condition(taken) is not None \
             else [self.unknown_reason(taken)]
         if condition is None:
             return reasons
-        if not value or condition:
-            state = "true" if condition else "false"
-            need = "applies because" if condition else "would apply only if"
-            reasons.append(f"`{self.text(other if not condition else taken)}` {need} "
-                           f"`{self.text(node.condition)}`, which is {state}")
+        chosen = f"({self.branch_condition(node.condition, condition)})"
+        if len(reasons) == 1:
+            reasons = [f"{reasons[0]} {chosen}"]
+        else:
+            reasons.insert(0, f"`{self.text(taken)}` applies {chosen}")
+        if not value and not condition:
+            reasons.append(f"`{self.text(node.then)}` would apply only if `{self.text(node.condition)}`")
         return reasons
+
+    def branch(self, node: ast.Conditional) -> tuple[ast.Expr, str] | None:
+        """The value a conditional took and the conditions that chose it, following nested conditionals
+        while their conditions are known; None while even the first is open."""
+        taken: ast.Expr = node
+        chosen: list[str] = []
+        while isinstance(taken, ast.Conditional):
+            condition = self.evaluator.condition(taken.condition)
+            if condition is None:
+                break
+            chosen.append(self.branch_condition(taken.condition, condition))
+            taken = taken.then if condition else taken.otherwise
+        return (taken, ", ".join(chosen)) if chosen else None
+
+    def branch_condition(self, node: ast.Expr, holds: bool) -> str:
+        """A conditional's condition as the patient meets it: as written when it holds, else its negation,
+        worded as the protocol would write it (`age > 5 years` for a false `age <= 5 years`)."""
+        if holds:
+            return self.text(node)
+        match node:
+            case ast.Not():
+                return self.text(node.operand)
+            case ast.NameRef():
+                return f"not {node.name}"
+            case ast.Compare() if len(node.operators) == 1 and NONE not in (
+                    self.evaluator.eval(node.operands[0]), self.evaluator.eval(node.operands[1])):
+                left, right = (self.wrapped(operand) for operand in node.operands)
+                return f"{left} {node.operators[0].negated()} {right}"
+            case ast.IsValue():
+                return f"{self.wrapped(node.subject)} is {'' if node.negated else 'not '}{node.value}"
+            case ast.InSet():
+                return f"{self.wrapped(node.subject)} {'in' if node.negated else 'not in'} ({', '.join(node.values)})"
+            case ast.IsNone():
+                return f"{self.wrapped(node.subject)} is {'' if node.negated else 'not '}none"
+            case ast.InValueSet():
+                return f"{self.wrapped(node.subject)} {'in' if node.negated else 'not in'} {node.value_set}"
+            case _:
+                return f"not ({self.text(node)})"
 
     def membership(self, node: ast.IsValue | ast.InSet) -> str:
         subject = self.evaluator.eval(node.subject)
@@ -347,13 +389,17 @@ class _Reasons:
         value in the unit it is compared with (`unit`), and a named one with its inputs."""
         if isinstance(node, (ast.QuantityLiteral, ast.DateLiteral)):
             return self.text(node)
+        if isinstance(node, ast.Conditional) and (branch := self.branch(node)) is not None:
+            return f"{self.operand(branch[0], unit)} ({branch[1]})"  # the value that applied, and why
         value = self.evaluator.eval(node)
         written = "missing" if value is None else self.show(value, node, unit)
         if isinstance(node, ast.NameRef):
             definition = self.checked.definitions.get(node.name)
-            if definition is not None and value is not None and isinstance(definition.body, ast.Arithmetic):
-                return f"{node.name} {written} = {self.filled(definition.body)}"
-            return f"{node.name} {written}"
+            body = definition.body if definition is not None and value is not None else None
+            branch = self.branch(body) if isinstance(body, ast.Conditional) else None
+            taken = branch[0] if branch is not None else body
+            formula = f" = {self.filled(taken)}" if isinstance(taken, ast.Arithmetic) else ""
+            return f"{node.name} {written}{formula}" + (f" ({branch[1]})" if branch is not None else "")
         return f"{self.text(node)} = {written}"
 
     def filled(self, node: ast.Expr) -> str:
@@ -395,6 +441,11 @@ class _Reasons:
 
     def text(self, node: ast.Expr | None) -> str:
         return "" if node is None else self.checked.text(node)
+
+    def wrapped(self, node: ast.Expr) -> str:
+        """An operand's text, in parentheses where it is itself a conditional or a junction."""
+        text = self.text(node)
+        return f"({text})" if isinstance(node, (ast.Conditional, ast.And, ast.Or, ast.Implies)) else text
 
 
 def _all_items(count: int, collection: str) -> str:
