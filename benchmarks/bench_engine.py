@@ -10,6 +10,7 @@ Parts:
 - complete: a complete patient, eligib's verdict with blocking list (`Engine.decide`) against the
   hand-written exact evaluator (benchmarks/cd7_handwritten.py), and the full check with explanation.
 - missing: median check time with 1, 5, 10, 20 and all facts missing (random subsets, fixed seed).
+- guidance: check time with the coordinator's guidance for 5, 20 and all facts missing, against the check.
 - process: `eligib check` as a process against `python -c pass`, complete and with missing facts.
 - verify: `eligib verify` on synthetic protocols of 25 to 400 criteria, and the growth from 100 to 400.
 - ageing: one engine checking many patients; the last 1,000 checks against the first 1,000.
@@ -142,6 +143,32 @@ def part_missing(patients_per_size: int) -> None:
               f"p90 {statistics.quantiles(samples, n=10)[8] * 1e3:7.2f} ms{target}")
 
 
+def part_guidance(patients_per_size: int) -> None:
+    """A check with the coordinator's guidance (what `eligib check` prints) against the check alone."""
+    from eligib import Engine
+    from eligib.analysis.guidance import guide
+
+    engine = Engine.from_file(str(PROTOCOL))
+    total = len(complete_facts())
+    print("guidance (median per patient; the same random partial patients as `missing`):")
+    for missing in (5, 20, total):
+        patients = partial_patients(engine, missing, 1 if missing == total else patients_per_size)
+        alone, guided = [], []
+        for patient in patients:
+            engine.check(patient)
+            start = time.perf_counter()
+            explanation = engine.check(patient)
+            middle = time.perf_counter()
+            guide(engine, patient, explanation)
+            end = time.perf_counter()
+            alone.append(middle - start)
+            guided.append(end - start)
+        label = "all" if missing == total else str(missing)
+        ratio = statistics.median(guided) / statistics.median(alone)
+        print(f"  {label:>3} missing: check {statistics.median(alone) * 1e3:8.2f} ms, check + guidance "
+              f"{statistics.median(guided) * 1e3:8.2f} ms (max {max(guided) * 1e3:8.2f} ms) = {ratio:5.1f}x the check")
+
+
 def process_ms(argv: list[str], runs: int) -> float:
     subprocess.run(argv, capture_output=True)
     samples = []
@@ -222,7 +249,7 @@ def part_ageing(checks: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["complete", "missing", "process", "verify", "ageing"])
+    parser.add_argument("--only", choices=["complete", "missing", "guidance", "process", "verify", "ageing"])
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--patients", type=int, default=40, help="partial patients per number missing")
     parser.add_argument("--runs", type=int, default=15, help="process runs")
@@ -232,6 +259,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}")
     parts: dict[str, Callable[[], None]] = {
         "complete": lambda: part_complete(args.iterations), "missing": lambda: part_missing(args.patients),
+        "guidance": lambda: part_guidance(args.patients),
         "process": lambda: part_process(args.runs),
         "verify": lambda: part_verify([int(n) for n in args.verify_sizes.split(",")]),
         "ageing": lambda: part_ageing(args.ageing_checks)}

@@ -18,6 +18,7 @@ from eligib.limits import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 
 if TYPE_CHECKING:
     from eligib.analysis.diff import Difference
+    from eligib.analysis.guidance import Guidance, RunInfo, guide, run_info
     from eligib.engine import Engine
     from eligib.language.checked import CheckedProtocol
     from eligib.language.checker import load
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from eligib.logic.evaluate import Verdict
     from eligib.logic.solver import Status
     from eligib.report.explanation import CriterionFinding, Explanation, MissingFact, PathFinding, PathStatus
+    from eligib.report.html import to_html
     from eligib.report.render import (
         diagnostics_text,
         diff_data,
@@ -56,7 +58,8 @@ _HOMES = {
                     "eligib.language.diagnostics"),
     "Budget": "eligib.logic.budget", "SolverTimeout": "eligib.logic.budget", "Verdict": "eligib.logic.evaluate",
     "Status": "eligib.logic.solver", "attrition_text": "eligib.screen.attrition",
-    "plot_funnel": "eligib.screen.funnel",
+    "plot_funnel": "eligib.screen.funnel", "to_html": "eligib.report.html",
+    **dict.fromkeys(["Guidance", "RunInfo", "guide", "run_info"], "eligib.analysis.guidance"),
     **dict.fromkeys(["CriterionFinding", "Explanation", "MissingFact", "PathFinding", "PathStatus"],
                     "eligib.report.explanation"),
     **dict.fromkeys(["diagnostics_text", "diff_data", "diff_text", "test_report", "to_data", "to_json", "to_text",
@@ -65,10 +68,11 @@ _HOMES = {
 
 __all__ = ["CHECK_SECONDS", "VERIFY_QUERY_SECONDS", "VERIFY_SECONDS", "Budget", "CheckedProtocol",
            "CriterionFinding", "Diagnostic", "DiagnosticError", "EligibError", "Engine", "Explanation", "Finding",
-           "MissingFact", "PathFinding", "PathStatus", "Severity", "SolverTimeout", "Status", "Verdict",
-           "attrition_text", "debugging", "diagnostics_text", "diff", "diff_data", "diff_text", "error", "example",
-           "load", "output_schema", "patient_schema", "plot_funnel", "run_case_files", "screen", "test_report",
-           "to_data", "to_json", "to_text", "verify", "verify_data", "verify_text"]
+           "Guidance", "MissingFact", "PathFinding", "PathStatus", "RunInfo", "Severity", "SolverTimeout", "Status",
+           "Verdict", "attrition_text", "debugging", "diagnostics_text", "diff", "diff_data", "diff_text", "error",
+           "example", "guide", "load", "output_schema", "patient_schema", "plot_funnel", "run_case_files",
+           "run_info", "screen", "test_report", "to_data", "to_html", "to_json", "to_text", "verify", "verify_data",
+           "verify_text"]
 
 
 def __getattr__(name: str) -> Any:

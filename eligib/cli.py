@@ -43,9 +43,11 @@ def main(debug: bool) -> None:
 @main.command()
 @click.argument("protocol", type=click.Path(dir_okay=False))
 @click.argument("patient", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Readable text, or JSON with a stable schema.")
-@click.option("-v", "--verbose", is_flag=True, help="Give the reasons for every criterion, not only the open ones.")
+@click.option("--format", "output", type=click.Choice(["text", "json", "html"]), default="text", show_default=True,
+              help="Readable text, JSON with a stable schema, or an HTML report that prints on A4.")
+@click.option("-v", "--verbose", is_flag=True, help="List every criterion with its reasons, and every either/or path.")
+@click.option("--no-guidance", "no_guidance", is_flag=True,
+              help="Leave out what to do next (conditions on missing facts, changes, dates): faster.")
 @click.option("--at", "point", metavar="TIMEPOINT",
               help="For a protocol with time points: judge what is assessed by TIMEPOINT (default: the first); "
                    "`final` judges every criterion.")
@@ -54,10 +56,11 @@ def main(debug: bool) -> None:
               help="A fact the file lacks (a study's anchor for a FHIR record): --fact screening_date=2026-11-20.")
 @click.option("--facts", "facts_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="A facts file (JSON, YAML) whose facts are added to PATIENT's; a fact both give is an error.")
-def check(protocol: str, patient: str, output: str, verbose: bool, point: str | None, timeout: float,
-          facts: tuple[str, ...], facts_file: str | None) -> None:
+def check(protocol: str, patient: str, output: str, verbose: bool, no_guidance: bool, point: str | None,
+          timeout: float, facts: tuple[str, ...], facts_file: str | None) -> None:
     """Check PATIENT (a JSON or YAML facts file or a FHIR R4 bundle, `-` for stdin) against PROTOCOL."""
-    sys.exit(guarded(lambda: check_outcome(protocol, patient, output, verbose, point, timeout, facts, facts_file)))
+    sys.exit(guarded(lambda: check_outcome(protocol, patient, output, verbose, point, timeout, facts, facts_file,
+                                           not no_guidance)))
 
 
 @main.command()
@@ -111,6 +114,8 @@ def _declaration_line(checked: Any, declared: Any, indent: str) -> str:
         parts.append(f"only if {checked.text(declared.guard)}")
     if declared.assessed:
         parts.append(f"assessed at {' and '.join(declared.assessed)}")
+    if declared.change is not None:
+        parts.append(str(declared.change))
     description = f"  # {declared.description}" if declared.description else ""
     return f"{indent}{declared.name}: {', '.join(parts)}{description}\n"
 

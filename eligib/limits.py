@@ -51,5 +51,6 @@ MAX_QUOTED_LINE = 120  # characters of a source line quoted under a diagnostic
 # time
 CHECK_SECONDS = 30.0  # solver time for one `eligib check` (`--timeout`)
 QUERY_SECONDS = 10.0  # solver time for any one query of a check
+GUIDANCE_SECONDS = 30.0  # solver time for the guidance of one check (conditions, sets to collect, changes)
 VERIFY_SECONDS = 600.0  # solver time for one `eligib verify`, `example` or `diff` (`--timeout`)
 VERIFY_QUERY_SECONDS = 30.0  # for any one question of those (whole-protocol questions are larger)

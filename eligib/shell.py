@@ -18,14 +18,23 @@ Outcome = tuple[int, str]  # (exit code, text for standard output)
 
 def check_outcome(protocol: str, patient: str, output: str = "text", verbose: bool = False,
                   point: str | None = None, timeout: float | None = CHECK_SECONDS, facts: tuple[str, ...] = (),
-                  facts_file: str | None = None) -> Outcome:
-    """`eligib check`: its exit code and text."""
+                  facts_file: str | None = None, guidance: bool = True) -> Outcome:
+    """`eligib check`: its exit code and text (with the coordinator's guidance unless `guidance` is off)."""
     from eligib import api
 
     engine = api.Engine.from_file(protocol, cache=True)
     given = engine.given(list(facts), facts_file) if facts or facts_file else None
-    explanation = engine.check(patient, timeout=timeout, at=engine.timepoint(point), given=given)
-    text = api.to_json(explanation) if output == "json" else api.to_text(explanation, verbose)
+    read = engine.patient(patient, given)
+    explanation = engine.check(read, timeout=timeout, at=engine.timepoint(point))
+    guided = api.guide(engine, read, explanation) if guidance else None
+    info = api.run_info(engine.checked)
+    match output:
+        case "json":
+            text = api.to_json(explanation, guided, info)
+        case "html":
+            text = api.to_html(explanation, guided, info)
+        case _:
+            text = api.to_text(explanation, verbose, guided, info)
     return EXIT[explanation.verdict], text
 
 

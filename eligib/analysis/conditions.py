@@ -39,11 +39,13 @@ class FactCondition:
     fact: str
     eligible_if: str | None  # the condition in the protocol's words and units; None: every value can still do
     settles_alone: bool  # some value of this fact alone makes the patient ineligible
-    joint: bool = False  # no condition of its own: `eligible_if` is the condition it shares with other facts
+    joint: bool = False  # no condition of its own: it is compared with other facts in `shared`
+    shared: list[str] = field(default_factory=list)  # for a joint fact: the conditions it shares (their text)
     interacts_with: list[str] = field(default_factory=list)  # other missing facts it shares conditions with
     values: list[str] = field(default_factory=list)  # an enumeration's or a boolean's qualifying values
     intervals: list[Interval] = field(default_factory=list)  # a number's or a date's qualifying ranges
     none_qualifies: bool = False  # `none` keeps the patient eligible (a fact declared `or none`)
+    history: bool = False  # a list of items: no condition of its own (the criteria it decides say what matters)
 
 
 def fact_condition(checked: CheckedProtocol, facts: Mapping[str, Value], fact: str,
@@ -68,7 +70,7 @@ def fact_condition(checked: CheckedProtocol, facts: Mapping[str, Value], fact: s
         case NumType() | DateType() | DateTimeType():
             return _on_a_line(checked, info, known, qualifies, none_qualifies)
         case _:  # a history: its items are conditions of their own (the criteria it decides say which)
-            return FactCondition(fact, None, settles_alone=False)
+            return FactCondition(fact, None, settles_alone=False, history=True)
 
 
 def _listed(fact: str, chosen: list[str], words: list[str], total: int, none_qualifies: bool,
@@ -90,7 +92,7 @@ def _on_a_line(checked: CheckedProtocol, info: FactInfo, known: Mapping[str, Val
         ends = [end for end in (low, high) if end is not None]
         settles = any(not qualifies(end) for end in ends) or (info.optional and not none_qualifies)
         texts = list(dict.fromkeys(checked.text(node) for node in shared.nodes))
-        return FactCondition(info.name, "; ".join(texts) if texts else None, settles_alone=settles, joint=True,
+        return FactCondition(info.name, None, settles_alone=settles, joint=True, shared=texts,
                              interacts_with=sorted(shared.others), none_qualifies=none_qualifies)
     grid = _grid(info)
     tried = [(interval, qualifies(value)) for interval, value in _pieces(points, low, high, grid)]
@@ -187,3 +189,28 @@ def _interval_text(info: FactInfo, interval: Interval, low: Any, high: Any) -> s
         return f"{name} == {show(interval.low)}"
     return (f"{show(interval.low)} {'<=' if interval.low_closed else '<'} {name} "
             f"{'<=' if interval.high_closed else '<'} {show(interval.high)}")
+
+
+def nearest(info: FactInfo, condition: FactCondition, current: Value | None) -> Value | None:
+    """The qualifying value closest to the current one (a boundary, one step inside an open one; with no
+    current value, closest to zero or the first listed); None when the condition is not one of the fact's
+    own (joint) or nothing qualifies."""
+    if condition.joint:
+        return None
+    if condition.values:
+        chosen = next((v for v in condition.values if v != str(current).lower()), condition.values[0]) \
+            if current is not None else condition.values[0]
+        return (chosen == "true") if isinstance(info.type, BoolType) else chosen
+    if not condition.intervals:
+        return NONE if condition.none_qualifies else None
+    step = _grid(info) or (info.type.factor / 100 if isinstance(info.type, NumType) else Fraction(1))
+    here = Fraction(current) if isinstance(current, (int, Fraction)) else Fraction(0)
+    best: Fraction | None = None
+    for interval in condition.intervals:
+        low = None if interval.low is None else Fraction(interval.low) + (0 if interval.low_closed else step)
+        high = None if interval.high is None else Fraction(interval.high) - (0 if interval.high_closed else step)
+        point = here if (low is None or here >= low) and (high is None or here <= high) else \
+            low if low is not None and here < low else high
+        if point is not None and (best is None or abs(point - here) < abs(best - here)):
+            best = point
+    return None if best is None else _native(best, _grid(info))

@@ -20,7 +20,7 @@ from typing import Any
 
 from eligib.language import ast
 from eligib.language.checked import CheckedProtocol
-from eligib.logic.evaluate import Evaluator, window
+from eligib.logic.evaluate import Evaluator, literal_value, window
 from eligib.logic.solver import settled
 from eligib.values.types import NONE, DateTimeType, DateType, History, ListType, NumType, Value
 
@@ -142,7 +142,7 @@ class Thresholds:
                 if self.numeric:
                     for shape in self.shapes(node.subject, item):
                         self.points |= shape.points()
-            case ast.Call():
+            case ast.Call() if not self.numeric:
                 raise Interacts([node], frozenset())
         for child in ast.children(node):
             if not isinstance(node, ast.Query):
@@ -168,13 +168,17 @@ class Thresholds:
         if node.collection == self.fact or node.where is None:
             raise Interacts([node], frozenset())
         history = self.facts.get(node.collection)
-        if not isinstance(history, History) or not history.settled:
+        if not isinstance(history, History) or not history.complete:
             raise Interacts([node], frozenset({node.collection}))
         list_type = self.checked.facts[node.collection].type
         assert isinstance(list_type, ListType)
         names = [field.name for field in list_type.fields]
+        read = {self.checked.field_refs[n.nid] for n in ast.walk(node.where) if n.nid in self.checked.field_refs}
         for values in history.items:
-            self.walk(node.where, {**(item or {}), **dict(zip(names, values, strict=True))})
+            fields = dict(zip(names, values, strict=True))
+            if any(fields[name] is None for name in read):  # an unknown field the condition reads
+                raise Interacts([node], frozenset({node.collection}))
+            self.walk(node.where, {**(item or {}), **fields})
 
     # ------------------------------------------------------------- numbers
     def link(self, node: ast.Compare, index: int, item: Item | None) -> None:
@@ -185,7 +189,7 @@ class Thresholds:
         if others:
             raise Interacts([node], others)
         if not self.numeric:
-            if not (monotone(self.checked, left) and monotone(self.checked, right)):
+            if not (monotone(self.checked, left, self.fact) and monotone(self.checked, right, self.fact)):
                 raise Interacts([node], frozenset())
             self.monotone_crossings(lambda v: self.difference(left, right, item, v))
             return
@@ -210,6 +214,17 @@ class Thresholds:
                 return [shape.negated() for shape in self.shapes(node.operand, item)]
             case ast.Arithmetic():
                 return self.arithmetic(node, item)
+            case ast.Call() if node.function in self.checked.tables:
+                return self.lookup(node, item)
+            case ast.Call():  # min or max: one of its arguments, which one changes where two are equal
+                shapes = [shape for arg in node.args for shape in self.shapes(arg, item)]
+                for index, one in enumerate(shapes):
+                    for two in shapes[index + 1:]:
+                        crossing = one.plus(two.negated())
+                        if crossing is None:
+                            raise Interacts([node], frozenset())
+                        self.points |= crossing.points()
+                return shapes
             case ast.Conditional():
                 chosen = self.evaluator(item).condition(node.condition)
                 branches = [node.then] if chosen is True else [node.otherwise] if chosen is False \
@@ -217,6 +232,20 @@ class Thresholds:
                 return [shape for branch in branches for shape in self.shapes(branch, item)]
             case _:
                 raise Interacts([node], frozenset())
+
+    def lookup(self, node: ast.Call, item: Item | None) -> list[Mobius]:
+        """A banded table keyed by a number that reads the fact: one of its values, which one changes
+        where the key crosses a band's edge."""
+        table = self.checked.tables[node.function]
+        for key in self.shapes(node.args[0], item):
+            for row in table.rows:
+                for edge in (row.low, row.high):
+                    if edge is not None:
+                        crossing = key.plus(Mobius.constant(-literal_value(edge)))
+                        if crossing is None:
+                            raise Interacts([node], frozenset())
+                        self.points |= crossing.points()
+        return [Mobius.constant(literal_value(row.value)) for row in table.rows]
 
     def arithmetic(self, node: ast.Arithmetic, item: Item | None) -> list[Mobius]:
         results = self.shapes(node.operands[0], item)
@@ -254,7 +283,7 @@ class Thresholds:
         if others:
             raise Interacts([node], others)
         if (self.reads(node.subject) and self.reads(node.anchor)) or not (
-                monotone(self.checked, node.subject) and monotone(self.checked, node.anchor)):
+                monotone(self.checked, node.subject, self.fact) and monotone(self.checked, node.anchor, self.fact)):
             raise Interacts([node], frozenset())
         instants = isinstance(self.checked.type_of(node.anchor), DateTimeType)
 
@@ -302,16 +331,19 @@ class Thresholds:
             self.points |= {lo, hi}
 
 
-def monotone(checked: CheckedProtocol, node: ast.Expr) -> bool:
-    """Is a date expression monotone in each fact it reads (shifts, differences, earliest and latest of)?"""
+def monotone(checked: CheckedProtocol, node: ast.Expr, fact: str) -> bool:
+    """Is a date expression monotone in `fact` (shifts, differences, earliest and latest of; anything
+    that does not read the fact is a constant)?"""
+    if fact not in checked.facts_of(node):
+        return True
     match node:
         case ast.NameRef() if node.name in checked.definitions:
-            return monotone(checked, checked.definitions[node.name].body)
-        case ast.NameRef() | ast.DateLiteral() | ast.QuantityLiteral():
+            return monotone(checked, checked.definitions[node.name].body, fact)
+        case ast.NameRef():
             return True
         case ast.Arithmetic() | ast.Negate():
-            return all(monotone(checked, child) for child in ast.children(node))
+            return all(monotone(checked, child, fact) for child in ast.children(node))
         case ast.Call() if node.function in ("min", "max"):
-            return all(monotone(checked, child) for child in node.args)
+            return all(monotone(checked, child, fact) for child in node.args)
         case _:
             return False

@@ -52,14 +52,6 @@ class FactInfo:
         return self.decl.guard
 
     @property
-    def modifiable(self) -> bool:
-        """Declared `fixed` or `modifiable`; by default an enumeration (a diagnosis, a sex) and a history
-        (what happened) are fixed, and a number, a date or a yes/no attestation can change."""
-        if self.decl.change is not None:
-            return self.decl.change == ast.Change.MODIFIABLE
-        return self.decl.type.kind not in (ast.FactKind.ENUM, ast.FactKind.LIST)
-
-    @property
     def description(self) -> str:
         return self.decl.description
 

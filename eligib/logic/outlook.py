@@ -85,3 +85,14 @@ def _unsettled(facts: Mapping[str, Value]) -> set[str]:
     from eligib.logic.solver import settled
 
     return {name for name, value in facts.items() if not settled(value)}
+
+
+def criterion_possible(checked: CheckedProtocol, facts: Mapping[str, Value], criterion: str,
+                       compiled_source: CompiledSource, budget: Budget) -> bool:
+    """Can one criterion let the patient through for some values of the missing facts (the others aside)?"""
+    passes = KleeneProgram.of(checked).outcomes(facts)[criterion][1]
+    if passes is not None:
+        return passes
+    analysis = Analysis(checked, compiled_source, facts, budget)
+    return analysis.sat(checked.criterion_facts[criterion], analysis.compiled.passes[criterion],
+                        subject=f"criterion `{criterion}`")

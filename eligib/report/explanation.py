@@ -154,3 +154,15 @@ def _holding_paths(paths: list[PathFinding]) -> list[str]:
         deeper = _holding_paths(path.paths)
         found.extend(deeper or [path.path])
     return found
+
+
+def pending_words(explanation: Explanation) -> str:
+    """`ELIGIBLE, PENDING 2 checks at lymphodepletion` (counted per next time point), and how many of
+    those checks already fail with the values given."""
+    counts: dict[str, int] = {}
+    for check in explanation.pending:
+        counts[check.at[0]] = counts.get(check.at[0], 0) + 1
+    parts = [f"{count} check{'s' if count != 1 else ''} at {point}" for point, count in counts.items()]
+    failing = sum(check.fails for check in explanation.pending)
+    warning = f" ({failing} already fail{'s' if failing == 1 else ''} with the values given)" if failing else ""
+    return "ELIGIBLE, PENDING " + ", ".join(parts) + warning

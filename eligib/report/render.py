@@ -7,13 +7,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from eligib.language.diagnostics import Diagnostic, Finding, render, render_all
-from eligib.report.explanation import CriterionFinding, Explanation, PathFinding
+from eligib.report.explanation import CriterionFinding, Explanation, MissingFact, PathFinding, pending_words
 
 if TYPE_CHECKING:  # rendering takes them; it never builds one
     from eligib.analysis.diff import Difference
+    from eligib.analysis.guidance import BlockingOutlook, Guidance, MissingFactGuidance, RunInfo, SmallestSet
     from eligib.tools.cases import CaseResult
 
-JSON_SCHEMA_ID = "eligib.check/1"
+JSON_SCHEMA_ID = "eligib.check/2"
 STATUS_TEXT = {
     ("inclusion", "met"): "met", ("inclusion", "not_met"): "not met",
     ("exclusion", "met"): "excluded", ("exclusion", "not_met"): "absent",
@@ -22,21 +23,40 @@ STATUS_TEXT = {
 }
 
 
-def to_json(explanation: Explanation) -> str:
-    return json.dumps(to_data(explanation), indent=2, ensure_ascii=False) + "\n"
+def to_json(explanation: Explanation, guidance: Guidance | None = None, info: RunInfo | None = None) -> str:
+    return json.dumps(to_data(explanation, guidance, info), indent=2, ensure_ascii=False) + "\n"
 
 
-def to_data(explanation: Explanation) -> dict[str, Any]:
+def to_data(explanation: Explanation, guidance: Guidance | None = None, info: RunInfo | None = None
+            ) -> dict[str, Any]:
+    """`eligib.check/2` (docs/json-schema.md); without `guidance` its lists are empty and `guided` is false."""
+    from eligib.analysis.guidance import Guidance, summary_line
+
+    guided = guidance if guidance is not None else Guidance("")
+    missing = {m.fact: m for m in guided.missing}
     return {
         "schema": JSON_SCHEMA_ID,
+        "summary": guided.summary or summary_line(explanation, guided),
+        "eligib_version": info.eligib_version if info else None,
+        "protocol_sha256": info.protocol_sha256 if info else None,
+        "evaluated_at": info.evaluated_at if info else None,
         "protocol": explanation.protocol,
         "patient": explanation.patient,
         "verdict": explanation.verdict,
         "blocking": list(explanation.blocking),
         "conflicts": [list(c) for c in explanation.conflicts],
-        "missing_facts": [m.name for m in explanation.missing_facts],
-        "missing_fact_details": [{"fact": m.name, "description": m.description, "criteria": m.criteria}
-                                 for m in explanation.missing_facts],
+        "guided": guidance is not None,
+        "missing_facts": [_missing_data(m.name, m.description, m.criteria, missing.get(m.name))
+                          for m in ranked(explanation, guided)],
+        "collect_first": guided.collect_first.facts if guided.collect_first else [],
+        "collect_first_bound": _bound_data(guided.collect_first),
+        "clears_on": [dataclasses.asdict(c) for c in guided.clears_on],
+        "blocking_outlook": [dataclasses.asdict(b) for b in guided.blocking],
+        "changes": [{"fact": c.fact, "current": c.current, "eligible_if": c.eligible_if, "example": c.example_value}
+                    for c in guided.changes],
+        "changes_bound": _bound_data(guided.changes_bound),
+        "changes_reason": guided.no_change_reason,
+        "guidance_incomplete": guided.incomplete,
         "eligible_paths": list(explanation.holding_paths),
         "criteria": [_criterion_data(c) for c in explanation.criteria],
         "warnings": [_warning_data(w) for w in explanation.warnings],
@@ -44,6 +64,27 @@ def to_data(explanation: Explanation) -> dict[str, Any]:
         "pending": [{"id": p.id, "kind": p.kind, "label": p.label, "at": list(p.at), "fails": p.fails}
                     for p in explanation.pending],
     }
+
+
+def ranked(explanation: Explanation, guidance: Guidance) -> list[MissingFact]:
+    """The missing facts most valuable first (guidance's order), else as the explanation lists them."""
+    order = {m.fact: index for index, m in enumerate(guidance.missing)}
+    return sorted(explanation.missing_facts, key=lambda m: order.get(m.name, len(order)))
+
+
+def _missing_data(name: str, description: str, criteria: list[str], found: MissingFactGuidance | None
+                  ) -> dict[str, Any]:
+    data: dict[str, Any] = {"fact": name, "description": description, "decides": list(criteria)}
+    if found is not None:
+        condition = found.condition
+        data.update({"eligible_if": condition.eligible_if, "joint": condition.joint,
+                     "shared_conditions": condition.shared, "interacts_with": condition.interacts_with,
+                     "settles_alone": condition.settles_alone, "paths": found.paths, "gates": found.gates})
+    return data
+
+
+def _bound_data(found: SmallestSet | None) -> dict[str, Any] | None:
+    return None if found is None else {"size": len(found.facts), "at_least": found.at_least, "exact": found.exact}
 
 
 def _criterion_data(finding: CriterionFinding) -> dict[str, Any]:
@@ -68,71 +109,136 @@ def _warning_data(diagnostic: Diagnostic) -> dict[str, Any]:
 # ------------------------------------------------------------------------ text
 
 
-def to_text(explanation: Explanation, verbose: bool = False) -> str:
-    lines: list[str] = []
+def to_text(explanation: Explanation, verbose: bool = False, guidance: Guidance | None = None,
+            info: RunInfo | None = None) -> str:
+    """The summary line first, then what to do, then why; every criterion's line with `verbose`."""
+    from eligib.analysis.guidance import Guidance, summary_line
+
+    guided = guidance if guidance is not None else Guidance("")
+    lines = [guided.summary or summary_line(explanation, guided), ""]
     protocol = explanation.protocol
     title = protocol.get("title") or protocol["id"]
-    lines.append(f"{title} ({protocol['id']}, version {protocol.get('version')})")
+    digest = f", sha256 {info.protocol_sha256[:12]}" if info else ""
+    lines.append(f"{title} ({protocol['id']}, version {protocol.get('version')}{digest})")
     lines.append(f"patient: {explanation.patient}")
+    if info:
+        lines.append(f"evaluated: {info.evaluated_at} by eligib {info.eligib_version}")
     if explanation.at is not None:
         lines.append(f"at: {explanation.at}")
     lines.append("")
     lines.append(f"verdict: {_verdict_words(explanation)}{_verdict_note(explanation)}")
     by_id = {c.id: c for c in explanation.criteria}
+    outlook = {b.criterion: b for b in guided.blocking}
     if explanation.blocking:
         lines += ["", "Blocking criteria:"]
         for cid in explanation.blocking:
-            lines += _blocking_lines(by_id[cid])
+            lines += _blocking_lines(by_id[cid], outlook.get(cid))
     for core in explanation.conflicts:
         lines += ["", "These criteria can each be met, but not all together with the known facts:"]
         lines += [f"  - {cid}: {by_id[cid].label}" for cid in core]
-    if explanation.missing_facts:
-        lines += ["", "Missing facts that matter:"]
-        for missing in explanation.missing_facts:
-            about = f" ({missing.description})" if missing.description else ""
-            lines.append(f"  - {missing.name}{about}: could decide {', '.join(missing.criteria)}")
+    lines += guidance_lines(explanation, guided)
     if explanation.holding_paths:
         lines += ["", "Qualifies through:"]
         lines += [f"  - {path}" for path in explanation.holding_paths]
-    either_or = [c for c in explanation.criteria if c.paths]
-    if either_or:
-        lines += ["", "Either/or criteria:"]
-        for finding in either_or:
-            lines.append(f"  {finding.id} ({STATUS_TEXT[(finding.kind, finding.status)]})")
-            decided = finding.status != "unknown"
-            for path in finding.paths:
-                if not (decided and path.status == "unknown"):
-                    lines += _path_lines(path, 2)
+    lines += _either_or_lines(explanation, verbose)
     if explanation.pending:
         lines += ["", "To be assessed later:"]
         width = max(len(p.id) for p in explanation.pending)
         lines += [f"  - {p.id:<{width}}  at {' and '.join(p.at)}: {p.label}"
                   + (" (fails with the values already given)" if p.fails else "") for p in explanation.pending]
-    lines += ["", "All criteria:"]
-    width = max((len(c.id) for c in explanation.criteria), default=0)
-    for kind in ("inclusion", "exclusion"):
-        for finding in (c for c in explanation.criteria if c.kind == kind):
-            status = STATUS_TEXT[(finding.kind, finding.status)]
-            lines.append(f"  {kind:<9}  {status:<8}  {finding.id:<{width}}  {finding.label}")
-            if verbose or finding.status == "unknown":
-                lines += [f"{'':>{25 + width}}{reason}" for reason in finding.reasons]
+    if verbose:
+        lines += _criteria_table(explanation)
     if explanation.warnings:
         lines += ["", "Warnings:"]
         lines += [f"  - {w.message}" + (f" ({w.span})" if w.span else "") for w in explanation.warnings]
     return "\n".join(lines) + "\n"
 
 
+def guidance_lines(explanation: Explanation, guidance: Guidance) -> list[str]:
+    """What to do next: changes, clear dates, missing facts with their conditions, what to collect first."""
+    lines: list[str] = []
+    if guidance.changes:
+        bound = guidance.changes_bound
+        note = " (none can be left out" + ("; no fewer changes can do" if bound and bound.exact else "") + ")"
+        lines += ["", f"What would make the patient eligible{note}:"]
+        lines += [f"  - {c.fact}: now {c.current}; eligible if {c.eligible_if or 'changed'}"
+                  + (f" (for example {c.example})" if c.example else "") for c in guidance.changes]
+    elif guidance.no_change_reason:
+        lines += ["", f"What would make the patient eligible: {guidance.no_change_reason}."]
+    if guidance.clears_on:
+        lines += ["", "Time windows that will pass:"]
+        lines += [f"  - {c.criterion} clears with {c.fact} on or after {c.date}"
+                  + ("; eligible from then if nothing else changes" if c.eligible_then else "")
+                  for c in guidance.clears_on]
+    if explanation.missing_facts:
+        found = {m.fact: m for m in guidance.missing}
+        lines += ["", "Missing facts that matter" + (", most useful first:" if found else ":")]
+        for missing in ranked(explanation, guidance):
+            about = f" ({missing.description})" if missing.description else ""
+            lines.append(f"  - {missing.name}{about}")
+            lines += [f"      {line}" for line in missing_detail(missing, found.get(missing.name))]
+    if guidance.collect_first:
+        chosen = guidance.collect_first
+        count = len(chosen.facts)
+        exact = "no smaller set can" if chosen.exact else f"at least {chosen.at_least} needed; none can be left out"
+        lines += ["", f"Collect first: {', '.join(chosen.facts)} ({count} fact{'s' if count != 1 else ''} that can "
+                      f"make the patient eligible; {exact})"]
+    if guidance.incomplete:
+        lines += ["", f"Note: {guidance.incomplete}."]
+    return lines
+
+
+def missing_detail(missing: MissingFact, found: MissingFactGuidance | None) -> list[str]:
+    decides = f"could decide {', '.join(missing.criteria)}"
+    if found is None:
+        return [decides]
+    condition = found.condition
+    if condition.history:
+        head = "a history: the criteria it decides say which items matter"
+    elif condition.joint:
+        others = f" with {', '.join(condition.interacts_with)}" if condition.interacts_with else ""
+        through = "; ".join(f"`{text}`" for text in condition.shared)
+        head = (f"no condition of its own: decides together{others}" if others else "no condition stated") + (
+            f" through {through}" if through else "")
+    elif condition.eligible_if:
+        head = f"eligible if {condition.eligible_if}"
+        if condition.interacts_with:
+            head += f" (with suitable {', '.join(condition.interacts_with)}: they decide together)"
+    else:
+        head = "any value can still qualify" + (
+            f"; it matters together with {', '.join(condition.interacts_with)}" if condition.interacts_with else "")
+    return [head, decides + (f"; gates {', '.join(found.gates)}" if found.gates else "")]
+
+
+def _either_or_lines(explanation: Explanation, verbose: bool) -> list[str]:
+    """Each either/or criterion's paths: with `verbose` all of them, else those that block or are open."""
+    shown = [c for c in explanation.criteria if c.paths and (verbose or c.blocks is not False)]
+    if not shown:
+        return []
+    lines = ["", "Either/or criteria:"]
+    for finding in shown:
+        lines.append(f"  {finding.id} ({STATUS_TEXT[(finding.kind, finding.status)]})")
+        decided = finding.status != "unknown"
+        for path in finding.paths:
+            if not (decided and path.status == "unknown"):
+                lines += _path_lines(path, 2)
+    return lines
+
+
+def _criteria_table(explanation: Explanation) -> list[str]:
+    lines = ["", "All criteria:"]
+    width = max((len(c.id) for c in explanation.criteria), default=0)
+    for kind in ("inclusion", "exclusion"):
+        for finding in (c for c in explanation.criteria if c.kind == kind):
+            status = STATUS_TEXT[(finding.kind, finding.status)]
+            lines.append(f"  {kind:<9}  {status:<8}  {finding.id:<{width}}  {finding.label}")
+            lines += [f"{'':>{25 + width}}{reason}" for reason in finding.reasons]
+    return lines
+
+
 def _verdict_words(explanation: Explanation) -> str:
     """`PENDING` reads `ELIGIBLE, PENDING 2 checks at lymphodepletion` (counted per later time point)."""
-    if explanation.verdict != "pending":
-        return explanation.verdict.upper()
-    counts: dict[str, int] = {}
-    for check in explanation.pending:
-        counts[check.at[0]] = counts.get(check.at[0], 0) + 1
-    parts = [f"{count} check{'s' if count != 1 else ''} at {point}" for point, count in counts.items()]
-    failing = sum(check.fails for check in explanation.pending)
-    warning = f" ({failing} already fail{'s' if failing == 1 else ''} with the values given)" if failing else ""
-    return "ELIGIBLE, PENDING " + ", ".join(parts) + warning
+    return explanation.verdict.upper() if explanation.verdict != "pending" else pending_words(explanation)
 
 
 def _verdict_note(explanation: Explanation) -> str:
@@ -142,12 +248,18 @@ def _verdict_note(explanation: Explanation) -> str:
     return ""
 
 
-def _blocking_lines(finding: CriterionFinding) -> list[str]:
+def _blocking_lines(finding: CriterionFinding, outlook: BlockingOutlook | None = None) -> list[str]:
     if finding.kind == "inclusion":
         head = f"  - {finding.id}: not met: {finding.label}"
     else:
         head = f"  - {finding.id}: excluded because: {finding.label}"
-    return [head] + [f"      {reason}" for reason in finding.reasons]
+    lines = [head] + [f"      {reason}" for reason in finding.reasons]
+    if outlook is not None:
+        can = "can change" if outlook.can_pass else "cannot change by its modifiable facts alone"
+        parts = [f"modifiable: {', '.join(outlook.modifiable)}" if outlook.modifiable else "",
+                 f"fixed: {', '.join(outlook.fixed)}" if outlook.fixed else ""]
+        lines.append(f"      {can} ({'; '.join(p for p in parts if p)})")
+    return lines
 
 
 def _path_lines(path: PathFinding, depth: int) -> list[str]:

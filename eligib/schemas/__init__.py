@@ -1,5 +1,5 @@
 """The JSON Schemas (2020-12) of eligib's JSON output, shipped with the package so that programs
-consuming the output can validate it: `eligib.check/1`, `eligib.verify/1` and `eligib.diff/1`.
+consuming the output can validate it: `eligib.check/2`, `eligib.verify/1` and `eligib.diff/1`.
 
 docs/json-schema.md shows and explains them; a test keeps the two identical, and the suite
 validates the output of every command against them.

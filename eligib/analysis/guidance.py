@@ -1,0 +1,457 @@
+"""What a coordinator should do next for one patient, computed with the solver (docs/guidance.md).
+
+- Undetermined: each missing fact that matters with the condition that keeps the patient eligible
+  (conditions.py), ranked by how much it decides, and a smallest set to collect first.
+- Ineligible: for each blocking criterion, whether its facts can change; a minimal set of changes of
+  modifiable facts that makes the patient eligible, each with its condition and an example value.
+- Any verdict: the dates from which a blocking or open time window clears as a modifiable date moves.
+
+Computed only when an output asks (the CLI's text, JSON and HTML do); `Engine.check` never pays for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from eligib.analysis.conditions import FactCondition, fact_condition, nearest
+from eligib.analysis.thresholds import Interacts, Thresholds
+from eligib.engine import Engine
+from eligib.inputs.facts import Patient, facts_file
+from eligib.language import ast
+from eligib.language.checked import CheckedProtocol
+from eligib.limits import GUIDANCE_SECONDS
+from eligib.logic.budget import Budget, SolverTimeout
+from eligib.logic.evaluate import Evaluator, Verdict, criterion_outcome
+from eligib.logic.outlook import criterion_possible, eligible_certain, eligible_completion, eligible_possible
+from eligib.logic.solver import Status, settled
+from eligib.report.explanation import Explanation, PathStatus, pending_words
+from eligib.values.types import DateTimeType, DateType, Value, shown
+
+Facts = Mapping[str, Value]
+
+
+@dataclass
+class MissingFactGuidance:
+    """A missing fact that matters: what it decides and the values that keep the patient eligible."""
+
+    fact: str
+    description: str
+    decides: list[str]  # criteria it can decide
+    paths: list[str]  # open named paths that read it
+    gates: list[str]  # other missing facts that apply only for some of its values (`only if`)
+    condition: FactCondition
+
+    @property
+    def weight(self) -> int:
+        return len(self.decides) + len(self.paths) + len(self.gates)
+
+
+@dataclass
+class SmallestSet:
+    """A set of facts no member of which can be left out, with a lower bound on the size of any such set."""
+
+    facts: list[str]
+    at_least: int
+
+    @property
+    def exact(self) -> bool:
+        return len(self.facts) == self.at_least
+
+
+@dataclass
+class ClearDate:
+    """From `date` on (the value of date fact `fact`), criterion `criterion` no longer keeps the patient out."""
+
+    criterion: str
+    fact: str
+    date: str
+    eligible_then: bool  # with that date and nothing else changed, the patient is eligible
+
+
+@dataclass
+class BlockingOutlook:
+    criterion: str
+    modifiable: list[str]  # known facts it reads that can change
+    fixed: list[str]
+    can_pass: bool  # some values of its modifiable facts make it pass (the other facts as they are)
+
+
+@dataclass
+class Change:
+    fact: str
+    current: str
+    eligible_if: str | None  # the new value's condition, the other changes free
+    example: str  # a new value that works together with the other changes' examples
+    example_value: Any  # the same, as a facts file writes it
+
+
+@dataclass
+class Guidance:
+    summary: str  # one line: the verdict, why, and what to do next
+    missing: list[MissingFactGuidance] = field(default_factory=list)  # most valuable first
+    collect_first: SmallestSet | None = None
+    clears_on: list[ClearDate] = field(default_factory=list)
+    blocking: list[BlockingOutlook] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    changes_bound: SmallestSet | None = None
+    no_change_reason: str = ""  # why no change of modifiable facts can make the patient eligible
+    incomplete: str = ""  # what was left out when the solver's time ran out
+
+
+def guide(engine: Engine, patient: Patient, explanation: Explanation, seconds: float | None = GUIDANCE_SECONDS
+          ) -> Guidance:
+    """Guidance for one checked patient (the engine judged at `explanation.at`, when it has a time point)."""
+    judged = engine.at(explanation.at) if explanation.at is not None else engine
+    guide_ = _Guide(judged, patient.values, explanation, Budget(seconds))
+    try:
+        guide_.run()
+    except SolverTimeout as timeout:
+        guide_.result.incomplete = f"guidance stopped early: {timeout.describe()}"
+    guide_.result.summary = summary_line(explanation, guide_.result)
+    return guide_.result
+
+
+class _Guide:
+    def __init__(self, engine: Engine, facts: Facts, explanation: Explanation, budget: Budget) -> None:
+        self.engine, self.checked, self.facts = engine, engine.checked, dict(facts)
+        self.explanation, self.budget = explanation, budget
+        self.result = Guidance("")
+        self.modifiable = modifiable_facts(self.checked)
+
+    def source(self, facts: Facts) -> Callable[[], Any]:
+        return lambda: self.engine.compiled(facts)
+
+    def possible(self, facts: Facts) -> bool:
+        return eligible_possible(self.checked, facts, self.source(facts), self.budget)
+
+    def certain(self, facts: Facts) -> bool:
+        return eligible_certain(self.checked, facts, self.source(facts), self.budget)
+
+    def run(self) -> None:
+        verdict = self.explanation.verdict
+        if verdict == Verdict.UNDETERMINED:
+            self.result.missing = self.missing()
+            self.result.collect_first = self.collect_first()
+        self.result.clears_on = self.clear_dates()
+        if verdict == Verdict.INELIGIBLE:
+            self.result.blocking = self.blocking_outlook()
+            self.changes()
+
+    # ------------------------------------------------------------ missing facts
+    def missing(self) -> list[MissingFactGuidance]:
+        order = list(self.checked.facts)
+        decisive = [m.name for m in self.explanation.missing_facts]
+        found = []
+        for missing in self.explanation.missing_facts:
+            condition = fact_condition(self.checked, self.facts, missing.name, self.possible)
+            condition.interacts_with = sorted(set(condition.interacts_with) | self.sharing(missing.name, decisive))
+            found.append(MissingFactGuidance(missing.name, missing.description, list(missing.criteria),
+                                             self.open_paths(missing.name, missing.criteria),
+                                             self.gated(missing.name, decisive), condition))
+        return sorted(found, key=lambda m: (not m.condition.settles_alone, -m.weight, order.index(m.fact)))
+
+    def sharing(self, fact: str, decisive: list[str]) -> set[str]:
+        """The other decisive facts read by the open criteria this one decides."""
+        findings = {c.id: c for c in self.explanation.criteria}
+        criteria = next(m.criteria for m in self.explanation.missing_facts if m.name == fact)
+        return {other for cid in criteria for other in findings[cid].missing if other != fact and other in decisive}
+
+    def open_paths(self, fact: str, criteria: Iterable[str]) -> list[str]:
+        found = []
+        for cid in criteria:
+            for path in self.checked.paths_of(cid):
+                dotted = f"{cid}.{path.dotted}"
+                if fact in self.checked.facts_of(path.item.body) and \
+                        self.explanation.path_status(dotted) == PathStatus.UNKNOWN:
+                    found.append(dotted)
+        return found
+
+    def gated(self, fact: str, decisive: list[str]) -> list[str]:
+        return [name for name in decisive if name != fact and (guard := self.checked.facts[name].guard) is not None
+                and fact in self.checked.facts_of(guard)]
+
+    def collect_first(self) -> SmallestSet | None:
+        """A smallest set of missing facts some values of which make the patient eligible whatever the
+        rest are. Two starts, each minimised by leaving out facts (least valuable first): values chosen from
+        each fact's own condition, and an eligible completion found by the solver; the smaller set wins."""
+        ranked = [m.fact for m in self.result.missing]
+        starts = [self.values_from_conditions()]
+        completion = eligible_completion(self.checked, self.facts, self.source(self.facts), self.budget)
+        if completion is not None:
+            starts.append(completion)
+        best: list[str] | None = None
+        for values in starts:
+            chosen = ranked if all(f in values for f in ranked) and self.certain(
+                {**self.facts, **{f: values[f] for f in ranked}}) else list(values) if values is completion else []
+            for fact in reversed(list(chosen)):
+                trial = [f for f in chosen if f != fact]
+                if self.certain({**self.facts, **{f: values[f] for f in trial}}):
+                    chosen = trial
+            if chosen and (best is None or len(chosen) < len(best)):
+                best = chosen
+        if best is None:
+            return None
+        open_criteria = [set(c.missing) for c in self.explanation.criteria if c.status == Status.UNKNOWN]
+        return SmallestSet(best, _disjoint_count(self.linked(open_criteria)))
+
+    def values_from_conditions(self) -> dict[str, Value]:
+        """For each missing fact that matters, a value that meets its own condition (a threshold itself)."""
+        found: dict[str, Value] = {}
+        for missing in self.result.missing:
+            value = nearest(self.checked.facts[missing.fact], missing.condition, None)
+            if value is not None:
+                found[missing.fact] = value
+        return found
+
+    def linked(self, groups: list[set[str]]) -> list[set[str]]:
+        """Fact groups grown by the protocol's assumptions (an assumption can tie one fact's value to another)."""
+        assumed = [set(self.checked.facts_of(a.body)) for a in self.checked.assumptions.values()]
+        grown = []
+        for group in groups:
+            group, grew = set(group), True
+            while grew:
+                grew = False
+                for tied in assumed:
+                    if group & tied and not tied <= group:
+                        group |= tied
+                        grew = True
+            grown.append(group)
+        return grown
+
+    # -------------------------------------------------------------- clear dates
+    def clear_dates(self) -> list[ClearDate]:
+        """For each blocking or open criterion: the first value of a known, modifiable date it reads (later
+        than today's value) from which it lets the patient through."""
+        found = []
+        for finding in self.explanation.criteria:
+            if not (finding.blocks is True or finding.status == Status.UNKNOWN):
+                continue
+            for fact in self.movable_dates(finding.id):
+                date = self.first_clear(finding.id, fact)
+                if date is not None:
+                    moved = {**self.facts, fact: date}
+                    info = self.checked.facts[fact]
+                    found.append(ClearDate(finding.id, fact, shown(info.type, date), self.certain(moved)))
+        return found
+
+    def movable_dates(self, cid: str) -> list[str]:
+        return [name for name in sorted(self.checked.criterion_facts[cid])
+                if isinstance(self.checked.facts[name].type, (DateType, DateTimeType))
+                and self.modifiable[name] and settled(self.facts.get(name))]
+
+    def first_clear(self, cid: str, fact: str) -> int | None:
+        try:
+            points = Thresholds(self.checked, self.facts, fact).find()
+        except Interacts:
+            return None
+        criterion = self.checked.criteria[cid]
+        current = self.facts[fact]
+        assert isinstance(current, int)
+        for point in sorted(p for p in points if p > current):
+            evaluator = Evaluator(self.checked, {**self.facts, fact: point})
+            if criterion_outcome(evaluator, criterion)[2] is True:
+                return int(point)
+        return None
+
+    # ----------------------------------------------------------------- changes
+    def known_reads(self, cid: str) -> list[str]:
+        return [name for name in sorted(self.checked.criterion_facts[cid]) if settled(self.facts.get(name))]
+
+    def blocking_outlook(self) -> list[BlockingOutlook]:
+        found = []
+        for cid in self.blocking_criteria():
+            reads = self.known_reads(cid)
+            modifiable = [n for n in reads if self.modifiable[n]]
+            tied = self.linked([set(reads)])[0]  # facts an assumption ties to them may move with them
+            released = self.without(n for n in tied if self.modifiable[n])
+            can_pass = self.criterion_possible(released, cid)
+            found.append(BlockingOutlook(cid, modifiable, [n for n in reads if n not in modifiable], can_pass))
+        return found
+
+    def blocking_criteria(self) -> list[str]:
+        found = list(self.explanation.blocking)
+        for conflict in self.explanation.conflicts:
+            found += [cid for cid in conflict if cid not in found]
+        return found
+
+    def criterion_possible(self, facts: Facts, cid: str) -> bool:
+        """Can this criterion pass for some values of the facts missing from `facts`?"""
+        return criterion_possible(self.checked, facts, cid, self.source(facts), self.budget)
+
+    def changes(self) -> None:
+        """A minimal set of changes of modifiable facts that makes the patient eligible (or why none can)."""
+        modifiable = [n for n in self.checked.facts if self.modifiable[n] and settled(self.facts.get(n))]
+        first = [n for cid in self.blocking_criteria() for n in self.known_reads(cid) if n in modifiable]
+        candidates = list(dict.fromkeys(first))
+        if not self.possible(self.without(candidates)):
+            candidates = modifiable
+            if not self.possible(self.without(candidates)):
+                fixed = sorted({n for b in self.result.blocking for n in b.fixed})
+                self.result.no_change_reason = ("no change of modifiable facts can make this patient eligible"
+                                                + (f": it depends on fixed facts {', '.join(fixed)}" if fixed else ""))
+                return
+        chosen = list(candidates)
+        for fact in reversed(candidates):
+            trial = [f for f in chosen if f != fact]
+            if self.possible(self.without(trial)):
+                chosen = trial
+        examples = self.examples(chosen)
+        changes = []  # kept apart until complete: a time-out must not leave half a set of changes
+        for fact in chosen:
+            info = self.checked.facts[fact]
+            others = {**self.without(chosen), **{f: v for f, v in examples.items() if f != fact}}
+            condition = fact_condition(self.checked, others, fact, self.possible)
+            example = examples.get(fact)
+            changes.append(Change(fact, shown(info.type, self.facts[fact]), condition.eligible_if,
+                                  shown(info.type, example) if example is not None else "",
+                                  self.file_value(fact, example)))
+        groups = [set(self.known_reads(cid)) & set(modifiable) for cid in self.blocking_criteria()]
+        self.result.changes = changes
+        self.result.changes_bound = SmallestSet(chosen, _disjoint_count(self.linked(groups)))
+
+    def examples(self, chosen: list[str]) -> dict[str, Value]:
+        """New values for the changed facts, one at a time: the qualifying value nearest the current one
+        with the facts not yet chosen free (so some values for them still qualify); a model's value where
+        a fact has no condition of its own."""
+        fixed: dict[str, Value] = {}
+        for index, fact in enumerate(chosen):
+            state = {**self.without(chosen[index:]), **fixed}
+            condition = fact_condition(self.checked, state, fact, self.possible)
+            value = nearest(self.checked.facts[fact], condition, self.facts[fact])
+            if value is None or not self.possible({**state, fact: value}):
+                completion = eligible_completion(self.checked, state, self.source(state), self.budget) or {}
+                value = completion.get(fact)
+            if value is None:
+                return {}
+            fixed[fact] = value
+        for fact in chosen:  # then each moved as near its current value as the others' examples allow
+            others = {**self.without(chosen), **{f: v for f, v in fixed.items() if f != fact}}
+            value = nearest(self.checked.facts[fact], fact_condition(self.checked, others, fact, self.possible),
+                            self.facts[fact])
+            if value is not None and self.possible({**others, fact: value}):
+                fixed[fact] = value
+        return fixed
+
+    def file_value(self, fact: str, value: Value | None) -> Any:
+        """A value as a facts file writes it (None when no file can state it exactly, like 1/3 mg/dL)."""
+        try:
+            return None if value is None else facts_file(self.checked, {fact: value})[fact]
+        except ValueError:
+            return None
+
+    def without(self, names: Iterable[str]) -> dict[str, Value]:
+        dropped = set(names)
+        return {n: v for n, v in self.facts.items() if n not in dropped}
+
+
+def modifiable_facts(checked: CheckedProtocol) -> dict[str, bool]:
+    """Which facts guidance may propose to change: as declared (`fixed`, `modifiable`), else by type. An
+    enumeration (a diagnosis) and a history (what happened) are fixed; a number (a lab that can be
+    repeated) and a boolean (an attestation) are modifiable; a date is modifiable when it anchors a time
+    window (`within ... before screening_date`, `lymphodepletion_date - end`), a visit that can move, and
+    fixed otherwise, the date of an event."""
+    anchors = _anchors(checked)
+    found = {}
+    for name, info in checked.facts.items():
+        declared = info.decl.change
+        if declared is not None:
+            found[name] = declared == ast.Change.MODIFIABLE
+        elif isinstance(info.type, (DateType, DateTimeType)):
+            found[name] = name in anchors
+        else:
+            found[name] = info.decl.type.kind not in (ast.FactKind.ENUM, ast.FactKind.LIST)
+    return found
+
+
+def _anchors(checked: CheckedProtocol) -> set[str]:
+    """Date facts that anchor a window: a `within`'s anchor, or the date a difference starts from."""
+    roots = [c.body for c in checked.criteria.values()] + [c.guard for c in checked.criteria.values() if c.guard]
+    roots += [d.body for d in checked.definitions.values()]
+    found: set[str] = set()
+    for root in roots:
+        for node in ast.walk(root):
+            if isinstance(node, ast.Within):
+                found |= _named(checked, node.anchor)
+            elif isinstance(node, ast.Arithmetic) and node.operators[0] == ast.Operator.SUBTRACT and \
+                    isinstance(checked.type_of(node.operands[1]), (DateType, DateTimeType)):
+                found |= _named(checked, node.operands[0])
+    return found
+
+
+def _named(checked: CheckedProtocol, node: ast.Expr) -> set[str]:
+    """The fact a node names (through definitions), if it is one."""
+    while isinstance(node, ast.NameRef) and node.name in checked.definitions:
+        node = checked.definitions[node.name].body
+    if isinstance(node, ast.NameRef) and node.nid not in checked.field_refs and node.name in checked.facts:
+        return {node.name}
+    return set()
+
+
+def _disjoint_count(groups: list[set[str]]) -> int:
+    """How many of the groups share no fact (greedy, smallest first): each needs a fact of its own, so any
+    set meeting every group has at least this many facts."""
+    used: set[str] = set()
+    count = 0
+    for group in sorted(groups, key=len):
+        if group and not group & used:
+            used |= group
+            count += 1
+    return count
+
+
+def summary_line(explanation: Explanation, guidance: Guidance) -> str:
+    """`INELIGIBLE: 1 blocking criterion (lvef); next: change lvef (lvef >= 45 %)`."""
+    verdict = explanation.verdict
+    if verdict == Verdict.ELIGIBLE:
+        paths = explanation.holding_paths
+        return "ELIGIBLE: no criterion blocks" + (f"; qualifies through {_listing(paths, 2)}" if paths else "")
+    if verdict == Verdict.PENDING:
+        return pending_words(explanation) + f"; next: assess {_listing([p.id for p in explanation.pending])}"
+    if verdict == Verdict.UNDETERMINED:
+        count = len(explanation.missing_facts)
+        head = f"UNDETERMINED: {count} missing fact{'s' if count != 1 else ''} matter{'s' if count == 1 else ''}"
+        chosen = guidance.collect_first.facts if guidance.collect_first else [m.fact for m in guidance.missing]
+        return head + (f"; next: collect {_listing(chosen)}" if chosen else "")
+    blocking = explanation.blocking
+    if blocking:
+        word = "criterion" if len(blocking) == 1 else "criteria"
+        head = f"INELIGIBLE: {len(blocking)} blocking {word} ({', '.join(blocking)})"
+    else:
+        conflicts = "; ".join(", ".join(conflict) for conflict in explanation.conflicts)
+        head = f"INELIGIBLE: criteria that cannot all be met ({conflicts})"
+    clearing = [c for c in guidance.clears_on if c.eligible_then]
+    if clearing:
+        return head + f"; next: eligible from {clearing[0].fact} {clearing[0].date} if nothing else changes"
+    if guidance.changes:
+        wanted = [change.eligible_if or f"{change.fact} {change.example}" for change in guidance.changes]
+        return head + f"; next: {_listing(wanted, 2)} would make the patient eligible"
+    return head + ("; no change of modifiable facts can make the patient eligible" if guidance.no_change_reason else "")
+
+
+def _listing(items: list[str], shown_at_most: int = 3) -> str:
+    more = len(items) - shown_at_most
+    return ", ".join(items[:shown_at_most]) + (f" (+{more} more)" if more > 0 else "")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Which eligib judged which protocol text, and when: what a filed report must say."""
+
+    eligib_version: str
+    protocol_sha256: str  # of the protocol's text, UTF-8
+    evaluated_at: str  # ISO 8601, UTC; SOURCE_DATE_EPOCH (seconds) fixes it for reproducible output
+
+
+def run_info(checked: CheckedProtocol) -> RunInfo:
+    import datetime as dt
+    import hashlib
+    import os
+
+    from eligib.version import __version__
+
+    fixed = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    now = dt.datetime.fromtimestamp(int(fixed), dt.UTC) if fixed.isdigit() else dt.datetime.now(dt.UTC)
+    digest = hashlib.sha256(checked.source.text.encode("utf-8")).hexdigest()
+    return RunInfo(__version__, digest, now.replace(microsecond=0).isoformat().replace("+00:00", "Z"))

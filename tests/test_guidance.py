@@ -1,0 +1,375 @@
+"""Guidance (eligib/analysis/guidance.py): conditions on missing facts, changes, clear dates, rankings.
+
+Every statement guidance makes is checked against `decide`, the verdict the rest of the suite trusts:
+a value inside a stated condition keeps the patient eligible-compatible and one outside makes them
+ineligible; a suggested change applied to the patient file gives `eligible`; a clear date is the first
+day (found by trying every day) from which the criterion passes.
+Regenerate the summary golden with `pytest tests/test_guidance.py --update-golden`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CD7, ROOT
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from eligib.analysis.conditions import FactCondition, Interval, fact_condition
+from eligib.analysis.guidance import guide, modifiable_facts, run_info
+from eligib.engine import Engine
+from eligib.inputs.facts import facts_file
+from eligib.logic.budget import Budget
+from eligib.logic.evaluate import Verdict
+from eligib.logic.outlook import eligible_possible
+from eligib.report.render import to_data, to_text
+from eligib.testing import partial_patients
+from eligib.tools.cases import _case_patient, load_cases
+from eligib.values.types import NONE, BoolType, DateType, EnumType, parse_value
+
+EXAMPLES = sorted((ROOT / "protocols" / "examples").glob("*.json"))
+VIGNETTES = load_cases(str(ROOT / "protocols" / "cases" / "cd7_vignettes.yaml"))
+GOLDEN = Path(__file__).parent / "golden" / "guidance-summaries.txt"
+
+
+OTHER_PROTOCOLS = {"nct03971799": ROOT / "protocols" / "nct03971799_cd33_car_t.elig",
+                   "nct05483491": ROOT / "protocols" / "nct05483491_kklc1_tcr_t.elig"}
+OTHER_EXAMPLES = [f"{folder}/{path.name}" for folder in OTHER_PROTOCOLS
+                  for path in sorted((ROOT / "protocols" / "examples" / folder).glob("*.json"))]
+ENGINES: dict[str, Engine] = {}
+
+
+def patients(engine: Engine) -> list[tuple[str, Any]]:
+    found = [(path.name, engine.patient(str(path))) for path in EXAMPLES]
+    return found + [(case.id, _case_patient(engine, case)) for case in VIGNETTES]
+
+
+def engine_and_patient(cd7: Engine, name: str) -> tuple[Engine, Any]:
+    """A CD7 example or vignette by name, or `FOLDER/FILE` of another shipped protocol's examples."""
+    if "/" not in name:
+        return cd7, dict(patients(cd7))[name]
+    folder = name.split("/")[0]
+    if folder not in ENGINES:
+        ENGINES[folder] = Engine.from_file(str(OTHER_PROTOCOLS[folder]))
+    engine = ENGINES[folder]
+    return engine, engine.patient(str(ROOT / "protocols" / "examples" / name))
+
+
+EVERY = [p.name for p in EXAMPLES] + [c.id for c in VIGNETTES] + OTHER_EXAMPLES
+
+
+def inside(condition: FactCondition, value: Any) -> bool:
+    """Does a value meet a stated condition (its machine form: intervals, listed values, none)?"""
+    if value is NONE:
+        return condition.none_qualifies
+    if condition.values:
+        return (str(value).lower() if isinstance(value, bool) else value) in condition.values
+    return any(_in(interval, value) for interval in condition.intervals)
+
+
+def _in(interval: Interval, value: Any) -> bool:
+    above = interval.low is None or value > interval.low or (interval.low_closed and value == interval.low)
+    below = interval.high is None or value < interval.high or (interval.high_closed and value == interval.high)
+    return above and below
+
+
+def verdict_with(engine: Engine, facts: dict[str, Any], fact: str, value: Any) -> Verdict:
+    """`decide`'s verdict with one more value; a value that breaks an assumption admits no patient at all,
+    so no eligible one (`ineligible` here)."""
+    from eligib.inputs.facts import Patient
+    from eligib.language.diagnostics import DiagnosticError
+
+    values = {**facts, fact: value}
+    try:
+        return engine.decide(Patient(values)).verdict
+    except DiagnosticError as impossible:
+        assert impossible.diagnostics[0].code == "assumption-violated"
+        return Verdict.INELIGIBLE
+
+
+def probes(engine: Engine, fact: str, condition: FactCondition) -> list[Any]:
+    """Values on both sides of every stated boundary, and the declared bounds."""
+    info = engine.checked.facts[fact]
+    if isinstance(info.type, BoolType):
+        return [True, False]
+    if isinstance(info.type, EnumType):
+        return list(info.type.values)
+    step = Fraction(1) if isinstance(info.type, DateType) else (
+        info.type.factor if info.type.integer else info.type.factor / 100)
+    found: set[Any] = set()
+    for interval in condition.intervals:
+        for end in (interval.low, interval.high):
+            if end is not None:
+                found |= {end - step, end, end + step}
+    low, high = (info.type.bounds(info) if isinstance(info.type, DateType) else (info.low, info.high))
+    found |= {end for end in (low, high) if end is not None}
+    values = sorted(v for v in found if (low is None or v >= low) and (high is None or v <= high))
+    if isinstance(info.type, DateType):
+        return [int(v) for v in values]
+    if info.type.integer:
+        return [v for v in values if (v / info.type.factor).denominator == 1]
+    return values
+
+
+@pytest.mark.parametrize("name", EVERY)
+def test_conditions_on_missing_facts_are_exact(cd7: Engine, name: str) -> None:
+    engine, patient = engine_and_patient(cd7, name)
+    explanation = engine.check(patient)
+    guidance = guide(engine, patient, explanation)
+    assert {m.fact for m in guidance.missing} == {m.name for m in explanation.missing_facts}
+    for missing in guidance.missing:
+        condition = missing.condition
+        if condition.joint or condition.eligible_if is None:
+            continue
+        optional = engine.checked.facts[missing.fact].optional
+        for value in probes(engine, missing.fact, condition) + ([NONE] if optional else []):
+            verdict = verdict_with(engine, dict(patient.values), missing.fact, value)
+            assert (verdict != Verdict.INELIGIBLE) == inside(condition, value), (missing.fact, value, verdict)
+
+
+@pytest.mark.parametrize("name", EVERY)
+def test_suggested_changes_make_the_patient_eligible(cd7: Engine, name: str) -> None:
+    engine, patient = engine_and_patient(cd7, name)
+    explanation = engine.check(patient)
+    guidance = guide(engine, patient, explanation)
+    if explanation.verdict != Verdict.INELIGIBLE:
+        assert not guidance.changes and not guidance.blocking
+        return
+    assert bool(guidance.changes) != bool(guidance.no_change_reason)
+    if not guidance.changes:
+        assert not any(b.can_pass for b in guidance.blocking) or len(guidance.blocking) > 1
+        return
+    changed = dict(patient.values)
+    for change in guidance.changes:
+        changed[change.fact] = parse_value(engine.checked.facts[change.fact], change.example_value)
+    after = engine.check(engine.patient(_file_form(engine, changed)))
+    complete = not [n for n in engine.checked.facts if n not in patient.values and n in explanation_reads(engine)]
+    assert after.verdict == Verdict.ELIGIBLE if complete else after.verdict in (Verdict.ELIGIBLE,
+                                                                               Verdict.UNDETERMINED)
+    assert guidance.changes_bound is not None and guidance.changes_bound.at_least <= len(guidance.changes)
+
+
+def explanation_reads(engine: Engine) -> set[str]:
+    """The facts some criterion reads (a fact only an assumption reads cannot stop eligibility alone)."""
+    return {name for facts in engine.checked.criterion_facts.values() for name in facts}
+
+
+def _file_form(engine: Engine, values: dict[str, Any]) -> dict[str, Any]:
+    """Canonical values back to a facts file (so the changed patient is read as a user's file is)."""
+    return facts_file(engine.checked, values)
+
+
+def test_summaries_of_every_example_and_vignette(cd7: Engine, update_golden: bool) -> None:
+    lines = []
+    for name, patient in patients(cd7):
+        explanation = cd7.check(patient)
+        lines.append(f"{name}: {guide(cd7, patient, explanation).summary}")
+    text = "\n".join(lines) + "\n"
+    if update_golden:
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
+
+
+def test_rankings_are_stable_under_the_order_of_the_patient_file(cd7: Engine) -> None:
+    facts = json.loads((ROOT / "protocols" / "examples" / "undetermined-missing-several.json").read_text())
+    reordered = dict(reversed(list(facts.items())))
+    first = guide(cd7, cd7.patient(facts), cd7.check(cd7.patient(facts)))
+    second = guide(cd7, cd7.patient(reordered), cd7.check(cd7.patient(reordered)))
+    assert [m.fact for m in first.missing] == [m.fact for m in second.missing]
+    assert first.collect_first == second.collect_first
+    assert [m.fact for m in first.missing][:3] == ["creatinine_clearance", "oxygen_saturation", "lvef"]
+
+
+def test_json_and_text_carry_the_guidance(cd7: Engine) -> None:
+    patient = cd7.patient(str(ROOT / "protocols" / "examples" / "undetermined-missing-lvef.json"))
+    explanation = cd7.check(patient)
+    guidance = guide(cd7, patient, explanation)
+    info = run_info(cd7.checked)
+    data = to_data(explanation, guidance, info)
+    assert data["schema"] == "eligib.check/2" and data["guided"] is True
+    assert data["summary"] == "UNDETERMINED: 1 missing fact matters; next: collect lvef"
+    assert data["missing_facts"] == [{"fact": "lvef", "description": "Left ventricular ejection fraction",
+                                      "decides": ["lvef"], "eligible_if": "lvef >= 45 %", "joint": False,
+                                      "shared_conditions": [], "interacts_with": [], "settles_alone": True,
+                                      "paths": [], "gates": []}]
+    assert data["collect_first"] == ["lvef"] and data["collect_first_bound"]["exact"] is True
+    assert data["protocol_sha256"] == __import__("hashlib").sha256(CD7.read_bytes()).hexdigest()
+    text = to_text(explanation, guidance=guidance, info=info)
+    assert text.splitlines()[0] == data["summary"]
+    assert "eligible if lvef >= 45 %" in text
+    assert "All criteria:" not in text and "All criteria:" in to_text(explanation, True, guidance, info)
+
+
+def test_check_alone_computes_no_guidance(cd7: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import eligib.analysis.guidance as module
+
+    monkeypatch.setattr(module, "fact_condition", lambda *a: pytest.fail("guidance computed by Engine.check"))
+    cd7.check(str(ROOT / "protocols" / "examples" / "undetermined-missing-several.json"))
+
+
+# ------------------------------------------------------------------ clear dates and windows
+
+WINDOWS = """protocol windows:
+    title: "Clear dates"
+    version: "1"
+
+facts:
+    screening_date: date, "Screening"
+    last_dose_date: date, fixed, "Last dose of the previous therapy"
+    hsct_date: date, or none, fixed, "Stem cell transplantation"
+
+exclusion washout "Dose within the washout":
+    record: "washout"
+    last_dose_date within {amount} before screening_date
+
+exclusion recent_hsct "Transplant within a year":
+    record: "hsct"
+    hsct_date within 1 year before screening_date
+"""
+
+
+def first_clear_by_trying_every_day(engine: Engine, facts: dict[str, Any], criterion: str) -> int | None:
+    from eligib.logic.evaluate import Evaluator, criterion_outcome
+
+    start = facts["screening_date"]
+    for day in range(start + 1, start + 800):
+        if criterion_outcome(Evaluator(engine.checked, {**facts, "screening_date": day}),
+                             engine.checked.criteria[criterion])[2] is True:
+            return day
+    return None
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(amount=st.sampled_from(["1 month", "6 months", "4 weeks", "28 days", "1 year", "2 months"]),
+       dose=st.dates(dt.date(2023, 11, 1), dt.date(2025, 3, 31)) | st.sampled_from(
+           [dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2023, 12, 31), dt.date(2024, 8, 31)]),
+       gap=st.integers(0, 60))
+def test_clear_dates_are_exact_to_the_day(amount: str, dose: dt.date, gap: int) -> None:
+    engine = Engine.from_text(WINDOWS.format(amount=amount))
+    facts = {"screening_date": (dose + dt.timedelta(days=gap)).isoformat(), "last_dose_date": dose.isoformat(),
+             "hsct_date": "none"}
+    patient = engine.patient(facts)
+    explanation = engine.check(patient)
+    guidance = guide(engine, patient, explanation)
+    expected = first_clear_by_trying_every_day(engine, dict(patient.values), "washout")
+    cleared = [c for c in guidance.clears_on if c.criterion == "washout"]
+    if "washout" not in explanation.blocking:
+        assert not cleared
+        return
+    assert expected is not None
+    assert cleared and cleared[0].date == dt.date.fromordinal(expected).isoformat()
+    assert cleared[0].eligible_then
+
+
+def test_a_leap_day_transplant_clears_a_year_later_as_the_calendar_says(cd7: Engine) -> None:
+    engine = Engine.from_text(WINDOWS.format(amount="1 month"))
+    facts = {"screening_date": "2024-03-10", "last_dose_date": "2023-01-01", "hsct_date": "2024-02-29"}
+    patient = engine.patient(facts)
+    guidance = guide(engine, patient, engine.check(patient))
+    expected = first_clear_by_trying_every_day(engine, dict(patient.values), "recent_hsct")
+    assert [(c.criterion, c.date) for c in guidance.clears_on] == [
+        ("recent_hsct", dt.date.fromordinal(expected or 0).isoformat())]
+    assert guidance.summary.endswith(f"next: eligible from screening_date {guidance.clears_on[0].date} "
+                                     "if nothing else changes")
+
+
+def test_a_missing_screening_date_gets_its_window(cd7: Engine) -> None:
+    facts = json.loads((ROOT / "protocols" / "examples" / "eligible-t-all-relapsed.json").read_text())
+    facts["last_live_vaccine_date"] = "2026-11-05"
+    del facts["screening_date"]
+    patient = cd7.patient(facts)
+    guidance = guide(cd7, patient, cd7.check(patient))
+    condition = next(m.condition for m in guidance.missing if m.fact == "screening_date")
+    assert condition.eligible_if is not None and condition.eligible_if.startswith("2026-12-04 <= screening_date")
+
+
+def test_facts_are_fixed_or_modifiable_by_declaration_or_by_type() -> None:
+    engine = Engine.from_text(WINDOWS.format(amount="4 weeks").replace(
+        '    screening_date: date, "Screening"', '    screening_date: date, fixed, "Screening"\n'
+        '    arm: one of (a, b), modifiable, "Arm"\n    site: one of (x, y), "Site"\n'
+        '    consent: boolean, "Consent"').replace("last_dose_date within", "arm is a and site is x and consent and "
+                                                    "last_dose_date within"))
+    modifiable = modifiable_facts(engine.checked)
+    assert [modifiable[n] for n in ("screening_date", "arm", "site", "consent", "last_dose_date")] == [
+        False, True, False, True, False]
+    assert modifiable_facts(Engine.from_text(WINDOWS.format(amount="4 weeks")).checked)["screening_date"]
+    assert not modifiable_facts(Engine.from_text(WINDOWS.format(amount="4 weeks").replace(
+        'last_dose_date: date, fixed,', 'last_dose_date: date,')).checked)["last_dose_date"]  # an event's date
+
+
+def test_a_fact_declared_fixed_twice_is_a_duplicate_option() -> None:
+    from eligib.language.diagnostics import DiagnosticError
+
+    with pytest.raises(DiagnosticError) as raised:
+        Engine.from_text(WINDOWS.format(amount="4 weeks").replace('date, fixed, "Last',
+                                                                  'date, fixed, modifiable, "Last'))
+    assert raised.value.diagnostics[0].code == "duplicate-option"
+    assert "`fixed` or `modifiable`" in raised.value.diagnostics[0].message
+
+
+def test_fixed_facts_are_never_changed(cd7: Engine) -> None:
+    patient = cd7.patient(str(ROOT / "protocols" / "examples" / "ineligible-age.json"))
+    guidance = guide(cd7, patient, cd7.check(patient))
+    assert guidance.changes == [] and "fixed facts age" in guidance.no_change_reason
+    assert guidance.summary.endswith("no change of modifiable facts can make the patient eligible")
+    assert [(b.criterion, b.fixed, b.can_pass) for b in guidance.blocking] == [("age", ["age"], False)]
+
+
+def test_a_shared_condition_is_stated_jointly(cd7: Engine) -> None:
+    facts = json.loads((ROOT / "protocols" / "examples" / "eligible-t-all-relapsed.json").read_text())
+    del facts["bilirubin"], facts["bilirubin_uln"]
+    patient = cd7.patient(facts)
+    guidance = guide(cd7, patient, cd7.check(patient))
+    bilirubin = next(m.condition for m in guidance.missing if m.fact == "bilirubin")
+    assert bilirubin.joint and bilirubin.eligible_if is None
+    assert bilirubin.shared == ["bilirubin <= 1.5 * bilirubin_uln"]
+    assert bilirubin.interacts_with == ["bilirubin_uln"]
+
+
+# --------------------------------------------------------------- generated patients
+
+BASES = [json.loads(path.read_text()) for path in EXAMPLES if path.name.startswith("eligible-")]
+
+
+@st.composite
+def near_eligible_patients(draw: st.DrawFn) -> dict[str, Any]:
+    """An eligible example with a few facts left out: mostly undetermined, with a few facts that matter."""
+    base = draw(st.sampled_from(BASES))
+    dropped = draw(st.lists(st.sampled_from(sorted(base)), min_size=1, max_size=8, unique=True))
+    return {name: value for name, value in base.items() if name not in dropped}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_generated_patients_conditions_agree_with_decide(cd7: Engine, data: st.DataObject) -> None:
+    facts = data.draw(near_eligible_patients() | partial_patients(cd7.checked, max_missing=12))
+    patient = cd7.patient(facts)
+    explanation = cd7.check(patient)
+    if explanation.verdict != Verdict.UNDETERMINED:
+        return
+    fact = data.draw(st.sampled_from([m.name for m in explanation.missing_facts]))
+
+    def possible(values: Any) -> bool:
+        return eligible_possible(cd7.checked, values, lambda: cd7.compiled(values), Budget())
+
+    condition = fact_condition(cd7.checked, patient.values, fact, possible)
+    if condition.joint or condition.eligible_if is None:
+        return
+    for value in probes(cd7, fact, condition):
+        verdict = verdict_with(cd7, dict(patient.values), fact, value)
+        assert (verdict != Verdict.INELIGIBLE) == inside(condition, value), (fact, value, verdict)
+
+
+def test_guidance_that_runs_out_of_time_says_so_and_states_nothing_half_done(cd7: Engine) -> None:
+    for example in ("undetermined-missing-several.json", "ineligible-recent-hsct.json"):
+        patient = cd7.patient(str(ROOT / "protocols" / "examples" / example))
+        explanation = cd7.check(patient)
+        guidance = guide(cd7, patient, explanation, seconds=1e-9)
+        assert guidance.incomplete.startswith("guidance stopped early")
+        assert not guidance.changes and guidance.collect_first is None
+        assert "guidance stopped early" in to_text(explanation, guidance=guidance)
+        assert guidance.summary.split(";")[0] == guide(cd7, patient, explanation).summary.split(";")[0]
