@@ -18,7 +18,8 @@ from eligib.limits import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
 
 if TYPE_CHECKING:
     from eligib.analysis.diff import Difference
-    from eligib.analysis.guidance import Guidance, RunInfo, guide, run_info
+    from eligib.analysis.guidance import Guidance, guide
+    from eligib.analysis.summary import RunInfo, run_info
     from eligib.engine import Engine
     from eligib.language.checked import CheckedProtocol
     from eligib.language.checker import load
@@ -59,7 +60,8 @@ _HOMES = {
     "Budget": "eligib.logic.budget", "SolverTimeout": "eligib.logic.budget", "Verdict": "eligib.logic.evaluate",
     "Status": "eligib.logic.solver", "attrition_text": "eligib.screen.attrition",
     "plot_funnel": "eligib.screen.funnel", "to_html": "eligib.report.html",
-    **dict.fromkeys(["Guidance", "RunInfo", "guide", "run_info"], "eligib.analysis.guidance"),
+    **dict.fromkeys(["Guidance", "guide"], "eligib.analysis.guidance"),
+    **dict.fromkeys(["RunInfo", "run_info"], "eligib.analysis.summary"),
     **dict.fromkeys(["CriterionFinding", "Explanation", "MissingFact", "PathFinding", "PathStatus"],
                     "eligib.report.explanation"),
     **dict.fromkeys(["diagnostics_text", "diff_data", "diff_text", "test_report", "to_data", "to_json", "to_text",

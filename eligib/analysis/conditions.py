@@ -107,9 +107,16 @@ def _on_a_line(checked: CheckedProtocol, info: FactInfo, known: Mapping[str, Val
 
 
 def _domain(info: FactInfo) -> tuple[Any, Any]:
+    """The values the fact may take; an integer fact's bounds moved inside to whole units (a range
+    `from 200 months to 30 years` holds no 16.67 years)."""
     if isinstance(info.type, (DateType, DateTimeType)):
         return info.type.bounds(info)
-    return info.low, info.high
+    grid = _grid(info)
+    low, high = info.low, info.high
+    if grid is None:
+        return low, high
+    return (None if low is None else ceil(Fraction(low) / grid) * grid,
+            None if high is None else floor(Fraction(high) / grid) * grid)
 
 
 def _grid(info: FactInfo) -> Fraction | None:
@@ -176,19 +183,36 @@ def _interval_text(info: FactInfo, interval: Interval, low: Any, high: Any) -> s
     from_low = interval.low is None or (interval.low == low and interval.low_closed)
     to_high = interval.high is None or (interval.high == high and interval.high_closed)
 
-    def show(value: Any) -> str:
-        return shown(info.type, value)
+    def show(value: Any, upward: bool) -> str:
+        return _bound_text(info, value, upward)
 
     if from_low and to_high:
         return f"{name} is any value"
     if from_low:
-        return f"{name} {'<=' if interval.high_closed else '<'} {show(interval.high)}"
+        return f"{name} {'<=' if interval.high_closed else '<'} {show(interval.high, False)}"
     if to_high:
-        return f"{name} {'>=' if interval.low_closed else '>'} {show(interval.low)}"
+        return f"{name} {'>=' if interval.low_closed else '>'} {show(interval.low, True)}"
     if interval.low == interval.high:
-        return f"{name} == {show(interval.low)}"
-    return (f"{show(interval.low)} {'<=' if interval.low_closed else '<'} {name} "
-            f"{'<=' if interval.high_closed else '<'} {show(interval.high)}")
+        return f"{name} == {show(interval.low, True)}"
+    return (f"{show(interval.low, True)} {'<=' if interval.low_closed else '<'} {name} "
+            f"{'<=' if interval.high_closed else '<'} {show(interval.high, False)}")
+
+
+PLACES = 6  # decimal places shown of a bound that does not terminate (`~`, rounded into the interval)
+
+
+def _bound_text(info: FactInfo, value: Any, upward: bool) -> str:
+    """A bound in the fact's unit. One whose decimals do not end is rounded into the interval (a lower
+    bound up, an upper bound down) and marked `~`, so any value that meets the shown text qualifies."""
+    if not isinstance(info.type, NumType):
+        return shown(info.type, value)
+    factor = info.type.factor
+    declared = Fraction(value) / factor
+    scaled = declared * 10**PLACES
+    if scaled.denominator == 1 and shown(info.type, value)[:1] != "~":
+        return shown(info.type, value)
+    rounded = Fraction(ceil(scaled) if upward else floor(scaled), 10**PLACES)
+    return "~" + shown(info.type, rounded * factor)
 
 
 def nearest(info: FactInfo, condition: FactCondition, current: Value | None) -> Value | None:
@@ -203,14 +227,40 @@ def nearest(info: FactInfo, condition: FactCondition, current: Value | None) -> 
         return (chosen == "true") if isinstance(info.type, BoolType) else chosen
     if not condition.intervals:
         return NONE if condition.none_qualifies else None
-    step = _grid(info) or (info.type.factor / 100 if isinstance(info.type, NumType) else Fraction(1))
     here = Fraction(current) if isinstance(current, (int, Fraction)) else Fraction(0)
     best: Fraction | None = None
     for interval in condition.intervals:
-        low = None if interval.low is None else Fraction(interval.low) + (0 if interval.low_closed else step)
-        high = None if interval.high is None else Fraction(interval.high) - (0 if interval.high_closed else step)
-        point = here if (low is None or here >= low) and (high is None or here <= high) else \
-            low if low is not None and here < low else high
+        point = here if _in(interval, here) else _writable(info, interval, upward=interval.low is not None and (
+            interval.high is None or here < interval.low))
         if point is not None and (best is None or abs(point - here) < abs(best - here)):
             best = point
     return None if best is None else _native(best, _grid(info))
+
+
+def _in(interval: Interval, value: Fraction) -> bool:
+    above = interval.low is None or value > interval.low or (interval.low_closed and value == interval.low)
+    below = interval.high is None or value < interval.high or (interval.high_closed and value == interval.high)
+    return above and below
+
+
+def _writable(info: FactInfo, interval: Interval, upward: bool) -> Fraction | None:
+    """The value inside the interval nearest its lower (`upward`) or upper end that a facts file can
+    state: the end itself when it is included and written in at most 6 decimals, else a whole step on a
+    grid, else a hundredth of the declared unit (more decimals where the interval is narrower)."""
+    end = interval.low if upward else interval.high
+    if end is None:
+        return None
+    closed = interval.low_closed if upward else interval.high_closed
+    grid = _grid(info)
+    unit = info.type.factor if isinstance(info.type, NumType) else Fraction(1)
+    if closed and (grid is None or (Fraction(end) / grid).denominator == 1) and \
+            (Fraction(end) / unit * 10**PLACES).denominator == 1:
+        return Fraction(end)
+    steps = [grid] if grid is not None else [unit / 10**places for places in range(2, PLACES + 1)]
+    for step in steps:
+        candidate = (ceil(Fraction(end) / step) if upward else floor(Fraction(end) / step)) * step
+        if candidate == end and not closed:
+            candidate += step if upward else -step
+        if _in(interval, candidate):
+            return candidate
+    return None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eligib.analysis.conditions import FactCondition, fact_condition, nearest
+from eligib.analysis.summary import summary_line
 from eligib.analysis.thresholds import Interacts, Thresholds
 from eligib.engine import Engine
 from eligib.inputs.facts import Patient, facts_file
@@ -26,7 +27,7 @@ from eligib.logic.budget import Budget, SolverTimeout
 from eligib.logic.evaluate import Evaluator, Verdict, criterion_outcome
 from eligib.logic.outlook import criterion_possible, eligible_certain, eligible_completion, eligible_possible
 from eligib.logic.solver import Status, settled
-from eligib.report.explanation import Explanation, PathStatus, pending_words
+from eligib.report.explanation import Explanation, PathStatus
 from eligib.values.types import DateTimeType, DateType, Value, shown
 
 Facts = Mapping[str, Value]
@@ -102,9 +103,11 @@ class Guidance:
 
 def guide(engine: Engine, patient: Patient, explanation: Explanation, seconds: float | None = GUIDANCE_SECONDS
           ) -> Guidance:
-    """Guidance for one checked patient (the engine judged at `explanation.at`, when it has a time point)."""
-    judged = engine.at(explanation.at) if explanation.at is not None else engine
-    guide_ = _Guide(judged, patient.values, explanation, Budget(seconds))
+    """Guidance for one checked patient. At a time point (`explanation.at`) conditions and changes are
+    judged by the whole protocol, the checks still to come included, so that what guidance proposes does
+    not fail later; what to collect first is judged at the time point."""
+    now = engine.at(explanation.at) if explanation.at is not None else engine
+    guide_ = _Guide(engine, now, patient.values, explanation, Budget(seconds))
     try:
         guide_.run()
     except SolverTimeout as timeout:
@@ -114,8 +117,9 @@ def guide(engine: Engine, patient: Patient, explanation: Explanation, seconds: f
 
 
 class _Guide:
-    def __init__(self, engine: Engine, facts: Facts, explanation: Explanation, budget: Budget) -> None:
+    def __init__(self, engine: Engine, now: Engine, facts: Facts, explanation: Explanation, budget: Budget) -> None:
         self.engine, self.checked, self.facts = engine, engine.checked, dict(facts)
+        self.now = now  # the protocol as judged at the explanation's time point (the engine itself without one)
         self.explanation, self.budget = explanation, budget
         self.result = Guidance("")
         self.modifiable = modifiable_facts(self.checked)
@@ -128,6 +132,10 @@ class _Guide:
 
     def certain(self, facts: Facts) -> bool:
         return eligible_certain(self.checked, facts, self.source(facts), self.budget)
+
+    def certain_now(self, facts: Facts) -> bool:
+        """Eligible in every completion at the time point judged (what collecting facts now can reach)."""
+        return eligible_certain(self.now.checked, facts, lambda: self.now.compiled(facts), self.budget)
 
     def run(self) -> None:
         verdict = self.explanation.verdict
@@ -178,16 +186,17 @@ class _Guide:
         each fact's own condition, and an eligible completion found by the solver; the smaller set wins."""
         ranked = [m.fact for m in self.result.missing]
         starts = [self.values_from_conditions()]
-        completion = eligible_completion(self.checked, self.facts, self.source(self.facts), self.budget)
+        now = self.now
+        completion = eligible_completion(now.checked, self.facts, lambda: now.compiled(self.facts), self.budget)
         if completion is not None:
             starts.append(completion)
         best: list[str] | None = None
         for values in starts:
-            chosen = ranked if all(f in values for f in ranked) and self.certain(
+            chosen = ranked if all(f in values for f in ranked) and self.certain_now(
                 {**self.facts, **{f: values[f] for f in ranked}}) else list(values) if values is completion else []
             for fact in reversed(list(chosen)):
                 trial = [f for f in chosen if f != fact]
-                if self.certain({**self.facts, **{f: values[f] for f in trial}}):
+                if self.certain_now({**self.facts, **{f: values[f] for f in trial}}):
                     chosen = trial
             if chosen and (best is None or len(chosen) < len(best)):
                 best = chosen
@@ -298,28 +307,57 @@ class _Guide:
             if self.possible(self.without(trial)):
                 chosen = trial
         examples = self.examples(chosen)
+        needed = self.also_needed(chosen, examples)
         changes = []  # kept apart until complete: a time-out must not leave half a set of changes
-        for fact in chosen:
+        for fact in chosen + needed:
             info = self.checked.facts[fact]
             others = {**self.without(chosen), **{f: v for f, v in examples.items() if f != fact}}
             condition = fact_condition(self.checked, others, fact, self.possible)
             example = examples.get(fact)
-            changes.append(Change(fact, shown(info.type, self.facts[fact]), condition.eligible_if,
-                                  shown(info.type, example) if example is not None else "",
+            current = self.facts.get(fact)
+            changes.append(Change(fact, "unknown" if current is None else shown(info.type, current),
+                                  condition.eligible_if, shown(info.type, example) if example is not None else "",
                                   self.file_value(fact, example)))
-        groups = [set(self.known_reads(cid)) & set(modifiable) for cid in self.blocking_criteria()]
         self.result.changes = changes
-        self.result.changes_bound = SmallestSet(chosen, _disjoint_count(self.linked(groups)))
+        self.result.changes_bound = SmallestSet(chosen, _disjoint_count(self.linked(self.change_groups(modifiable))))
 
-    def examples(self, chosen: list[str]) -> dict[str, Value]:
-        """New values for the changed facts, one at a time: the qualifying value nearest the current one
-        with the facts not yet chosen free (so some values for them still qualify); a model's value where
-        a fact has no condition of its own."""
+    def also_needed(self, chosen: list[str], examples: dict[str, Value]) -> list[str]:
+        """Missing facts that must also have suitable values for the changed patient to be eligible (a fact
+        the patient file lacks, or one that applies only once a change is made: `only if`), fewest kept;
+        their examples are added to `examples`."""
+        applied = {**self.without(chosen), **examples}
+        if self.certain(applied):
+            return []
+        completion = eligible_completion(self.checked, applied, self.source(applied), self.budget) or {}
+        needed = [f for f in self.checked.facts if f in completion]
+        for fact in reversed(list(needed)):
+            trial = [f for f in needed if f != fact]
+            if self.certain({**applied, **{f: completion[f] for f in trial}}):
+                needed = trial
+        nearer = self.examples(needed, applied)
+        chosen_values = nearer if nearer and self.certain({**applied, **nearer}) else \
+            {f: completion[f] for f in needed}
+        examples.update(chosen_values)
+        return needed
+
+    def change_groups(self, modifiable: list[str]) -> list[set[str]]:
+        """Facts of which any set of changes needs one each: a blocking criterion's modifiable facts, and a
+        conflict's (changing one side of a conflict resolves it)."""
+        groups = [set(self.known_reads(cid)) & set(modifiable) for cid in self.explanation.blocking]
+        groups += [{n for cid in conflict for n in self.known_reads(cid)} & set(modifiable)
+                   for conflict in self.explanation.conflicts]
+        return groups
+
+    def examples(self, chosen: list[str], base: Facts | None = None) -> dict[str, Value]:
+        """New values for the changed facts (on `base`, by default the patient without them), one at a
+        time: the qualifying value nearest the current one with the facts not yet chosen free (so some
+        values for them still qualify); a model's value where a fact has no condition of its own."""
+        start = self.without(chosen) if base is None else dict(base)
         fixed: dict[str, Value] = {}
         for index, fact in enumerate(chosen):
-            state = {**self.without(chosen[index:]), **fixed}
+            state = {**{f: v for f, v in start.items() if f not in chosen[index:]}, **fixed}
             condition = fact_condition(self.checked, state, fact, self.possible)
-            value = nearest(self.checked.facts[fact], condition, self.facts[fact])
+            value = nearest(self.checked.facts[fact], condition, self.facts.get(fact))
             if value is None or not self.possible({**state, fact: value}):
                 completion = eligible_completion(self.checked, state, self.source(state), self.budget) or {}
                 value = completion.get(fact)
@@ -327,9 +365,10 @@ class _Guide:
                 return {}
             fixed[fact] = value
         for fact in chosen:  # then each moved as near its current value as the others' examples allow
-            others = {**self.without(chosen), **{f: v for f, v in fixed.items() if f != fact}}
+            others = {**{f: v for f, v in start.items() if f not in chosen}, **{f: v for f, v in fixed.items()
+                                                                               if f != fact}}
             value = nearest(self.checked.facts[fact], fact_condition(self.checked, others, fact, self.possible),
-                            self.facts[fact])
+                            self.facts.get(fact))
             if value is not None and self.possible({**others, fact: value}):
                 fixed[fact] = value
         return fixed
@@ -399,59 +438,3 @@ def _disjoint_count(groups: list[set[str]]) -> int:
             used |= group
             count += 1
     return count
-
-
-def summary_line(explanation: Explanation, guidance: Guidance) -> str:
-    """`INELIGIBLE: 1 blocking criterion (lvef); next: change lvef (lvef >= 45 %)`."""
-    verdict = explanation.verdict
-    if verdict == Verdict.ELIGIBLE:
-        paths = explanation.holding_paths
-        return "ELIGIBLE: no criterion blocks" + (f"; qualifies through {_listing(paths, 2)}" if paths else "")
-    if verdict == Verdict.PENDING:
-        return pending_words(explanation) + f"; next: assess {_listing([p.id for p in explanation.pending])}"
-    if verdict == Verdict.UNDETERMINED:
-        count = len(explanation.missing_facts)
-        head = f"UNDETERMINED: {count} missing fact{'s' if count != 1 else ''} matter{'s' if count == 1 else ''}"
-        chosen = guidance.collect_first.facts if guidance.collect_first else [m.fact for m in guidance.missing]
-        return head + (f"; next: collect {_listing(chosen)}" if chosen else "")
-    blocking = explanation.blocking
-    if blocking:
-        word = "criterion" if len(blocking) == 1 else "criteria"
-        head = f"INELIGIBLE: {len(blocking)} blocking {word} ({', '.join(blocking)})"
-    else:
-        conflicts = "; ".join(", ".join(conflict) for conflict in explanation.conflicts)
-        head = f"INELIGIBLE: criteria that cannot all be met ({conflicts})"
-    clearing = [c for c in guidance.clears_on if c.eligible_then]
-    if clearing:
-        return head + f"; next: eligible from {clearing[0].fact} {clearing[0].date} if nothing else changes"
-    if guidance.changes:
-        wanted = [change.eligible_if or f"{change.fact} {change.example}" for change in guidance.changes]
-        return head + f"; next: {_listing(wanted, 2)} would make the patient eligible"
-    return head + ("; no change of modifiable facts can make the patient eligible" if guidance.no_change_reason else "")
-
-
-def _listing(items: list[str], shown_at_most: int = 3) -> str:
-    more = len(items) - shown_at_most
-    return ", ".join(items[:shown_at_most]) + (f" (+{more} more)" if more > 0 else "")
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """Which eligib judged which protocol text, and when: what a filed report must say."""
-
-    eligib_version: str
-    protocol_sha256: str  # of the protocol's text, UTF-8
-    evaluated_at: str  # ISO 8601, UTC; SOURCE_DATE_EPOCH (seconds) fixes it for reproducible output
-
-
-def run_info(checked: CheckedProtocol) -> RunInfo:
-    import datetime as dt
-    import hashlib
-    import os
-
-    from eligib.version import __version__
-
-    fixed = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    now = dt.datetime.fromtimestamp(int(fixed), dt.UTC) if fixed.isdigit() else dt.datetime.now(dt.UTC)
-    digest = hashlib.sha256(checked.source.text.encode("utf-8")).hexdigest()
-    return RunInfo(__version__, digest, now.replace(microsecond=0).isoformat().replace("+00:00", "Z"))

@@ -189,7 +189,8 @@ class Thresholds:
         if others:
             raise Interacts([node], others)
         if not self.numeric:
-            if not (monotone(self.checked, left, self.fact) and monotone(self.checked, right, self.fact)):
+            if (self.reads(left) and self.reads(right)) or not (
+                    monotone(self.checked, left, self.fact) and monotone(self.checked, right, self.fact)):
                 raise Interacts([node], frozenset())
             self.monotone_crossings(lambda v: self.difference(left, right, item, v))
             return
@@ -341,9 +342,11 @@ def monotone(checked: CheckedProtocol, node: ast.Expr, fact: str) -> bool:
             return monotone(checked, checked.definitions[node.name].body, fact)
         case ast.NameRef():
             return True
-        case ast.Arithmetic() | ast.Negate():
-            return all(monotone(checked, child, fact) for child in ast.children(node))
-        case ast.Call() if node.function in ("min", "max"):
-            return all(monotone(checked, child, fact) for child in node.args)
+        case ast.Arithmetic() | ast.Negate() | ast.Call() if not isinstance(node, ast.Call) or node.function in (
+                "min", "max"):
+            # one part reads the fact: a shift, a difference or an extremum of it stays monotone; two parts
+            # may pull apart (`d + 1 months - d` is not monotone in d)
+            reading = [child for child in ast.children(node) if fact in checked.facts_of(child)]
+            return len(reading) == 1 and monotone(checked, reading[0], fact)
         case _:
             return False

@@ -15,6 +15,7 @@ from eligib.logic.budget import Budget
 from eligib.logic.kleene import KleeneProgram
 from eligib.logic.solver import Analysis, CompiledSource, confirm_possible, open_assumptions_of
 from eligib.values.types import Value
+from eligib.values.types.base import IrrationalValue
 
 
 def _analysis(checked: CheckedProtocol, facts: Mapping[str, Value], compiled_source: CompiledSource,
@@ -78,7 +79,10 @@ def eligible_completion(checked: CheckedProtocol, facts: Mapping[str, Value], co
     if model is None:
         return None
     missing = frozenset(name for name in checked.facts if name not in facts or name in _unsettled(facts))
-    return canonical_values(analysis.compiled, model, only=missing)
+    try:
+        return canonical_values(analysis.compiled, model, only=missing)
+    except IrrationalValue:  # a nonlinear protocol's model: no patient file could state it
+        return None
 
 
 def _unsettled(facts: Mapping[str, Value]) -> set[str]:

@@ -24,6 +24,7 @@ from eligib.logic.evaluate import Evaluator, Truth, Verdict
 from eligib.logic.kleene import KleeneProgram
 from eligib.logic.samples import Outcome, Samples
 from eligib.values.types import History, Value, shown
+from eligib.values.types.base import IrrationalValue
 
 CompiledSource = Callable[[], Any]  # returns the (cached) Z3 compilation, built on first need
 
@@ -332,10 +333,14 @@ class Analysis:
         return model is not None
 
     def _missing_values(self, model: Any) -> dict[str, Value]:
-        """The model's values of the patient's missing facts."""
+        """The model's values of the patient's missing facts (none when one is irrational: a model of a
+        nonlinear protocol is still a completion, but not one to sample from)."""
         from eligib.logic.models import canonical_values
 
-        return canonical_values(self.compiled, model, only=frozenset(self.samples.candidates))
+        try:
+            return canonical_values(self.compiled, model, only=frozenset(self.samples.candidates))
+        except IrrationalValue:
+            return {}
 
     def minimal_conflict(self, criteria: list[str]) -> list[str]:
         """A smallest-by-deletion set of criteria that cannot all pass together."""
@@ -413,9 +418,12 @@ class Analysis:
             if outcome is not None and shown:  # both patients of the pair: the one that passes, the one that fails
                 from eligib.logic.models import canonical_values
 
-                passing = self._missing_values(model)
                 first = frozenset(shown[:1])
-                flipped = canonical_values(self.compiled, model, use_copy=first, only=first)
+                try:
+                    passing = canonical_values(self.compiled, model, only=frozenset(self.samples.candidates))
+                    flipped = canonical_values(self.compiled, model, use_copy=first, only=first)
+                except IrrationalValue:  # not a completion to sample from; the queries decide alone
+                    continue
                 self.samples.adopt(passing)
                 self.samples.adopt({**passing, **flipped})
                 found |= {fact for fact in facts if fact not in found

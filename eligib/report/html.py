@@ -15,7 +15,8 @@ from eligib.report.explanation import CriterionFinding, Explanation, PathFinding
 from eligib.report.render import STATUS_TEXT, missing_detail, ranked
 
 if TYPE_CHECKING:
-    from eligib.analysis.guidance import Guidance, RunInfo
+    from eligib.analysis.guidance import Guidance
+    from eligib.analysis.summary import RunInfo
 
 STYLE = """
 @page { size: A4; margin: 14mm 12mm; }
@@ -43,7 +44,8 @@ ul.paths { margin: 0.5mm 0; padding-left: 5mm; }
 
 
 def to_html(explanation: Explanation, guidance: Guidance | None = None, info: RunInfo | None = None) -> str:
-    from eligib.analysis.guidance import Guidance, summary_line
+    from eligib.analysis.guidance import Guidance
+    from eligib.analysis.summary import summary_line
 
     guided = guidance if guidance is not None else Guidance("")
     summary = guided.summary or summary_line(explanation, guided)
@@ -80,8 +82,10 @@ def _next_steps(explanation: Explanation, guidance: Guidance) -> list[str]:
     parts: list[str] = []
     if guidance.changes:
         rows = [(c.fact, c.current, c.eligible_if or "changed", c.example) for c in guidance.changes]
+        together = "<p>Each condition holds with the other changes as in their examples.</p>" \
+            if len(guidance.changes) > 1 else ""
         parts += ["<h2>What would make the patient eligible</h2>",
-                  _table(("Fact", "Now", "Eligible if", "For example"), rows, ("38mm", "28mm", "", "30mm"))]
+                  _table(("Fact", "Now", "Eligible if", "For example"), rows, ("38mm", "28mm", "", "30mm")), together]
     elif guidance.no_change_reason:
         parts += ["<h2>What would make the patient eligible</h2>", f"<p>{escape(guidance.no_change_reason)}.</p>"]
     if guidance.clears_on:
@@ -140,7 +144,7 @@ def _criteria_table(findings: list[CriterionFinding]) -> str:
         rows.append(f"<tr><td>{escape(finding.kind)}</td><td class=\"{css}\">{escape(status)}</td>"
                     f"<td><code>{escape(finding.id)}</code></td><td>{escape(finding.label)}"
                     f"<ul class=\"reasons\">{reasons}</ul></td></tr>")
-    head = ('<colgroup><col style="width:17mm"><col style="width:17mm"><col style="width:44mm"><col></colgroup>'
+    head = ('<colgroup><col style="width:22mm"><col style="width:20mm"><col style="width:44mm"><col></colgroup>'
             "<thead><tr><th>Kind</th><th>Status</th><th>Criterion</th><th>Label and reasons</th></tr></thead>")
     return f"<table>{head}<tbody>{''.join(rows)}</tbody></table>"
 

@@ -11,7 +11,8 @@ from eligib.report.explanation import CriterionFinding, Explanation, MissingFact
 
 if TYPE_CHECKING:  # rendering takes them; it never builds one
     from eligib.analysis.diff import Difference
-    from eligib.analysis.guidance import BlockingOutlook, Guidance, MissingFactGuidance, RunInfo, SmallestSet
+    from eligib.analysis.guidance import BlockingOutlook, Guidance, MissingFactGuidance, SmallestSet
+    from eligib.analysis.summary import RunInfo
     from eligib.tools.cases import CaseResult
 
 JSON_SCHEMA_ID = "eligib.check/2"
@@ -30,7 +31,8 @@ def to_json(explanation: Explanation, guidance: Guidance | None = None, info: Ru
 def to_data(explanation: Explanation, guidance: Guidance | None = None, info: RunInfo | None = None
             ) -> dict[str, Any]:
     """`eligib.check/2` (docs/json-schema.md); without `guidance` its lists are empty and `guided` is false."""
-    from eligib.analysis.guidance import Guidance, summary_line
+    from eligib.analysis.guidance import Guidance
+    from eligib.analysis.summary import summary_line
 
     guided = guidance if guidance is not None else Guidance("")
     missing = {m.fact: m for m in guided.missing}
@@ -112,7 +114,8 @@ def _warning_data(diagnostic: Diagnostic) -> dict[str, Any]:
 def to_text(explanation: Explanation, verbose: bool = False, guidance: Guidance | None = None,
             info: RunInfo | None = None) -> str:
     """The summary line first, then what to do, then why; every criterion's line with `verbose`."""
-    from eligib.analysis.guidance import Guidance, summary_line
+    from eligib.analysis.guidance import Guidance
+    from eligib.analysis.summary import summary_line
 
     guided = guidance if guidance is not None else Guidance("")
     lines = [guided.summary or summary_line(explanation, guided), ""]
@@ -160,7 +163,9 @@ def guidance_lines(explanation: Explanation, guidance: Guidance) -> list[str]:
     if guidance.changes:
         bound = guidance.changes_bound
         note = " (none can be left out" + ("; no fewer changes can do" if bound and bound.exact else "") + ")"
-        lines += ["", f"What would make the patient eligible{note}:"]
+        together = "; each condition holds with the other changes as in their examples" \
+            if len(guidance.changes) > 1 else ""
+        lines += ["", f"What would make the patient eligible{note}{together}:"]
         lines += [f"  - {c.fact}: now {c.current}; eligible if {c.eligible_if or 'changed'}"
                   + (f" (for example {c.example})" if c.example else "") for c in guidance.changes]
     elif guidance.no_change_reason:

@@ -194,12 +194,19 @@ def shown(value_type: ValueType, value: Value, unit: str | None = None) -> str:
     return "none" if value is NONE else value_type.show(value, unit)
 
 
+class IrrationalValue(ValueError):
+    """A model gives an irrational number (`x * x == 2`): no patient file can state it exactly."""
+
+
 def z3_number(term: Any) -> Fraction | bool:
-    """A Z3 value term (an Int, Real or Bool value) as a Python number or bool."""
+    """A Z3 value term (an Int, Real or Bool value) as a Python number or bool; IrrationalValue for an
+    algebraic number that is not rational."""
     import z3
 
     if z3.is_true(term) or z3.is_false(term):
         return bool(z3.is_true(term))
+    if z3.is_algebraic_value(term):
+        raise IrrationalValue(f"an irrational value ({term})")
     return Fraction(term.as_long()) if z3.is_int_value(term) else Fraction(term.as_fraction())
 
 
