@@ -45,9 +45,11 @@ if TYPE_CHECKING:
         to_data,
         to_json,
         to_text,
+        validate_data,
         verify_data,
         verify_text,
     )
+    from eligib.report.sarif import sarif_log
     from eligib.screen.attrition import attrition_text
     from eligib.screen.funnel import plot_funnel
     from eligib.screen.screening import Screening
@@ -59,13 +61,13 @@ _HOMES = {
                     "eligib.language.diagnostics"),
     "Budget": "eligib.logic.budget", "SolverTimeout": "eligib.logic.budget", "Verdict": "eligib.logic.evaluate",
     "Status": "eligib.logic.solver", "attrition_text": "eligib.screen.attrition",
-    "plot_funnel": "eligib.screen.funnel", "to_html": "eligib.report.html",
+    "plot_funnel": "eligib.screen.funnel", "to_html": "eligib.report.html", "sarif_log": "eligib.report.sarif",
     **dict.fromkeys(["Guidance", "guide"], "eligib.analysis.guidance"),
     **dict.fromkeys(["RunInfo", "run_info"], "eligib.analysis.summary"),
     **dict.fromkeys(["CriterionFinding", "Explanation", "MissingFact", "PathFinding", "PathStatus"],
                     "eligib.report.explanation"),
     **dict.fromkeys(["diagnostics_text", "diff_data", "diff_text", "test_report", "to_data", "to_json", "to_text",
-                     "verify_data", "verify_text"], "eligib.report.render"),
+                     "validate_data", "verify_data", "verify_text"], "eligib.report.render"),
 }
 
 __all__ = ["CHECK_SECONDS", "VERIFY_QUERY_SECONDS", "VERIFY_SECONDS", "Budget", "CheckedProtocol",
@@ -73,8 +75,8 @@ __all__ = ["CHECK_SECONDS", "VERIFY_QUERY_SECONDS", "VERIFY_SECONDS", "Budget", 
            "Guidance", "MissingFact", "PathFinding", "PathStatus", "RunInfo", "Severity", "SolverTimeout", "Status",
            "Verdict", "attrition_text", "debugging", "diagnostics_text", "diff", "diff_data", "diff_text", "error",
            "example", "guide", "load", "output_schema", "patient_schema", "plot_funnel", "run_case_files",
-           "run_info", "screen", "test_report", "to_data", "to_html", "to_json", "to_text", "verify", "verify_data",
-           "verify_text"]
+           "run_info", "sarif_log", "screen", "test_report", "to_data", "to_html", "to_json", "to_text",
+           "validate_data", "verify", "verify_data", "verify_text"]
 
 
 def __getattr__(name: str) -> Any:
@@ -144,7 +146,7 @@ def screen(engine: Engine, data: str, histories: dict[str, str] | None = None, t
 
 
 def output_schema(command: str) -> dict[str, Any]:
-    """The JSON Schema (2020-12) of `eligib COMMAND --format json`, for check, verify and diff."""
+    """The JSON Schema (2020-12) of `eligib COMMAND --format json`, for check, validate, verify and diff."""
     from eligib.schemas import output_schema as schema
 
     return schema(command)

@@ -20,7 +20,8 @@ from typing import Any
 import click
 
 from eligib.api import CHECK_SECONDS, VERIFY_QUERY_SECONDS, VERIFY_SECONDS
-from eligib.shell import EXIT, EXIT_INPUT_ERROR, EXIT_INTERNAL, Outcome, check_outcome, guarded, say
+from eligib.shell import EXIT, EXIT_INPUT_ERROR, EXIT_INTERNAL, Outcome, check_outcome, guarded, validate_outcome
+from eligib.version import __version__
 
 __all__ = ["EXIT", "EXIT_INPUT_ERROR", "EXIT_INTERNAL", "main"]
 
@@ -65,18 +66,12 @@ def check(protocol: str, patient: str, output: str, verbose: bool, no_guidance: 
 
 @main.command()
 @click.argument("protocol", type=click.Path(dir_okay=False))
-def validate(protocol: str) -> None:
+@click.option("--format", "output", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
+              help="Readable text, JSON (eligib.validate/1), or SARIF 2.1.0 for CI and code review tools.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors: exit 2 when there is any.")
+def validate(protocol: str, output: str, strict: bool) -> None:
     """Check PROTOCOL for errors (names, types, units, duplicates) without a patient."""
-    def run() -> Outcome:
-        from eligib import api
-
-        checked = api.load(protocol, cache=True)
-        if checked.warnings:
-            say(api.diagnostics_text(list(checked.warnings)))
-        return 0, (f"{protocol}: ok ({len(checked.facts)} facts, {len(checked.criteria)} criteria, "
-                   f"{len(checked.assertions)} assertions, {len(checked.bindings)} FHIR bindings)\n")
-
-    sys.exit(guarded(run))
+    sys.exit(guarded(lambda: validate_outcome(protocol, output, strict)))
 
 
 @main.command()
@@ -122,7 +117,8 @@ def _declaration_line(checked: Any, declared: Any, indent: str) -> str:
 
 @main.command()
 @click.argument("protocol", type=click.Path(dir_okay=False))
-@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "output", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True,
+              help="Readable text, JSON (eligib.verify/1), or SARIF 2.1.0 for CI and code review tools.")
 @click.option("--strict", is_flag=True, help="Fail on warnings (redundant criteria, dead exclusions) too.")
 @click.option("--witness-dir", type=click.Path(file_okay=False),
               help="Write every witness patient there as a facts file `eligib check` accepts.")
@@ -136,8 +132,11 @@ def verify(protocol: str, output: str, strict: bool, witness_dir: str | None, ti
         findings = api.verify(engine, api.Budget(timeout, VERIFY_QUERY_SECONDS))
         if witness_dir:
             _write_witnesses(witness_dir, findings)
-        text = json.dumps(api.verify_data(protocol, findings), indent=2) + "\n" if output == "json" \
-            else api.verify_text(protocol, findings)
+        if output == "sarif":
+            text = json.dumps(api.sarif_log(list(findings), __version__, strict), indent=2) + "\n"
+        else:
+            text = json.dumps(api.verify_data(protocol, findings), indent=2) + "\n" if output == "json" \
+                else api.verify_text(protocol, findings)
         failing = {"error", "warning"} if strict else {"error"}
         return (1 if any(f.severity in failing for f in findings) else 0), text
 

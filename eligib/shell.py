@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from eligib.api import CHECK_SECONDS
+from eligib.version import __version__
 
 EXIT = {"eligible": 0, "ineligible": 1, "undetermined": 3, "pending": 6}
 EXIT_INPUT_ERROR = 2
@@ -36,6 +37,36 @@ def check_outcome(protocol: str, patient: str, output: str = "text", verbose: bo
         case _:
             text = api.to_text(explanation, verbose, guided, info)
     return EXIT[explanation.verdict], text
+
+
+def validate_outcome(protocol: str, output: str = "text", strict: bool = False) -> Outcome:
+    """`eligib validate`: exit 2 when the protocol has errors (or, `strict`, warnings); as text, JSON or
+    SARIF. Text reports errors as every command does; JSON and SARIF hold them as findings."""
+    import json
+
+    from eligib import api
+
+    try:
+        checked = api.load(protocol, cache=True)
+        diagnostics = list(checked.warnings)
+    except api.DiagnosticError as exc:
+        if output == "text":
+            raise
+        checked, diagnostics = None, list(exc.diagnostics)
+    failing = any(d.severity == "error" or (strict and d.severity == "warning") for d in diagnostics)
+    code = EXIT_INPUT_ERROR if failing else 0
+    if output == "json":
+        return code, json.dumps(api.validate_data(protocol, diagnostics, strict), indent=2, ensure_ascii=False) + "\n"
+    if output == "sarif":
+        log = api.sarif_log(diagnostics, __version__, strict)
+        return code, json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    if diagnostics:
+        say(api.diagnostics_text(diagnostics))
+    if failing:
+        return code, f"{protocol}: warnings count as errors (--strict)\n"
+    assert checked is not None
+    return 0, (f"{protocol}: ok ({len(checked.facts)} facts, {len(checked.criteria)} criteria, "
+               f"{len(checked.assertions)} assertions, {len(checked.bindings)} FHIR bindings)\n")
 
 
 def guarded(run: Callable[[], Outcome]) -> int:

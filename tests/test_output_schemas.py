@@ -60,7 +60,7 @@ def doc_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("command", ["check", "verify", "diff"])
+@pytest.mark.parametrize("command", ["check", "validate", "verify", "diff"])
 def test_the_shipped_schema_is_the_one_the_docs_show(command: str, doc_files: Path) -> None:
     shown = (doc_files / f"eligib.{command}.schema.json").read_text(encoding="utf-8")
     assert json.loads(shown) == output_schema(command)
@@ -124,5 +124,5 @@ def test_the_schemas_reject_inconsistent_output(command: str, broken: dict[str, 
 
 
 def test_unknown_output_schema_is_refused() -> None:
-    with pytest.raises(ValueError, match="check, verify, diff"):
+    with pytest.raises(ValueError, match="check, validate, verify, diff"):
         output_schema("facts")

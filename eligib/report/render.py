@@ -284,7 +284,27 @@ def diagnostics_text(diagnostics: list[Diagnostic], omitted: int = 0) -> str:
 
 # ---------------------------------------------------------------------- verify
 
+VALIDATE_SCHEMA_ID = "eligib.validate/1"
 VERIFY_SCHEMA_ID = "eligib.verify/1"
+
+
+def validate_data(protocol_path: str, diagnostics: list[Diagnostic], strict: bool = False) -> dict[str, Any]:
+    """`eligib validate --format json`: the protocol's errors and warnings, located (docs/json-schema.md)."""
+    errors = sum(1 for d in diagnostics if d.severity == "error")
+    warnings = sum(1 for d in diagnostics if d.severity == "warning")
+    return {
+        "schema": VALIDATE_SCHEMA_ID, "protocol": protocol_path, "strict": strict,
+        "ok": errors == 0 and not (strict and warnings), "errors": errors, "warnings": warnings,
+        "diagnostics": [{"severity": d.severity, "code": d.code, "message": d.message,
+                         "location": str(d.span) if d.span else None, "span": _span_data(d), "label": d.label,
+                         "help": d.help} for d in diagnostics],
+    }
+
+
+def _span_data(diagnostic: Diagnostic) -> dict[str, Any] | None:
+    span = diagnostic.span
+    return None if span is None else {"file": span.file, "line": span.line, "column": span.column,
+                                      "end_line": span.end_line, "end_column": span.end_column}
 DIFF_SCHEMA_ID = "eligib.diff/1"
 
 
