@@ -148,7 +148,11 @@ def test_suggested_changes_make_the_patient_eligible(cd7: Engine, name: str) -> 
     for change in guidance.changes:
         changed[change.fact] = parse_value(engine.checked.facts[change.fact], change.example_value)
     after = engine.check(engine.patient(_file_form(engine, changed)))
-    assert after.verdict == Verdict.ELIGIBLE  # the missing facts that matter are among the changes
+    if guidance.changes_leave_open:  # a history known in part still decides: said, not hidden
+        assert after.verdict == Verdict.UNDETERMINED
+        assert set(guidance.changes_leave_open) == {m.name for m in after.missing_facts}
+    else:
+        assert after.verdict == Verdict.ELIGIBLE  # the missing facts that matter are among the changes
     assert guidance.changes_bound is not None and guidance.changes_bound.at_least <= len(guidance.changes)
 
 
@@ -451,7 +455,7 @@ def test_a_conflict_needs_one_change_not_one_per_side() -> None:
     patient = engine.patient({"y": 60, "z": 40})
     guidance = guide(engine, patient, engine.check(patient))
     bound = guidance.changes_bound
-    assert bound is not None and bound.facts == ["y"] and bound.at_least == 1  # x is missing: to collect
+    assert bound is not None and bound.facts == ["y", "x"] and bound.at_least == 1  # x is missing: to collect
     assert [(c.fact, c.current) for c in guidance.changes] == [("y", "60"), ("x", "unknown")]
 
 
@@ -481,3 +485,96 @@ def test_a_protocol_whose_only_completion_is_irrational_does_not_crash() -> None
     explanation = engine.check({})
     assert explanation.verdict == Verdict.UNDETERMINED
     guide(engine, engine.patient({}), explanation)
+
+
+HISTORY = """    ld: date, from 2026-11-01 to 2027-06-30, modifiable
+    scr: date, from 2026-10-01 to 2027-06-30, modifiable
+    therapies: list, at most 4 items, ordered by start:
+        agent: one of (dara, isa, len, bor)
+        start: date, from 2024-01-01 to 2026-12-31
+        end: date, from 2024-01-01 to 2026-12-31, or none
+"""
+HISTORY_CRITERIA = """valueset cd38 "cd38": (dara, isa)
+
+table hl "hl":
+    dara: 18 days
+    isa: 28 days
+    len: 1 days
+    bor: 1 days
+
+assume order "scr before ld":
+    scr <= ld
+
+exclusion washout "w":
+    record: "x"
+    any(therapies where agent in cd38 and (end is none or ld - end < 5 * hl(agent)))
+
+inclusion sched "s":
+    record: "x"
+    ld within 7 days after scr
+"""
+
+
+def test_a_history_known_in_part_keeps_its_items_and_is_said_to_decide() -> None:
+    engine = protocol(HISTORY, HISTORY_CRITERIA)
+    items = [{"agent": "isa", "start": "2026-07-10", "end": "2026-11-02"},
+             {"agent": "len", "start": "2025-01-01", "end": "2025-02-01"}]
+    patient = engine.patient({"ld": "2026-12-01", "scr": "2026-11-28", "therapies": {"complete": False,
+                                                                                     "items": items}})
+    guidance = guide(engine, patient, engine.check(patient))
+    assert "therapies" not in [c.fact for c in guidance.changes]
+    assert guidance.changes_leave_open == ["therapies"] and guidance.summary.endswith("then therapies decide")
+    changed = {**patient.values, **{c.fact: parse_value(engine.checked.facts[c.fact], c.example_value)
+                                   for c in guidance.changes}}
+    complete = engine.patient({**_file_form(engine, changed), "therapies": items})  # the list, now complete
+    assert engine.check(complete).verdict == Verdict.ELIGIBLE
+
+
+def test_an_example_is_moved_near_once_the_shared_fact_has_one() -> None:
+    engine = protocol("    q: decimal mg/dL, from 0 mg/dL to 5 mg/dL\n"
+                      "    a: integer years, from 0 years to 20 years, fixed\n",
+                      'table lim "lim":\n    below 11 years: 0.8 mg/dL\n    from 11 years: 2.5 mg/dL\n\n'
+                      'inclusion c1 "c1":\n    record: "x"\n    q < lim(a)\ninclusion c2 "c2":\n    record: "x"\n'
+                      '    q * 3 > 6 mg/dL\n')
+    patient = engine.patient({"q": 0})
+    guidance = guide(engine, patient, engine.check(patient))
+    assert guidance.changes[0].fact == "q" and guidance.changes[0].example_value == "2.01 mg/dL"
+    assert all(c.example_value is not None for c in guidance.changes)
+
+
+def test_a_point_no_decimal_states_is_shown_exactly_and_a_writable_change_is_preferred() -> None:
+    engine = protocol("    x: decimal, from 0 to 10\n    y: integer, from 0 to 10\n",
+                      'inclusion a "a":\n    record: "x"\n    3 * x == 1 or y >= 5\n')
+    patient = engine.patient({"y": 1})
+    guidance = guide(engine, patient, engine.check(patient))
+    assert next(m.condition.eligible_if for m in guidance.missing if m.fact == "x") == "x == 1/3"
+    assert guidance.collect_first is None or "x" not in guidance.collect_first.facts
+    changed = engine.patient({"y": 1, "x": 2})
+    guidance = guide(engine, changed, engine.check(changed))
+    assert [(c.fact, c.example_value) for c in guidance.changes] == [("y", 5)]
+
+
+def test_an_irrational_completion_leaves_the_fact_open_and_says_so() -> None:
+    engine = protocol("    y: integer, from 0 to 10\n    z: decimal, from 0 to 5\n",
+                      'inclusion c "c":\n    record: "x"\n    y >= 5 and z * z == 2\n')
+    patient = engine.patient({"y": 1})
+    guidance = guide(engine, patient, engine.check(patient))
+    assert guidance.changes_leave_open == ["z"] and "would make the patient eligible" not in guidance.summary
+
+
+def test_an_optional_fact_that_must_be_given_reads_is_not_none() -> None:
+    engine = protocol('    d: decimal %, from 0 % to 100 %, or none, "CD7 by IHC"\n',
+                      'inclusion done "IHC performed":\n    record: "x"\n    d is not none\n')
+    patient = engine.patient({})
+    guidance = guide(engine, patient, engine.check(patient))
+    assert guidance.missing[0].condition.eligible_if == "d is not none"
+
+
+def test_exactness_is_not_claimed_for_changes_with_facts_to_collect() -> None:
+    engine = protocol("    a: boolean\n    b: boolean, only if a\n    c: integer, from 0 to 10, only if not a\n"
+                      "    x: integer, from 0 to 10\n",
+                      'exclusion e1 "e1":\n    record: "x"\n    a and b\ninclusion i1 "i1":\n    record: "x"\n'
+                      '    a or c >= 5 or x >= 8\n')
+    patient = engine.patient({"a": True, "b": True, "x": 1})
+    guidance = guide(engine, patient, engine.check(patient))
+    assert [(c.fact, c.eligible_if) for c in guidance.changes] == [("b", "not b")]  # fewer than a, then c

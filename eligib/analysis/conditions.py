@@ -186,16 +186,26 @@ def _interval_text(info: FactInfo, interval: Interval, low: Any, high: Any) -> s
     def show(value: Any, upward: bool) -> str:
         return _bound_text(info, value, upward)
 
-    if from_low and to_high:
-        return f"{name} is any value"
+    if from_low and to_high:  # every number or date qualifies, but not `none` (else there is no condition)
+        return f"{name} is not none"
     if from_low:
         return f"{name} {'<=' if interval.high_closed else '<'} {show(interval.high, False)}"
     if to_high:
         return f"{name} {'>=' if interval.low_closed else '>'} {show(interval.low, True)}"
     if interval.low == interval.high:
-        return f"{name} == {show(interval.low, True)}"
+        return f"{name} == {_point_text(info, interval.low)}"
     return (f"{show(interval.low, True)} {'<=' if interval.low_closed else '<'} {name} "
             f"{'<=' if interval.high_closed else '<'} {show(interval.high, False)}")
+
+
+def _point_text(info: FactInfo, value: Any) -> str:
+    """A single qualifying value, exactly: a fraction of the unit where no decimal states it (`1/3`)."""
+    text = shown(info.type, value)
+    if not isinstance(info.type, NumType) or not text.startswith("~"):
+        return text
+    declared = Fraction(value) / info.type.factor
+    unit = f" {info.type.unit}" if info.type.unit else ""
+    return f"{declared.numerator}/{declared.denominator}{unit}"
 
 
 PLACES = 6  # decimal places shown of a bound that does not terminate (`~`, rounded into the interval)

@@ -97,6 +97,7 @@ class Guidance:
     blocking: list[BlockingOutlook] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     changes_bound: SmallestSet | None = None
+    changes_leave_open: list[str] = field(default_factory=list)  # facts that still decide after the changes
     no_change_reason: str = ""  # why no change of modifiable facts can make the patient eligible
     incomplete: str = ""  # what was left out when the solver's time ran out
 
@@ -188,12 +189,14 @@ class _Guide:
         starts = [self.values_from_conditions()]
         now = self.now
         completion = eligible_completion(now.checked, self.facts, lambda: now.compiled(self.facts), self.budget)
-        if completion is not None:
-            starts.append(completion)
+        if completion is not None:  # only values a facts file can state (not x = 1/3): others from conditions
+            writable = {f: v for f, v in completion.items() if self.file_value(f, v) is not None}
+            starts.append({**{f: v for f, v in starts[0].items() if f not in writable}, **writable})
         best: list[str] | None = None
         for values in starts:
-            chosen = ranked if all(f in values for f in ranked) and self.certain_now(
-                {**self.facts, **{f: values[f] for f in ranked}}) else list(values) if values is completion else []
+            chosen = ranked if all(f in values for f in ranked) else list(values)
+            if not self.certain_now({**self.facts, **{f: values[f] for f in chosen}}):
+                continue
             for fact in reversed(list(chosen)):
                 trial = [f for f in chosen if f != fact]
                 if self.certain_now({**self.facts, **{f: values[f] for f in trial}}):
@@ -290,7 +293,9 @@ class _Guide:
         return criterion_possible(self.checked, facts, cid, self.source(facts), self.budget)
 
     def changes(self) -> None:
-        """A minimal set of changes of modifiable facts that makes the patient eligible (or why none can)."""
+        """A minimal set of changes of modifiable facts that makes the patient eligible (or why none can).
+        Of the minimal sets found leaving facts out in either order, the one whose examples a facts file can
+        state (a change to exactly 1/3 helps no one), that leaves nothing open, with the fewest facts wins."""
         modifiable = [n for n in self.checked.facts if self.modifiable[n] and settled(self.facts.get(n))]
         first = [n for cid in self.blocking_criteria() for n in self.known_reads(cid) if n in modifiable]
         candidates = list(dict.fromkeys(first))
@@ -301,13 +306,15 @@ class _Guide:
                 self.result.no_change_reason = ("no change of modifiable facts can make this patient eligible"
                                                 + (f": it depends on fixed facts {', '.join(fixed)}" if fixed else ""))
                 return
-        chosen = list(candidates)
-        for fact in reversed(candidates):
-            trial = [f for f in chosen if f != fact]
-            if self.possible(self.without(trial)):
-                chosen = trial
-        examples = self.examples(chosen)
-        needed = self.also_needed(chosen, examples)
+        tried = []
+        for order in (candidates, list(reversed(candidates))):
+            chosen = self.minimal_changes(order)
+            examples = self.examples(chosen)
+            needed, open_facts = self.also_needed(chosen, examples)
+            unwritable = sum(self.file_value(f, examples.get(f)) is None for f in chosen + needed)
+            tried.append(((unwritable, len(open_facts), len(chosen) + len(needed)), chosen, needed, examples,
+                          open_facts))
+        _, chosen, needed, examples, open_facts = min(tried, key=lambda found: found[0])
         changes = []  # kept apart until complete: a time-out must not leave half a set of changes
         for fact in chosen + needed:
             info = self.checked.facts[fact]
@@ -319,17 +326,30 @@ class _Guide:
                                   condition.eligible_if, shown(info.type, example) if example is not None else "",
                                   self.file_value(fact, example)))
         self.result.changes = changes
-        self.result.changes_bound = SmallestSet(chosen, _disjoint_count(self.linked(self.change_groups(modifiable))))
+        self.result.changes_leave_open = open_facts
+        groups = self.change_groups(modifiable)
+        self.result.changes_bound = SmallestSet(chosen + needed, _disjoint_count(self.linked(groups)))
 
-    def also_needed(self, chosen: list[str], examples: dict[str, Value]) -> list[str]:
+    def minimal_changes(self, order: list[str]) -> list[str]:
+        """Facts of `order` whose release keeps the patient possibly eligible, left out one at a time from
+        the end."""
+        chosen = list(order)
+        for fact in reversed(order):
+            trial = [f for f in chosen if f != fact]
+            if self.possible(self.without(trial)):
+                chosen = trial
+        return chosen
+
+    def also_needed(self, chosen: list[str], examples: dict[str, Value]) -> tuple[list[str], list[str]]:
         """Missing facts that must also have suitable values for the changed patient to be eligible (a fact
-        the patient file lacks, or one that applies only once a change is made: `only if`), fewest kept;
-        their examples are added to `examples`."""
+        the patient file lacks, or one that applies only once a change is made: `only if`), fewest kept,
+        their examples added to `examples`; and the facts that would still decide after all that (a history
+        known in part keeps its listed items: guidance never proposes to drop them)."""
         applied = {**self.without(chosen), **examples}
         if self.certain(applied):
-            return []
+            return [], []
         completion = eligible_completion(self.checked, applied, self.source(applied), self.budget) or {}
-        needed = [f for f in self.checked.facts if f in completion]
+        needed = [f for f in self.checked.facts if f in completion and f not in applied]
         for fact in reversed(list(needed)):
             trial = [f for f in needed if f != fact]
             if self.certain({**applied, **{f: completion[f] for f in trial}}):
@@ -338,7 +358,23 @@ class _Guide:
         chosen_values = nearer if nearer and self.certain({**applied, **nearer}) else \
             {f: completion[f] for f in needed}
         examples.update(chosen_values)
-        return needed
+        self.refine(chosen + needed, examples)
+        final = {**applied, **examples}
+        if self.certain(final):
+            return needed, []
+        return needed, sorted(self.engine.decide(Patient(final), None).missing)
+
+    def refine(self, changed: list[str], examples: dict[str, Value]) -> None:
+        """Each example moved as near its current value as the others' allow, now that every changed and
+        needed fact has one (a condition shared with a fact that was missing becomes the fact's own)."""
+        base = self.without(changed)
+        keeps = self.certain if self.certain({**base, **examples}) else self.possible
+        for fact in changed:
+            others = {**base, **{f: v for f, v in examples.items() if f != fact}}
+            value = nearest(self.checked.facts[fact], fact_condition(self.checked, others, fact, self.possible),
+                            self.facts.get(fact))
+            if value is not None and keeps({**others, fact: value}):
+                examples[fact] = value
 
     def change_groups(self, modifiable: list[str]) -> list[set[str]]:
         """Facts of which any set of changes needs one each: a blocking criterion's modifiable facts, and a

@@ -41,6 +41,8 @@ def summary_line(explanation: Explanation, guidance: Guidance) -> str:
     if guidance.changes:
         wanted = [change.eligible_if if change.eligible_if and " == " not in change.eligible_if
                   else f"{change.fact} {change.example}" for change in guidance.changes]
+        if guidance.changes_leave_open:
+            return head + f"; next: {_listing(wanted, 2)}, then {_listing(guidance.changes_leave_open)} decide"
         return head + f"; next: {_listing(wanted, 2)} would make the patient eligible"
     return head + ("; no change of modifiable facts can make the patient eligible" if guidance.no_change_reason else "")
 

@@ -84,6 +84,9 @@ def _next_steps(explanation: Explanation, guidance: Guidance) -> list[str]:
         rows = [(c.fact, c.current, c.eligible_if or "changed", c.example) for c in guidance.changes]
         together = "<p>Each condition holds with the other changes as in their examples.</p>" \
             if len(guidance.changes) > 1 else ""
+        if guidance.changes_leave_open:
+            together += (f"<p>These changes are not enough alone: {escape(', '.join(guidance.changes_leave_open))}"
+                         " still decide (not known in full).</p>")
         parts += ["<h2>What would make the patient eligible</h2>",
                   _table(("Fact", "Now", "Eligible if", "For example"), rows, ("38mm", "28mm", "", "30mm")), together]
     elif guidance.no_change_reason:

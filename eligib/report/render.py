@@ -57,6 +57,7 @@ def to_data(explanation: Explanation, guidance: Guidance | None = None, info: Ru
         "changes": [{"fact": c.fact, "current": c.current, "eligible_if": c.eligible_if, "example": c.example_value}
                     for c in guided.changes],
         "changes_bound": _bound_data(guided.changes_bound),
+        "changes_leave_open": guided.changes_leave_open,
         "changes_reason": guided.no_change_reason,
         "guidance_incomplete": guided.incomplete,
         "eligible_paths": list(explanation.holding_paths),
@@ -168,6 +169,9 @@ def guidance_lines(explanation: Explanation, guidance: Guidance) -> list[str]:
         lines += ["", f"What would make the patient eligible{note}{together}:"]
         lines += [f"  - {c.fact}: now {c.current}; eligible if {c.eligible_if or 'changed'}"
                   + (f" (for example {c.example})" if c.example else "") for c in guidance.changes]
+        if guidance.changes_leave_open:
+            lines.append(f"  These changes are not enough alone: {', '.join(guidance.changes_leave_open)} still "
+                         "decide (not known in full).")
     elif guidance.no_change_reason:
         lines += ["", f"What would make the patient eligible: {guidance.no_change_reason}."]
     if guidance.clears_on:
