@@ -163,6 +163,13 @@ def test_duplicates():
     assert only_error(protocol(*uses_all(), facts=FACTS + "    ecog: integer\n")).code == "duplicate-fact"
 
 
+def test_a_path_name_used_twice_points_to_the_first_use():
+    body = "any of\n        fit: ecog <= 2\n        fit: ecog <= 3"
+    found = only_error(protocol(*uses_all(body)))
+    assert found.code == "duplicate-path" and (found.span.line, found.span.column) == (36, 9)
+    assert found.help.startswith("the first `fit` is at p.elig:35:9")
+
+
 def test_calendar_windows():
     assert only_error(protocol(*uses_all("vaccine within 4 U/L before screening"))).code == "unit-mismatch"
     assert only_error(protocol(*uses_all("vaccine within 1.5 months before screening"))).code == "unit-mismatch"

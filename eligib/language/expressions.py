@@ -341,13 +341,15 @@ class ExpressionTyper:
                               help=f"add `or none` to the declaration of `{expr.subject.name}`"))
 
     def block_types(self, block: ast.Block) -> None:
-        names: set[str] = set()
+        first: dict[str, ast.BlockItem] = {}
         for item in block.items:
             if item.name is not None:
-                if item.name in names:
+                if item.name in first:
                     self.report(error("duplicate-path", f"alternative name `{item.name}` is used twice in this block",
-                                      item.span, "used again here"))
-                names.add(item.name)
+                                      item.span, "used again here",
+                                      help=f"the first `{item.name}` is at {first[item.name].span}; give each "
+                                           "alternative of a block its own name"))
+                first.setdefault(item.name, item)
             self.expect_bool(item.body, f"alternative `{item.name}`" if item.name else "each item of the block")
         if block.kind == ast.BlockKind.AT_LEAST and not 1 <= block.count <= len(block.items):
             self.report(error("bad-count", f"`at least {block.count} of` needs between 1 and {len(block.items)}",
