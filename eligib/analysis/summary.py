@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def summary_line(explanation: Explanation, guidance: Guidance) -> str:
-    """`INELIGIBLE: 1 blocking criterion (lvef); next: change lvef (lvef >= 45 %)`."""
+    """`INELIGIBLE: 1 blocking criterion (lvef); next: lvef >= 45 % would make the patient eligible`."""
     verdict = explanation.verdict
     if verdict == Verdict.ELIGIBLE:
         paths = explanation.holding_paths
