@@ -26,7 +26,7 @@ from eligib.limits import GUIDANCE_SECONDS
 from eligib.logic.budget import Budget, SolverTimeout
 from eligib.logic.evaluate import Evaluator, Verdict, criterion_outcome
 from eligib.logic.outlook import criterion_possible, eligible_certain, eligible_completion, eligible_possible
-from eligib.logic.solver import Status, settled
+from eligib.logic.solver import Status, linked_facts, settled
 from eligib.report.explanation import Explanation, PathStatus
 from eligib.values.types import DateTimeType, DateType, Value, shown
 
@@ -219,18 +219,8 @@ class _Guide:
 
     def linked(self, groups: list[set[str]]) -> list[set[str]]:
         """Fact groups grown by the protocol's assumptions (an assumption can tie one fact's value to another)."""
-        assumed = [set(self.checked.facts_of(a.body)) for a in self.checked.assumptions.values()]
-        grown = []
-        for group in groups:
-            group, grew = set(group), True
-            while grew:
-                grew = False
-                for tied in assumed:
-                    if group & tied and not tied <= group:
-                        group |= tied
-                        grew = True
-            grown.append(group)
-        return grown
+        assumed = [self.checked.facts_of(a.body) for a in self.checked.assumptions.values()]
+        return [set(linked_facts(assumed, group)) for group in groups]
 
     # -------------------------------------------------------------- clear dates
     def clear_dates(self) -> list[ClearDate]:

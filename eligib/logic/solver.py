@@ -216,14 +216,7 @@ class Analysis:
         key = frozenset(names)
         closed = self._linked.get(key)
         if closed is None:
-            grown, grew = set(key), True
-            while grew:
-                grew = False
-                for group in self.groups:
-                    if grown & group and not group <= grown:
-                        grown |= group
-                        grew = True
-            closed = self._linked[key] = frozenset(grown)
+            closed = self._linked[key] = linked_facts(self.groups, key)
         return closed
 
     def sat(self, names: Collection[str], *formulas: Any, subject: str = "the patient") -> bool:
@@ -440,6 +433,18 @@ class Analysis:
             # do not read `fact` hold in it exactly when they hold in the first one
             parts.append(self.compiled.with_copy(touching, fact, cache_key="assumptions"))
         return z3.And(parts)
+
+
+def linked_facts(groups: Iterable[Collection[str]], names: Collection[str]) -> frozenset[str]:
+    """`names` closed over groups of facts that stand together (each assumption's facts)."""
+    grown, grew = set(names), True
+    while grew:
+        grew = False
+        for group in groups:
+            if grown & set(group) and not set(group) <= grown:
+                grown |= set(group)
+                grew = True
+    return frozenset(grown)
 
 
 def settled(value: Value | None) -> bool:
