@@ -189,3 +189,31 @@ def test_nodes_behave_as_frozen_dataclasses():
         del first.name
     moved = dataclasses.replace(first, name="ecog")
     assert moved.name == "ecog" and moved.span == first.span and moved.nid != first.nid
+
+
+SLIPS = [  # (body, message, underlined text, help)
+    ("sex = female", "`=` is not a comparison", "=",
+     "write `is` to test an enumeration value (`sex is female`), `==` to compare numbers or dates (`ecog == 1`)"),
+    ("ecog => 1", "`=>` is not a comparison", "=>", "the comparisons are `<`, `<=`, `>`, `>=`, `==`, `!=`"),
+    ("ecog is <= 1", "`is <=` mixes a value test with a comparison", "is <=", "compare without `is`: `ecog <= 1`"),
+    ("if lvef >= 45 % then ecog <= 1 else ecog <= 2", "a conditional is written `A if C else B`", "if",
+     "write `ecog <= 1 if lvef >= 45 % else ecog <= 2`"),
+    ("ecog <= 1 only if sex is female", "`only if` after a criterion's body", "only if",
+     "put `only if CONDITION` on its own line after `record:`, before the body"),
+]
+
+
+@pytest.mark.parametrize(("body", "message", "underlined", "help_line"), SLIPS, ids=[s[0] for s in SLIPS])
+def test_common_slips_say_what_to_write(body: str, message: str, underlined: str, help_line: str) -> None:
+    text = HEADER + "facts:\n    sex: one of (female, male)\n    ecog: integer\n    lvef: decimal %\n" + (
+        f'inclusion c "C":\n    record: "r"\n    {body}\n')
+    found = syntax_error(text)
+    span = found.span
+    assert (found.code, found.message, found.help) == ("syntax", message, help_line)
+    assert text.splitlines()[span.line - 1][span.column - 1:span.end_column - 1] == underlined
+
+
+def test_an_incomplete_only_if_line_is_not_taken_for_a_misplaced_one() -> None:
+    text = HEADER + "facts:\n    sex: one of (female, male)\n" + (
+        'inclusion c "C":\n    record: "r"\n    only if sex is\n    sex is female\n')
+    assert syntax_error(text).message == "unexpected end of line"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,6 +54,9 @@ def syntax_diagnostic(exc: Exception, source: SourceFile, terminals: Mapping[str
                      help=_expected_help(exc.expected, terminals))
     assert isinstance(exc, UnexpectedToken)
     token = exc.token
+    slip = _common_slip(token, source)
+    if slip is not None:
+        return slip
     if token.type == "$END":
         return error("syntax", "unexpected end of file", source.end_span(),
                      help=_expected_help(exc.expected, terminals))
@@ -69,6 +73,43 @@ def syntax_diagnostic(exc: Exception, source: SourceFile, terminals: Mapping[str
     text = str(token)
     return error("syntax", f"unexpected `{text}`", source.span_at(token.line, token.column, len(text)),
                  "not expected here", help=_expected_help(exc.expected, terminals))
+
+
+CONDITIONAL = re.compile(r"^(?P<indent>\s*)if\s+(?P<condition>.+?)\s+then\s+(?P<then>.+?)"
+                         r"\s+else\s+(?P<otherwise>.+?)\s*$")
+
+
+def _common_slip(token: Token, source: SourceFile) -> Diagnostic | None:
+    """The slips authors make most, each with the right form in its help line (docs/errors.md, syntax)."""
+    line = token.line or 1
+    text = source.line_text(line)
+    column = token.column or 1
+    before = text[:column - 1]
+    if str(token) == "=":
+        if text[column:column + 1] == ">":
+            return error("syntax", "`=>` is not a comparison", source.span_at(line, column, 2), "write `>=`",
+                         help="the comparisons are `<`, `<=`, `>`, `>=`, `==`, `!=`")
+        return error("syntax", "`=` is not a comparison", source.span_at(line, column), "not a comparison",
+                     help="write `is` to test an enumeration value (`sex is female`), `==` to compare numbers "
+                          "or dates (`ecog == 1`)")
+    if token.type == "COMPARATOR" and before.rstrip().endswith(" is"):
+        start = len(before.rstrip()) - 1
+        fixed = (before.rstrip()[:-3] + " " + text[column - 1:]).strip()
+        return error("syntax", f"`is {token}` mixes a value test with a comparison",
+                     source.span_at(line, start, column - start + len(str(token))), "write one or the other",
+                     help=f"compare without `is`: `{fixed}`")
+    written = CONDITIONAL.match(text)
+    if written is not None:
+        at = len(written["indent"]) + 1
+        return error("syntax", "a conditional is written `A if C else B`", source.span_at(line, at, 2),
+                     "`if` cannot start an expression",
+                     help=f"write `{written['then']} if {written['condition']} else {written['otherwise']}`")
+    if token.type == "_NL" and " only if " in f" {text.strip()} " and not text.strip().startswith("only if"):
+        at = text.index("only if") + 1
+        return error("syntax", "`only if` after a criterion's body", source.span_at(line, at, 7),
+                     "it limits the whole criterion",
+                     help="put `only if CONDITION` on its own line after `record:`, before the body")
+    return None
 
 
 def _line_end(source: SourceFile, token: Token) -> tuple[int, int]:
